@@ -1,0 +1,89 @@
+r"""The forward (noising) process q.
+
+* :func:`q_sample` - the closed form :math:`x_t = \sqrt{\bar\alpha_t} x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon`.
+* :func:`q_step` - one step of the chain :math:`x_t = \sqrt{1-\beta_t} x_{t-1} + \sqrt{\beta_t}\,\epsilon`.
+* :func:`noise_chain` - the chain run step by step from x_0, keeping chosen steps,
+  to compare with the closed form (Chapter 01).
+
+Time follows :mod:`ddlearn.schedules`: t in 0..T-1, 0 the least noisy.
+"""
+from __future__ import annotations
+
+import torch
+
+from . import _checks
+from .schedules import Schedule
+
+
+def _check_schedule(schedule) -> Schedule:
+    if not isinstance(schedule, Schedule):
+        raise TypeError(f"schedule must be a ddlearn.schedules.Schedule, got {type(schedule).__name__}")
+    return schedule
+
+
+def _bcast(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Per-item coefficients (B,) shaped to broadcast over x (B, ...), in x's dtype and device."""
+    return v.to(device=like.device, dtype=like.dtype).reshape(-1, *([1] * (like.ndim - 1)))
+
+
+def q_mean_std(x0: torch.Tensor, t, schedule: Schedule) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean sqrt(abar_t) x0 and standard deviation sqrt(1 - abar_t) of q(x_t | x_0)."""
+    _check_schedule(schedule)
+    _checks.tensor("x0", x0, ndim=tuple(range(2, 6)))
+    tt = _checks.timesteps("t", t, schedule.T, batch=x0.shape[0])
+    ab = schedule.alpha_bar(tt)
+    return _bcast(ab.sqrt(), x0) * x0, _bcast((1 - ab).sqrt(), x0)
+
+
+def q_sample(x0: torch.Tensor, t, noise: torch.Tensor | None = None, schedule: Schedule | None = None,
+             *, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Draw x_t ~ q(x_t | x_0) in closed form.
+
+    ``t`` is an int/float or a tensor of shape (B,) in [0, T-1]; ``noise`` is
+    eps ~ N(0, I) with x0's shape (drawn from ``generator`` when omitted).
+    """
+    if schedule is None:
+        raise TypeError("q_sample needs a schedule, e.g. q_sample(x0, t, noise, schedules.linear())")
+    mean, std = q_mean_std(x0, t, schedule)
+    if noise is None:
+        noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype).to(x0.device)
+    else:
+        _checks.tensor("noise", noise)
+        _checks.same_shape("x0", x0, "noise", noise)
+    return mean + std * noise
+
+
+def q_step(x_prev: torch.Tensor, t, schedule: Schedule, noise: torch.Tensor | None = None,
+           *, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One step of the chain: x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) eps (t integer)."""
+    _check_schedule(schedule)
+    _checks.tensor("x_prev", x_prev, ndim=tuple(range(2, 6)))
+    tt = _checks.timesteps("t", t, schedule.T, batch=x_prev.shape[0], integer=True).long()
+    beta = schedule.betas[tt]
+    if noise is None:
+        noise = torch.randn(x_prev.shape, generator=generator, dtype=x_prev.dtype).to(x_prev.device)
+    else:
+        _checks.tensor("noise", noise)
+        _checks.same_shape("x_prev", x_prev, "noise", noise)
+    return _bcast((1 - beta).sqrt(), x_prev) * x_prev + _bcast(beta.sqrt(), x_prev) * noise
+
+
+def noise_chain(x0: torch.Tensor, schedule: Schedule, keep=None, *,
+                generator: torch.Generator | None = None) -> dict[int, torch.Tensor]:
+    """Run the chain x_0 -> x_0' -> ... step by step; return {t: x_t} for t in ``keep``.
+
+    ``keep`` is an iterable of integer timesteps (default: every step). The
+    chain stops at the largest kept step, so short prefixes are cheap.
+    """
+    _check_schedule(schedule)
+    _checks.tensor("x0", x0, ndim=tuple(range(2, 6)))
+    keep = list(range(schedule.T)) if keep is None else sorted({int(k) for k in keep})
+    if not keep:
+        raise ValueError("keep must name at least one timestep")
+    _checks.timesteps("keep", torch.tensor(keep, dtype=torch.float64), schedule.T)
+    wanted, out, x = set(keep), {}, x0
+    for t in range(keep[-1] + 1):
+        x = q_step(x, t, schedule, generator=generator)
+        if t in wanted:
+            out[t] = x
+    return out

@@ -1,0 +1,21 @@
+"""Samplers: every one a small function with the same signature.
+
+    sample_NAME(model, x_T, schedule, steps, *, generator=None, callback=None,
+                progress=True, **method_options) -> x_0
+
+* ``model(x_t, t)`` returns the eps prediction, with ``t`` a float tensor of
+  shape (B,) in the schedule's timestep units (:mod:`ddlearn.schedules`). A
+  trained network and an exact oracle (:mod:`ddlearn.oracles`) both qualify.
+* ``x_T`` is the starting noise (B, ...); the sampler never draws it itself,
+  so the same x_T can be handed to every sampler for a fair comparison.
+* ``steps`` is the number of sampler steps (ancestral sampling uses every
+  timestep and takes none).
+* ``generator`` drives any fresh noise; ``callback`` receives a
+  :class:`Step` (i, t, x, x0) after every step, which is what the widgets
+  animate; ``progress`` shows a tqdm bar.
+* Wrap the model in :class:`CountedModel` to read the number of network
+  evaluations (``.nfe``) afterwards.
+"""
+from ._common import CountedModel, Step
+
+__all__ = ["CountedModel", "Step"]
