@@ -87,3 +87,36 @@ def noise_chain(x0: torch.Tensor, schedule: Schedule, keep=None, *,
         if t in wanted:
             out[t] = x
     return out
+
+
+def q_posterior(x0: torch.Tensor, x_t: torch.Tensor, t, schedule: Schedule):
+    r"""The forward posterior q(x_{t-1} | x_t, x_0) (Ho et al. 2020, eqs. 6-7).
+
+    For integer ``t`` >= 1 (x_{-1} is read as x_0 itself at t = 0, the decoder step)
+
+    .. math::
+        \tilde\mu_t = \frac{\sqrt{\bar\alpha_{t-1}}\,\beta_t}{1-\bar\alpha_t}\,x_0
+                    + \frac{\sqrt{\alpha_t}\,(1-\bar\alpha_{t-1})}{1-\bar\alpha_t}\,x_t,
+        \qquad
+        \tilde\beta_t = \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\,\beta_t .
+
+    Returns ``(mean, variance, log_variance_clipped)``; variance and log-variance
+    have shape (B, 1, ...) and broadcast over x. At t = 0, tilde-beta is 0 (x_0 is
+    known), so the log-variance is clipped to that of t = 1, as in the paper's code.
+    """
+    _check_schedule(schedule)
+    _checks.tensor("x0", x0, ndim=tuple(range(2, 6)))
+    _checks.tensor("x_t", x_t, ndim=tuple(range(2, 6)))
+    _checks.same_shape("x0", x0, "x_t", x_t)
+    tt = _checks.timesteps("t", t, schedule.T, batch=x0.shape[0], integer=True).long()
+    beta, alpha = schedule.betas[tt], schedule.alphas[tt]
+    ab, ab_prev = schedule.alpha_bars[tt], schedule.alpha_bars_prev[tt]
+    coef_x0 = ab_prev.sqrt() * beta / (1 - ab)
+    coef_xt = alpha.sqrt() * (1 - ab_prev) / (1 - ab)
+    var = beta * (1 - ab_prev) / (1 - ab)
+    # log of tilde-beta with t = 0 replaced by tilde-beta at t = 1 (finite; T = 1 keeps beta_0)
+    all_var = schedule.betas * (1 - schedule.alpha_bars_prev) / (1 - schedule.alpha_bars)
+    floor = all_var[1] if schedule.T > 1 else schedule.betas[0]
+    log_var = torch.log(torch.cat([floor.reshape(1), all_var[1:]]))[tt]
+    mean = _bcast(coef_x0, x0) * x0 + _bcast(coef_xt, x0) * x_t
+    return mean, _bcast(var, x0), _bcast(log_var, x0)
