@@ -77,10 +77,16 @@ def noise_chain(x0: torch.Tensor, schedule: Schedule, keep=None, *,
     """
     _check_schedule(schedule)
     _checks.tensor("x0", x0, ndim=tuple(range(2, 6)))
-    keep = list(range(schedule.T)) if keep is None else sorted({int(k) for k in keep})
-    if not keep:
-        raise ValueError("keep must name at least one timestep")
-    _checks.timesteps("keep", torch.tensor(keep, dtype=torch.float64), schedule.T)
+    if keep is None:
+        keep = list(range(schedule.T))
+    else:
+        if isinstance(keep, (int, float)):
+            keep = [keep]
+        keep = torch.as_tensor(list(keep), dtype=torch.float64)
+        if keep.numel() == 0:
+            raise ValueError("keep must name at least one timestep")
+        # whole steps only: the chain has no state between grid points
+        keep = sorted({int(k) for k in _checks.timesteps("keep", keep, schedule.T, integer=True)})
     wanted, out, x = set(keep), {}, x0
     for t in range(keep[-1] + 1):
         x = q_step(x, t, schedule, generator=generator)

@@ -126,7 +126,11 @@ class Schedule:
         Clamped to [0, T-1]; log-SNR decreases with t, and between grid points
         the inverse follows the same interpolation as :meth:`alpha_bar`.
         """
+        if isinstance(lam, bool) or not isinstance(lam, (int, float, torch.Tensor)):
+            raise TypeError(f"lam must be a number or a tensor of log-SNR values, got {type(lam).__name__}")
         lam = torch.as_tensor(lam, dtype=torch.float64)
+        if torch.isnan(lam).any():
+            raise ValueError("lam contains NaN; log-SNR values must be numbers (+-inf clamp to t = 0 / T-1)")
         # log alpha_bar as a function of lambda: log ab = -softplus(-lambda)
         target = -torch.nn.functional.softplus(-lam)
         log_ab = torch.log(self.alpha_bars)  # decreasing in t
@@ -139,7 +143,8 @@ class Schedule:
         return t.reshape(lam.shape)
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        # T is shown once, from the grid, even when params repeats it
+        args = ", ".join(f"{k}={v}" for k, v in self.params.items() if k != "T")
         return f"Schedule({self.name}: T={self.T}{', ' + args if args else ''})"
 
 
