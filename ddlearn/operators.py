@@ -1,0 +1,467 @@
+r"""Measurement operators for inverse problems :math:`y = \mathcal A(x) + \sigma_y n`.
+
+Every operator is a :class:`torch.nn.Module` with
+
+* ``forward(x)``   the noiseless measurement :math:`\mathcal A(x)` (also ``op(x)``);
+* ``adjoint(y)``   :math:`A^\top y` for linear operators, so that
+  :math:`\langle A x, y\rangle = \langle x, A^\top y\rangle`;
+* ``pinv(y)``      the Moore-Penrose pseudo-inverse :math:`A^+ y` (the
+  minimum-norm least-squares solution), closed form where one exists;
+* ``measure(x, generator=...)`` a noisy measurement
+  :math:`\mathcal A(x) + \sigma_y n`, :math:`n \sim \mathcal N(0, I)`;
+* ``noise``        the measurement noise level :math:`\sigma_y \ge 0`.
+
+The base class gives every *linear* operator an adjoint and a pseudo-inverse
+for free: the adjoint by automatic differentiation (for a linear map the
+vector-Jacobian product at any point is :math:`A^\top v`), the
+pseudo-inverse by conjugate gradients on the normal equations (CGLS started
+at zero converges to :math:`A^+ y`). Subclasses override them with closed
+forms when they know one, which is faster and exact. So a new operator
+(Radon, undersampled Fourier for MRI in Chapter 09) needs only ``forward``
+and ``input_shape``; a non-linear, parametrised one (Chapter 07's colour and
+brightness transforms, whose parameters are ``nn.Parameter`` s learnt by
+gradient) sets ``linear = False`` and needs only ``forward``: posterior
+samplers that guide by gradient (:func:`ddlearn.restoration.sample_dps`)
+use autograd through it and never ask for an adjoint.
+
+Images are ``(B, C, H, W)``; :class:`Matrix` acts on vectors ``(B, D)``
+(the 2-D mixtures of Chapter 06). Shapes are checked up front and a
+mismatch raises a ``ValueError`` that names the operator and both shapes.
+
+Conventions chosen here (written once):
+
+* :class:`Mask` keeps the image shape: missing pixels are zero in ``y``.
+* :class:`Downsample` averages ``factor x factor`` blocks (H and W must be
+  multiples of the factor); its pseudo-inverse is nearest-neighbour
+  upsampling, its adjoint that divided by ``factor**2``.
+* :class:`Blur` is a *circular* convolution (periodic boundary), computed
+  by FFT, so its adjoint is exact and it is diagonal in Fourier space: the
+  pseudo-inverse and the Wiener filter are one division each.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from . import _checks
+
+
+class Operator(torch.nn.Module):
+    """Base class of a measurement operator ``y = A(x) + noise * n``.
+
+    Subclasses implement :meth:`forward` and :meth:`input_shape` (the shape
+    of x that gives a measurement of a given shape); linear ones may override
+    :meth:`adjoint` and :meth:`pinv` with closed forms.
+    """
+
+    #: whether A is linear (then adjoint and pinv exist).
+    linear: bool = True
+    #: dimensions of x the operator accepts (4 for images).
+    x_ndim: int = 4
+
+    def __init__(self, noise: float = 0.0):
+        super().__init__()
+        self.noise = _checks.number("noise", noise, low=0)
+
+    # ---- to implement -----------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(x)")
+
+    def input_shape(self, y_shape: tuple) -> tuple:
+        """The shape of x whose measurement has shape ``y_shape`` (for adjoint/pinv)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement input_shape(y_shape)")
+
+    # ---- shape checks -----------------------------------------------------
+    def check_x(self, x, name: str = "x") -> torch.Tensor:
+        _checks.tensor(name, x, finite=False)
+        if x.ndim != self.x_ndim:
+            want = "(B, C, H, W)" if self.x_ndim == 4 else f"{self.x_ndim} dimensions"
+            raise ValueError(f"{type(self).__name__}: {name} must have shape {want}, got {tuple(x.shape)}")
+        return x
+
+    def check_y(self, y, name: str = "y") -> torch.Tensor:
+        _checks.tensor(name, y, finite=False)
+        self.input_shape(tuple(y.shape))  # raises a ValueError naming the shape when it cannot be a measurement
+        return y
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_x(x)
+        return super().__call__(x)
+
+    # ---- derived ----------------------------------------------------------
+    def measure(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A noisy measurement A(x) + noise * n, n ~ N(0, I) drawn from ``generator``."""
+        y = self(x)
+        if self.noise == 0:
+            return y
+        n = torch.randn(y.shape, generator=generator, dtype=y.dtype).to(y.device)
+        return y + self.noise * n
+
+    def _need_linear(self, what: str):
+        if not self.linear:
+            raise TypeError(f"{type(self).__name__} is non-linear and has no {what}; "
+                            "guide by gradient instead (autograd through forward, e.g. sample_dps)")
+
+    def adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        r"""A^T y. Default: the vector-Jacobian product of the linear map (autograd)."""
+        self._need_linear("adjoint")
+        self.check_y(y)
+        x = torch.zeros(self.input_shape(tuple(y.shape)), dtype=y.dtype, device=y.device, requires_grad=True)
+        with torch.enable_grad():
+            out = self.forward(x)
+            (g,) = torch.autograd.grad(out, x, grad_outputs=y)
+        return g
+
+    def pinv(self, y: torch.Tensor, *, iters: int = 200, tol: float = 1e-10) -> torch.Tensor:
+        r"""A^+ y. Default: CGLS from zero, which converges to the minimum-norm least-squares solution.
+
+        Per-item conjugate gradients on :math:`A^\top A x = A^\top y`;
+        ``iters`` bounds the work, ``tol`` the relative residual.
+        """
+        self._need_linear("pseudo-inverse")
+        self.check_y(y)
+        B = y.shape[0]
+
+        def dot(a, b):
+            return (a * b).reshape(B, -1).sum(1).reshape(-1, *([1] * (a.ndim - 1)))
+
+        x = torch.zeros(self.input_shape(tuple(y.shape)), dtype=y.dtype, device=y.device)
+        r = y.clone()
+        s = self.adjoint(r)
+        p, gamma = s.clone(), dot(s, s)
+        gamma0 = gamma.clone()
+        for _ in range(iters):
+            if (gamma <= tol ** 2 * gamma0.clamp_min(1e-300)).all():
+                break
+            q = self.forward(p)
+            alpha = gamma / dot(q, q).clamp_min(1e-300)
+            x, r = x + alpha * p, r - alpha * q
+            s = self.adjoint(r)
+            gamma_new = dot(s, s)
+            p, gamma = s + gamma_new / gamma.clamp_min(1e-300) * p, gamma_new
+        return x
+
+    def project(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        r"""The range-null-space split of Wang et al. (2023): :math:`A^+ y + (I - A^+ A) x`.
+
+        Keeps the part of ``x`` that A cannot see and replaces the rest by what
+        ``y`` says, so A(result) = A A^+ y (= y when y is in A's range).
+        """
+        self.check_x(x)
+        return self.pinv(y) + x - self.pinv(self(x))
+
+    def __matmul__(self, other: "Operator") -> "Compose":
+        return Compose(self, other)
+
+    def extra_repr(self) -> str:
+        return f"noise={self.noise:g}"
+
+
+class Identity(Operator):
+    """y = x (+ noise): denoising."""
+
+    def forward(self, x):
+        return x
+
+    def input_shape(self, y_shape):
+        if len(y_shape) != self.x_ndim:
+            raise ValueError(f"Identity: y must have shape (B, C, H, W), got {y_shape}")
+        return y_shape
+
+    def adjoint(self, y):
+        return self.check_y(y)
+
+    def pinv(self, y, **_):
+        return self.check_y(y)
+
+
+class Matrix(Operator):
+    """A dense matrix acting on vectors: y = x @ A^T, x (B, D), y (B, M). Small problems and 2-D toys."""
+
+    x_ndim = 2
+
+    def __init__(self, A, noise: float = 0.0):
+        super().__init__(noise)
+        A = torch.as_tensor(A)
+        if A.ndim == 1:
+            A = A.reshape(1, -1)
+        _checks.tensor("A", A if A.is_floating_point() else A.double(), ndim=2)
+        self.register_buffer("A", A.to(torch.float64))
+
+    def forward(self, x):
+        if x.shape[1] != self.A.shape[1]:
+            raise ValueError(f"Matrix: x must have shape (B, {self.A.shape[1]}), got {tuple(x.shape)}")
+        return (x.to(torch.float64) @ self.A.T).to(x.dtype)
+
+    def input_shape(self, y_shape):
+        if len(y_shape) != 2 or y_shape[1] != self.A.shape[0]:
+            raise ValueError(f"Matrix: y must have shape (B, {self.A.shape[0]}), got {tuple(y_shape)}")
+        return (y_shape[0], self.A.shape[1])
+
+    def adjoint(self, y):
+        self.check_y(y)
+        return (y.to(torch.float64) @ self.A).to(y.dtype)
+
+    def pinv(self, y, **_):
+        self.check_y(y)
+        return (y.to(torch.float64) @ torch.linalg.pinv(self.A).T).to(y.dtype)
+
+
+class Mask(Operator):
+    """Keep some pixels, zero the rest: y = m * x with a 0/1 mask m (H, W), (C, H, W) or (1, C, H, W).
+
+    A mask is an orthogonal projection, so A^T = A^+ = A. Build one with
+    :meth:`random_pixels` or :meth:`box`.
+    """
+
+    def __init__(self, mask, noise: float = 0.0):
+        super().__init__(noise)
+        mask = torch.as_tensor(mask)
+        if mask.dtype == torch.bool:
+            mask = mask.float()
+        _checks.tensor("mask", mask, ndim=(2, 3, 4))
+        if not torch.all((mask == 0) | (mask == 1)):
+            raise ValueError("mask must hold only 0 and 1 (or be boolean)")
+        while mask.ndim < 4:
+            mask = mask.unsqueeze(0)
+        if mask.shape[0] != 1:
+            raise ValueError(f"mask must be shared by the batch: shape (1, C, H, W), got {tuple(mask.shape)}")
+        self.register_buffer("mask", mask)
+
+    @classmethod
+    def random_pixels(cls, size: int | tuple, keep: float, *, generator: torch.Generator | None = None,
+                      noise: float = 0.0) -> "Mask":
+        """Keep each pixel of a ``size`` (side or (H, W)) image with probability ``keep``."""
+        h, w = (size, size) if isinstance(size, int) else size
+        _checks.number("keep", keep, low=0, high=1)
+        return cls((torch.rand(h, w, generator=generator) < keep).float(), noise)
+
+    @classmethod
+    def box(cls, size: int | tuple, top: int, left: int, height: int, width: int, noise: float = 0.0) -> "Mask":
+        """Hide the box [top:top+height, left:left+width] of a ``size`` image (inpaint it)."""
+        h, w = (size, size) if isinstance(size, int) else size
+        if not (0 <= top < h and 0 <= left < w and height >= 1 and width >= 1):
+            raise ValueError(f"box ({top}, {left}, {height}, {width}) does not fit a {h}x{w} image")
+        m = torch.ones(h, w)
+        m[top:top + height, left:left + width] = 0
+        return cls(m, noise)
+
+    def _fits(self, shape, name):
+        ok = len(shape) == 4 and tuple(shape[-2:]) == tuple(self.mask.shape[-2:]) and \
+            self.mask.shape[1] in (1, shape[1])
+        if not ok:
+            raise ValueError(f"Mask: {name} must have shape (B, {self.mask.shape[1] if self.mask.shape[1] > 1 else 'C'}, "
+                             f"{self.mask.shape[-2]}, {self.mask.shape[-1]}) to match the mask, got {tuple(shape)}")
+
+    def forward(self, x):
+        self._fits(x.shape, "x")
+        return x * self.mask.to(x.dtype)
+
+    def input_shape(self, y_shape):
+        self._fits(y_shape, "y")
+        return tuple(y_shape)
+
+    def adjoint(self, y):
+        return self.forward(self.check_y(y))
+
+    def pinv(self, y, **_):
+        return self.forward(self.check_y(y))
+
+
+class Downsample(Operator):
+    """Average-pool by an integer ``factor``: (B, C, H, W) -> (B, C, H/f, W/f).
+
+    Each output pixel is the mean of f*f inputs, so A A^T = I / f^2:
+    A^T y = nearest-upsample(y) / f^2 and A^+ y = nearest-upsample(y).
+    """
+
+    def __init__(self, factor: int, noise: float = 0.0):
+        super().__init__(noise)
+        self.factor = _checks.positive_int("factor", factor)
+
+    def forward(self, x):
+        f = self.factor
+        if x.shape[-1] % f or x.shape[-2] % f:
+            raise ValueError(f"Downsample: x's height and width must be multiples of factor={f}, got {tuple(x.shape)}")
+        return F.avg_pool2d(x, f)
+
+    def input_shape(self, y_shape):
+        if len(y_shape) != 4:
+            raise ValueError(f"Downsample: y must have shape (B, C, h, w), got {tuple(y_shape)}")
+        return (*y_shape[:2], y_shape[2] * self.factor, y_shape[3] * self.factor)
+
+    def _up(self, y):
+        return y.repeat_interleave(self.factor, -2).repeat_interleave(self.factor, -1)
+
+    def adjoint(self, y):
+        return self._up(self.check_y(y)) / self.factor ** 2
+
+    def pinv(self, y, **_):
+        return self._up(self.check_y(y))
+
+    def extra_repr(self):
+        return f"factor={self.factor}, noise={self.noise:g}"
+
+
+class Grayscale(Operator):
+    """Colour to gray: the channel mean, (B, C, H, W) -> (B, 1, H, W). A^+ copies the gray value to every channel."""
+
+    def __init__(self, channels: int = 3, noise: float = 0.0):
+        super().__init__(noise)
+        self.channels = _checks.positive_int("channels", channels)
+
+    def forward(self, x):
+        if x.shape[1] != self.channels:
+            raise ValueError(f"Grayscale: x must have {self.channels} channels, got shape {tuple(x.shape)}")
+        return x.mean(1, keepdim=True)
+
+    def input_shape(self, y_shape):
+        if len(y_shape) != 4 or y_shape[1] != 1:
+            raise ValueError(f"Grayscale: y must have shape (B, 1, H, W), got {tuple(y_shape)}")
+        return (y_shape[0], self.channels, *y_shape[2:])
+
+    def adjoint(self, y):
+        return self.check_y(y).expand(self.input_shape(tuple(y.shape))) / self.channels
+
+    def pinv(self, y, **_):
+        return self.check_y(y).expand(self.input_shape(tuple(y.shape))).clone()
+
+
+def gaussian_kernel(sigma: float, size: int | None = None) -> torch.Tensor:
+    """A normalised 2-D Gaussian kernel (size, size); size defaults to 2*ceil(3 sigma)+1."""
+    _checks.number("sigma", sigma, low=0, low_open=True)
+    size = 2 * math.ceil(3 * sigma) + 1 if size is None else _checks.positive_int("size", size)
+    r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-r ** 2 / (2 * sigma ** 2))
+    k = g[:, None] * g[None, :]
+    return k / k.sum()
+
+
+class Convolution(Operator):
+    r"""Circular 2-D convolution with a kernel (kh, kw) whose centre is the kernel's middle pixel.
+
+    Computed by FFT: :math:`\widehat{Ax} = H \cdot \hat x` with the transfer
+    function H, so :math:`\widehat{A^\top y} = \bar H \hat y` and the
+    pseudo-inverse divides by H where :math:`|H| >` ``rcond`` :math:`\cdot \max|H|`
+    (frequencies below that are treated as lost: the truncated-SVD pinv).
+    """
+
+    def __init__(self, kernel, noise: float = 0.0, rcond: float = 1e-3):
+        super().__init__(noise)
+        kernel = torch.as_tensor(kernel, dtype=torch.float64)
+        _checks.tensor("kernel", kernel, ndim=2)
+        self.register_buffer("kernel", kernel)
+        self.rcond = _checks.number("rcond", rcond, low=0)
+        self._cache: dict = {}
+
+    def transfer(self, h: int, w: int) -> torch.Tensor:
+        """The transfer function H (h, w), complex128: FFT of the kernel centred at pixel (0, 0)."""
+        if (h, w) not in self._cache:
+            kh, kw = self.kernel.shape
+            if kh > h or kw > w:
+                raise ValueError(f"Convolution: kernel {kh}x{kw} is larger than the image {h}x{w}")
+            pad = torch.zeros(h, w, dtype=torch.float64)
+            pad[:kh, :kw] = self.kernel
+            pad = torch.roll(pad, (-(kh // 2), -(kw // 2)), dims=(0, 1))
+            self._cache[(h, w)] = torch.fft.fft2(pad)
+        return self._cache[(h, w)]
+
+    def _filter(self, x, filt):
+        X = torch.fft.fft2(x.to(torch.float64))
+        return torch.fft.ifft2(X * filt.to(X.device)).real.to(x.dtype)
+
+    def forward(self, x):
+        return self._filter(x, self.transfer(*x.shape[-2:]))
+
+    def input_shape(self, y_shape):
+        if len(y_shape) != 4:
+            raise ValueError(f"{type(self).__name__}: y must have shape (B, C, H, W), got {tuple(y_shape)}")
+        return tuple(y_shape)
+
+    def adjoint(self, y):
+        self.check_y(y)
+        return self._filter(y, self.transfer(*y.shape[-2:]).conj())
+
+    def pinv(self, y, *, rcond: float | None = None, **_):
+        self.check_y(y)
+        H = self.transfer(*y.shape[-2:])
+        rc = self.rcond if rcond is None else _checks.number("rcond", rcond, low=0)
+        keep = H.abs() > rc * H.abs().max()
+        inv = torch.where(keep, 1.0 / torch.where(keep, H, torch.ones_like(H)), torch.zeros_like(H))
+        return self._filter(y, inv)
+
+    def wiener(self, y: torch.Tensor, nsr: float | None = None) -> torch.Tensor:
+        r"""The Wiener deconvolution :math:`\bar H \hat y / (|H|^2 + \mathrm{nsr})` (a classical baseline).
+
+        ``nsr`` is the noise-to-signal power ratio; default noise**2 / 0.25
+        (pixels in [-1, 1] have variance about 0.25), or 1e-3 if noise is 0.
+        """
+        self.check_y(y)
+        H = self.transfer(*y.shape[-2:])
+        if nsr is None:
+            nsr = self.noise ** 2 / 0.25 if self.noise > 0 else 1e-3
+        _checks.number("nsr", nsr, low=0)
+        return self._filter(y, H.conj() / (H.abs() ** 2 + nsr))
+
+
+class Blur(Convolution):
+    """Gaussian blur of standard deviation ``sigma`` pixels, circular boundary (see :class:`Convolution`)."""
+
+    def __init__(self, sigma: float = 1.0, noise: float = 0.0, size: int | None = None, rcond: float = 1e-3):
+        super().__init__(gaussian_kernel(sigma, size), noise, rcond)
+        self.sigma = float(sigma)
+
+    def extra_repr(self):
+        return f"sigma={self.sigma:g}, noise={self.noise:g}"
+
+
+class Compose(Operator):
+    """A(x) = outer(inner(x)); written ``outer @ inner``. Noise is the outer one's.
+
+    The adjoint is inner^T(outer^T(y)); the pseudo-inverse is the generic
+    CGLS one (inner^+ outer^+ is *not* the pseudo-inverse of a product in general).
+    """
+
+    def __init__(self, outer: Operator, inner: Operator):
+        for name, op in (("outer", outer), ("inner", inner)):
+            if not isinstance(op, Operator):
+                raise TypeError(f"{name} must be an ddlearn.operators.Operator, got {type(op).__name__}")
+        super().__init__(outer.noise)
+        self.outer, self.inner = outer, inner
+        self.linear = outer.linear and inner.linear
+        self.x_ndim = inner.x_ndim
+
+    def forward(self, x):
+        return self.outer(self.inner(x))
+
+    def input_shape(self, y_shape):
+        return self.inner.input_shape(self.outer.input_shape(y_shape))
+
+    def adjoint(self, y):
+        self._need_linear("adjoint")
+        return self.inner.adjoint(self.outer.adjoint(self.check_y(y)))
+
+
+def get(name: str, size: int = 16, *, noise: float = 0.0, generator: torch.Generator | None = None,
+        **kwargs) -> Operator:
+    """An operator by name, for chapters and widgets: "inpaint_box", "inpaint_random", "sr2", "sr4", "blur", "denoise".
+
+    ``size`` is the image side; ``kwargs`` go to the constructor (e.g. ``sigma`` for blur,
+    ``keep`` for random pixels).
+    """
+    _checks.choice("operator name", name, NAMES)
+    if name == "inpaint_box":
+        h, w = kwargs.get("height", size // 2), kwargs.get("width", size // 2)
+        return Mask.box(size, kwargs.get("top", (size - h) // 2), kwargs.get("left", (size - w) // 2), h, w, noise)
+    if name == "inpaint_random":
+        return Mask.random_pixels(size, kwargs.get("keep", 0.3), generator=generator, noise=noise)
+    if name in ("sr2", "sr4"):
+        return Downsample(int(name[2:]), noise)
+    if name == "blur":
+        return Blur(kwargs.get("sigma", 1.5), noise)
+    return Identity(noise)
+
+
+NAMES = ("inpaint_box", "inpaint_random", "sr2", "sr4", "blur", "denoise")
