@@ -1,0 +1,209 @@
+r"""Training objectives for eps-predicting networks (Ho et al. 2020, section 3).
+
+The variational bound. With the reverse model
+:math:`p_\theta(x_{t-1}\mid x_t) = \mathcal N(\mu_\theta(x_t, t), \sigma_t^2 I)`,
+
+.. math::
+    -\log p_\theta(x_0) \le \underbrace{D_{KL}(q(x_{T-1}\mid x_0)\,\|\,\mathcal N(0, I))}_{L_T}
+      + \sum_{t \ge 1} \underbrace{\mathbb E_q\, D_{KL}(q(x_{t-1}\mid x_t, x_0)\,\|\,p_\theta(x_{t-1}\mid x_t))}_{L_{t}}
+      + \underbrace{\mathbb E_q[-\log p_\theta(x_0 \mid x_{t=0})]}_{L_0}
+
+(indices in the book's convention: t = 0..T-1, :mod:`ddlearn.schedules`).
+Writing :math:`\mu_\theta` through the predicted noise,
+:math:`\mu_\theta = (x_t - \beta_t/\sqrt{1-\bar\alpha_t}\,\epsilon_\theta)/\sqrt{\alpha_t}`,
+each KL term becomes a weighted noise-prediction error
+
+.. math:: L_{t} = \frac{\beta_t^2}{2\sigma_t^2\,\alpha_t\,(1-\bar\alpha_t)}\,\|\epsilon - \epsilon_\theta(x_t, t)\|^2 .
+
+Dropping the weight gives the **simple loss** :math:`\mathbb E_{t,x_0,\epsilon}\|\epsilon-\epsilon_\theta\|^2`
+(Ho et al. eq. 14), which trains better and is what every recipe uses.
+
+Every loss here has the signature ``loss(model, x0, schedule, *, generator, cond=None, **options)``
+and returns a scalar; ``cond`` is a dict of keyword arguments for the model
+(e.g. ``{"y": labels}``). :data:`LOSSES` names them for training recipes.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from . import _checks, param
+from .forward import _bcast, _check_schedule, q_posterior, q_sample
+from .schedules import Schedule
+
+
+def _model_eps(model, x_t, t, cond):
+    return model(x_t, t, **(cond or {}))
+
+
+def sample_t(batch: int, schedule: Schedule, *, continuous: bool = False, generator=None) -> torch.Tensor:
+    """Training timesteps (batch,): uniform integers 0..T-1, or uniform floats in [0, T-1]."""
+    if continuous:
+        return torch.rand(batch, generator=generator, dtype=torch.float64) * (schedule.T - 1)
+    return torch.randint(0, schedule.T, (batch,), generator=generator).to(torch.float64)
+
+
+def drop_labels(cond: dict | None, p_uncond: float, null_class: int, *, generator=None) -> dict | None:
+    """Replace each label ``cond["y"]`` by ``null_class`` with probability ``p_uncond``.
+
+    This is classifier-free guidance's training trick (Ho & Salimans 2022): one
+    network learns both p(x | y) and p(x).
+    """
+    if not cond or "y" not in cond or p_uncond <= 0:
+        return cond
+    y = cond["y"]
+    drop = torch.rand(y.shape, generator=generator) < p_uncond
+    return {**cond, "y": torch.where(drop.to(y.device), torch.full_like(y, null_class), y)}
+
+
+def vlb_weights(schedule: Schedule, variance: str = "beta") -> torch.Tensor:
+    r"""The weights :math:`\beta_t^2 / (2\sigma_t^2\alpha_t(1-\bar\alpha_t))` turning eps-MSE (summed over
+    dimensions) into the KL term L_t, for t >= 1 (index 0 holds the same formula for reference).
+
+    ``variance``: the reverse variance sigma_t^2, "beta" (beta_t) or "beta_tilde" (the posterior's).
+    """
+    _checks.choice("variance", variance, ("beta", "beta_tilde"))
+    b, a, ab = schedule.betas, schedule.alphas, schedule.alpha_bars
+    var = reverse_variance(schedule, variance)
+    return b ** 2 / (2 * var * a * (1 - ab))
+
+
+def reverse_variance(schedule: Schedule, variance: str = "beta") -> torch.Tensor:
+    """sigma_t^2 of p(x_{t-1} | x_t) for every t (T,): beta_t, or tilde-beta_t with t = 0 set to tilde-beta_1."""
+    _checks.choice("variance", variance, ("beta", "beta_tilde"))
+    if variance == "beta":
+        return schedule.betas.clone()
+    v = schedule.betas * (1 - schedule.alpha_bars_prev) / (1 - schedule.alpha_bars)
+    if schedule.T > 1:
+        v[0] = v[1]
+    else:
+        v[0] = schedule.betas[0]
+    return v
+
+
+def simple_loss(model, x0: torch.Tensor, schedule: Schedule, *, generator=None, cond=None,
+                continuous: bool = False, p_uncond: float = 0.0, weighting: str = "simple",
+                variance: str = "beta") -> torch.Tensor:
+    r"""Noise-prediction loss :math:`\mathbb E_{t,\epsilon}\,w_t\,\|\epsilon-\epsilon_\theta(x_t,t)\|^2`.
+
+    ``weighting="simple"``: w_t = 1, mean over dimensions (Ho et al. eq. 14).
+    ``weighting="vlb"``: w_t = T * :func:`vlb_weights` summed over dimensions, an
+    unbiased estimate of sum_{t>=1} L_t (t = 0 drawn uniformly too but weighted as its KL form).
+    ``continuous``: draw t uniformly in [0, T-1] rather than on the integers
+    (for networks used by continuous-time samplers). ``p_uncond``: label
+    dropout for classifier-free guidance (needs ``model.null_class``).
+    """
+    _check_schedule(schedule)
+    _checks.tensor("x0", x0, ndim=tuple(range(2, 6)))
+    _checks.choice("weighting", weighting, ("simple", "vlb"))
+    if weighting == "vlb" and continuous:
+        raise ValueError("weighting='vlb' is defined on the integer timesteps; use continuous=False")
+    B = x0.shape[0]
+    t = sample_t(B, schedule, continuous=continuous, generator=generator)
+    noise = torch.randn(x0.shape, generator=generator).to(x0)
+    x_t = q_sample(x0, t, noise, schedule)
+    if p_uncond:
+        cond = drop_labels(cond, p_uncond, model.null_class, generator=generator)
+    err = (_model_eps(model, x_t, t.to(x0), cond) - noise) ** 2
+    if weighting == "simple":
+        return err.mean()
+    w = vlb_weights(schedule, variance)[t.long()].to(x0)
+    return (schedule.T * w * err.flatten(1).sum(1)).mean()
+
+
+def _gauss_kl(mean_q, logvar_q, mean_p, logvar_p):
+    """KL(N(mean_q, e^logvar_q) || N(mean_p, e^logvar_p)) per element (nats)."""
+    return 0.5 * (logvar_p - logvar_q + torch.exp(logvar_q - logvar_p)
+                  + (mean_q - mean_p) ** 2 * torch.exp(-logvar_p) - 1.0)
+
+
+@torch.no_grad()
+def vlb_terms(model, x0: torch.Tensor, schedule: Schedule, t, *, generator=None, cond=None,
+              variance: str = "beta", noise: torch.Tensor | None = None) -> torch.Tensor:
+    r"""One-sample estimates of the bound's terms at integer timesteps ``t`` (B,), in nats per item (B,).
+
+    * t >= 1: :math:`D_{KL}(q(x_{t-1}\mid x_t,x_0)\,\|\,p_\theta(x_{t-1}\mid x_t))` in closed form
+      (both Gaussian), with x_t drawn from q(x_t | x_0);
+    * t = 0: the decoder term :math:`-\log\mathcal N(x_0;\ \hat x_0(x_{t=0}),\ \sigma_0^2 I)`, a
+      *continuous* density (see :func:`ddlearn.metrics.elbo_bpd` for the dequantisation).
+    """
+    _check_schedule(schedule)
+    _checks.tensor("x0", x0, ndim=tuple(range(2, 6)))
+    tt = _checks.timesteps("t", t, schedule.T, batch=x0.shape[0], integer=True)
+    if noise is None:
+        noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype).to(x0.device)
+    x0d, noised = x0.double(), noise.double()
+    x_t = q_sample(x0d, tt, noised, schedule)
+    eps = _model_eps(model, x_t.to(x0.dtype), tt.to(x0.dtype), cond).double()
+    ab = schedule.alpha_bars[tt.long()]
+    x0_hat = param.eps_to_x0(x_t, eps, ab)
+    logvar_p = _bcast(torch.log(reverse_variance(schedule, variance))[tt.long()], x_t)
+    # mu_theta = posterior mean with x0 replaced by the prediction (equivalent to the eps form)
+    mean_p, _, _ = q_posterior(x0_hat, x_t, tt, schedule)
+    mean_q, _, logvar_q = q_posterior(x0d, x_t, tt, schedule)
+    kl = _gauss_kl(mean_q, logvar_q, mean_p, logvar_p).flatten(1).sum(1)
+    # decoder at t = 0: mean_p there is x0_hat (alpha_bar_prev = 1)
+    nll = 0.5 * ((x0d - mean_p) ** 2 * torch.exp(-logvar_p) + logvar_p + math.log(2 * math.pi)).flatten(1).sum(1)
+    return torch.where(tt == 0, nll, kl).float()
+
+
+def prior_kl(x0: torch.Tensor, schedule: Schedule) -> torch.Tensor:
+    """L_T = KL(q(x_{T-1} | x_0) || N(0, I)) per item (B,), nats: how much signal the schedule leaves at the end."""
+    _check_schedule(schedule)
+    ab = schedule.alpha_bars[-1]
+    mean = ab.sqrt() * x0.double()
+    logvar = torch.log1p(-ab) * torch.ones_like(mean)
+    return _gauss_kl(mean, logvar, torch.zeros_like(mean), torch.zeros_like(mean)).flatten(1).sum(1).float()
+
+
+@torch.no_grad()
+def nll_bound(model, x0: torch.Tensor, schedule: Schedule, *, n_t: int | None = None, generator=None,
+              cond=None, variance: str = "beta") -> torch.Tensor:
+    r"""Upper bound on -log p(x0) in nats per item (B,): L_T + sum_t L_t (+ decoder).
+
+    ``n_t=None`` sums every timestep (T model calls per item); an int draws
+    ``n_t`` timesteps per item uniformly (stratified) and rescales by T/n_t, an
+    unbiased and much cheaper estimate.
+    """
+    _check_schedule(schedule)
+    _checks.tensor("x0", x0, ndim=tuple(range(2, 6)))
+    T = schedule.T
+    total = prior_kl(x0, schedule).double()
+    B = x0.shape[0]
+    if n_t is None:  # every timestep, weight 1
+        draws = [(torch.full((B,), float(t), dtype=torch.float64), 1.0) for t in range(T)]
+    else:  # stratified: one uniform timestep inside each of n_t equal bins, weighted by the bin width
+        _checks.positive_int("n_t", n_t)
+        edges = torch.linspace(0, T, n_t + 1, dtype=torch.float64).round()
+        draws = []
+        for lo, hi in zip(edges[:-1].tolist(), edges[1:].tolist()):
+            if hi > lo:
+                u = torch.randint(int(lo), int(hi), (B,), generator=generator).to(torch.float64)
+                draws.append((u, hi - lo))
+    for t, weight in draws:
+        total = total + weight * vlb_terms(model, x0, schedule, t, generator=generator, cond=cond,
+                                           variance=variance).double()
+    return total.float()
+
+
+def cross_entropy(model, x0: torch.Tensor, schedule: Schedule | None = None, *, generator=None, cond=None,
+                  noisy: bool = False) -> torch.Tensor:
+    """Classifier loss: cross-entropy of ``model(x)`` against ``cond["y"]``.
+
+    ``noisy=True`` trains a noise-aware classifier p(y | x_t, t) on x_t ~ q(x_t | x0)
+    with uniform t (for classifier guidance).
+    """
+    if not cond or "y" not in cond:
+        raise ValueError("cross_entropy needs the labels as cond={'y': labels}")
+    if noisy:
+        t = sample_t(x0.shape[0], schedule, generator=generator)
+        x_t = q_sample(x0, t, None, schedule, generator=generator)
+        logits = model(x_t, t.to(x0))
+    else:
+        logits = model(x0)
+    return torch.nn.functional.cross_entropy(logits, cond["y"])
+
+
+#: Objectives by name, for training recipes (:mod:`ddlearn.train`). Add one with ``LOSSES["mine"] = fn``.
+LOSSES = {"simple": simple_loss, "cross_entropy": cross_entropy}
