@@ -1,0 +1,193 @@
+"""The ``ddlearn`` command: run the book, train a recipe, list what there is.
+
+    ddlearn book [--fast | --full] [--chapters 01 02] [--out DIR]
+    ddlearn train RECIPE [--fast] [--out DIR] [--seed N]
+    ddlearn list
+
+An error is one line on stderr (``ddlearn: error: ...``) and a non-zero exit;
+``--debug`` (before the subcommand) shows the full traceback instead.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+EPILOG_MAIN = """examples:
+  ddlearn book --fast          run every chapter quickly, write the HTML book to _build/
+  ddlearn train ddpm_digits    retrain a shipped checkpoint from its recipe
+  ddlearn list                 show the chapters and the training recipes
+"""
+
+
+class CLIError(Exception):
+    """An error the user can fix; printed as one line."""
+
+
+def _default_chapters_dir() -> Path:
+    """``./chapters`` when run from the checkout, else the one beside the package."""
+    here = Path("chapters")
+    if here.is_dir():
+        return here
+    beside = Path(__file__).resolve().parents[1] / "chapters"
+    if beside.is_dir():
+        return beside
+    raise CLIError("no chapters/ directory here or beside the ddlearn package; "
+                   "run from the ddlearn checkout or pass --chapters-dir")
+
+
+def _train_module():
+    """``ddlearn.train``, imported only when needed so the rest works without it."""
+    try:
+        from ddlearn import train
+    except ModuleNotFoundError as exc:
+        if exc.name in ("ddlearn.train",):
+            raise CLIError("ddlearn.train is not available in this installation, so there are no recipes to run") from exc
+        raise
+    return train
+
+
+def _recipe_names(train) -> list[str]:
+    recipes = getattr(train, "RECIPES", None)
+    if recipes is None:
+        raise CLIError("ddlearn.train has no RECIPES table")
+    return sorted(recipes)
+
+
+# --------------------------------------------------------------------------- subcommands
+def cmd_book(args) -> int:
+    from ddlearn.book import build_book
+
+    chapters_dir = Path(args.chapters_dir) if args.chapters_dir else _default_chapters_dir()
+    start = time.perf_counter()
+    try:
+        result = build_book(chapters_dir, args.out, fast=args.fast, only=args.chapters,
+                            timeout=args.timeout, progress=not args.no_progress)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CLIError(str(exc)) from exc
+    print(result.table())
+    for c in result.chapters:
+        if c.error is not None:
+            print("\n" + c.error.block(c.name), file=sys.stderr)
+    print(f"\nHTML book: {result.index}  (executed notebooks in {Path(args.out) / 'notebooks'})")
+    print(f"mode: {'fast' if args.fast else 'full'}; wall time {time.perf_counter() - start:.1f} s")
+    if not result.ok:
+        failed = [c.name for c in result.chapters if c.status != "ok"]
+        print(f"ddlearn: error: {len(failed)} chapter(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_train(args) -> int:
+    train = _train_module()
+    names = _recipe_names(train)
+    if args.recipe not in names:
+        raise CLIError(f"unknown recipe {args.recipe!r}; choose from: {', '.join(names)} (see `ddlearn list`)")
+    result = train.run_recipe(args.recipe, fast=args.fast, out_dir=args.out, seed=args.seed, progress=True)
+    if result is not None:
+        print(result)
+    return 0
+
+
+def cmd_list(args) -> int:
+    import nbformat
+
+    from ddlearn.book import chapter_title, find_chapters
+
+    print("chapters:")
+    try:
+        chapters_dir = Path(args.chapters_dir) if args.chapters_dir else _default_chapters_dir()
+        for path in find_chapters(chapters_dir):
+            title = chapter_title(nbformat.read(path, as_version=4), path.stem)
+            print(f"  {path.stem:<28} {title}")
+    except (CLIError, FileNotFoundError) as exc:
+        print(f"  (none: {exc})")
+    print("recipes (ddlearn train RECIPE):")
+    try:
+        train = _train_module()
+        recipes = getattr(train, "RECIPES", {})
+        for name in _recipe_names(train):
+            doc = getattr(recipes[name], "description", None) or (getattr(recipes[name], "__doc__", None) or "")
+            doc = doc.strip().splitlines()[0] if isinstance(doc, str) and doc.strip() else ""
+            print(f"  {name:<28} {doc}".rstrip())
+    except CLIError as exc:
+        print(f"  (none: {exc})")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="ddlearn", formatter_class=fmt,
+        description="ddlearn: a notebook-first textbook on diffusion models, with its library.",
+        epilog=EPILOG_MAIN)
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    book = sub.add_parser(
+        "book", formatter_class=fmt, help="run every chapter notebook and write the HTML book",
+        description=("Execute every chapter notebook (in a copy: chapters/ is not modified), write the\n"
+                     "executed notebooks to OUT/notebooks/ and an HTML book to OUT/index.html,\n"
+                     "and print a per-chapter time table. A failing chapter is reported with its\n"
+                     "cell and error; the others still run; the exit status is then 1."),
+        epilog="examples:\n  ddlearn book                  full mode, every chapter (minutes per chapter)\n"
+               "  ddlearn book --fast           fast mode (DDLEARN_FAST=1), as CI runs it\n"
+               "  ddlearn book --chapters 01 02 --out /tmp/book")
+    mode = book.add_mutually_exclusive_group()
+    mode.add_argument("--fast", dest="fast", action="store_true", help="fast mode: DDLEARN_FAST=1 for the kernel")
+    mode.add_argument("--full", dest="fast", action="store_false", help="full mode, what a reader gets (default)")
+    book.set_defaults(fast=False)
+    book.add_argument("--chapters", nargs="+", metavar="NN", help="only these chapters, by number (01 or 1)")
+    book.add_argument("--out", default="_build", metavar="DIR", help="output folder (default: _build)")
+    book.add_argument("--chapters-dir", metavar="DIR", help="where the chapter notebooks are (default: ./chapters)")
+    book.add_argument("--timeout", type=int, default=1800, metavar="S", help="limit for one cell, seconds (default 1800)")
+    book.add_argument("--no-progress", action="store_true", help="no progress bars")
+    book.set_defaults(func=cmd_book)
+
+    train = sub.add_parser(
+        "train", formatter_class=fmt, help="train a model from a named recipe",
+        description="Train the recipe that made a shipped checkpoint, with a progress bar;\n"
+                    "writes a safetensors checkpoint and its JSON sidecar to OUT.",
+        epilog="examples:\n  ddlearn list                       see the recipe names\n"
+               "  ddlearn train RECIPE --fast        a short run to check it works\n"
+               "  ddlearn train RECIPE --seed 1 --out runs/mine")
+    train.add_argument("recipe", metavar="RECIPE", help="recipe name (see `ddlearn list`)")
+    train.add_argument("--fast", action="store_true", help="a much shorter run (fast mode sizes)")
+    train.add_argument("--out", default=None, metavar="DIR", help="where to write the checkpoint (default: the recipe's)")
+    train.add_argument("--seed", type=int, default=None, metavar="N", help="random seed (default: the recipe's)")
+    train.set_defaults(func=cmd_train)
+
+    lst = sub.add_parser(
+        "list", formatter_class=fmt, help="list the chapters and the training recipes",
+        description="List the chapter notebooks (with their titles) and the recipes `ddlearn train` knows.",
+        epilog="example:\n  ddlearn list")
+    lst.add_argument("--chapters-dir", metavar="DIR", help="where the chapter notebooks are (default: ./chapters)")
+    lst.set_defaults(func=cmd_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("ddlearn: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if not isinstance(exc, CLIError):
+            message = f"{type(exc).__name__}: {message}"
+        print(f"ddlearn: error: {message} (run with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
