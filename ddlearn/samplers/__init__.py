@@ -19,3 +19,19 @@
 from ._common import CountedModel, Step
 
 __all__ = ["CountedModel", "Step"]
+
+# Fast samplers (Chapter 05): every one takes ``spacing=`` (see .spacing).
+from .spacing import SPACINGS, timesteps  # noqa: E402
+from .ddim import sample_ddim  # noqa: E402
+from .dpm_solver import sample_dpm_solver, sample_dpm_solver_pp  # noqa: E402
+from .edm import sample_euler, sample_heun  # noqa: E402
+
+__all__ += ["SPACINGS", "timesteps", "sample_ddim", "sample_dpm_solver", "sample_dpm_solver_pp",
+            "sample_euler", "sample_heun"]
+
+# Score-SDE samplers (Chapter 04): the model's frame is a Schedule or an SDE; see .sde.
+from .sde import sample_euler_maruyama, sample_pc  # noqa: E402
+from .ode import sample_pf_ode, pf_ode_encode, log_likelihood, bits_per_dim  # noqa: E402
+
+__all__ += ["sample_euler_maruyama", "sample_pc", "sample_pf_ode", "pf_ode_encode", "log_likelihood",
+            "bits_per_dim"]

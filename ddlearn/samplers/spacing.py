@@ -1,0 +1,88 @@
+r"""Which timesteps a fast sampler visits: one choice every sampler takes as ``spacing=``.
+
+A sampler with ``steps`` steps evaluates the model at ``steps`` timesteps
+:math:`t_0 > t_1 > \dots > t_{N-1}` (float, in the schedule's units, see
+:mod:`ddlearn.schedules`) and then steps to the clean data (alpha-bar = 1,
+sigma = 0). The last step, from :math:`t_{N-1}` to clean, is always first
+order: it returns the model's prediction of x_0 (diffusers does the same
+with ``final_sigmas_type="zero"``). So ``x_T`` is taken to be the noisy
+sample at :math:`t_0`, and the output is a clean sample.
+
+Spacings (T the schedule's number of steps, N = ``steps``):
+
+* ``"leading"``  (diffusers' DDIM/Euler default): ``t_i = (N-1-i) * (T // N)``,
+  ends at t = 0 but starts below T-1 (900 for N = 10, T = 1000), so x_T is
+  treated as slightly less noisy than it is.
+* ``"trailing"`` (Lin et al. 2024, "Common diffusion noise schedules and sample
+  steps are flawed"): ``round(T - i T/N) - 1``, starts at T-1, ends at T/N - 1.
+* ``"quadratic"`` (Song et al. 2021, DDIM's "quad"): ``t = (T-1) u^2`` with u
+  uniform from 1 to 0, denser near the data.
+* ``"karras"`` (Karras et al. 2022): sigma_i spaced with rho = 7 between the
+  schedule's largest and smallest sigma, mapped back to (fractional) timesteps.
+* ``"logsnr"`` (Lu et al. 2022): uniform in log-SNR, mapped back to timesteps.
+
+The last three go from T-1 down to 0 inclusive. ``spacing`` may also be a
+1-D tensor of ``steps`` decreasing timesteps, to reproduce another library's grid.
+"""
+from __future__ import annotations
+
+import torch
+
+from .. import _checks
+from ..schedules import Schedule, karras_sigmas
+from ._common import check_steps
+
+SPACINGS = ("leading", "trailing", "quadratic", "karras", "logsnr")
+
+
+def t_from_sigma(schedule: Schedule, sigma) -> torch.Tensor:
+    """The (fractional) timestep whose noise level ``schedule.sigma(t)`` is ``sigma`` (clamped to [0, T-1])."""
+    sigma = torch.as_tensor(sigma, dtype=torch.float64)
+    return schedule.t_from_log_snr(-2.0 * torch.log(sigma))  # log-SNR = -2 log sigma
+
+
+def timesteps(schedule: Schedule, steps: int, spacing="leading") -> torch.Tensor:
+    """``steps`` decreasing float64 timesteps in [0, T-1] for the named ``spacing``."""
+    if not isinstance(schedule, Schedule):
+        raise TypeError(f"schedule must be a ddlearn.schedules.Schedule, got {type(schedule).__name__}")
+    T = schedule.T
+    check_steps(steps, T)
+    if isinstance(spacing, torch.Tensor):
+        t = _checks.timesteps("spacing", spacing, T).clone()
+        if t.numel() != steps:
+            raise ValueError(f"spacing as a tensor must hold steps={steps} timesteps, got {t.numel()}")
+    elif not isinstance(spacing, str):
+        raise TypeError(f"spacing must be a name ({', '.join(SPACINGS)}) or a tensor of timesteps, "
+                        f"got {type(spacing).__name__}")
+    else:
+        _checks.choice("spacing", spacing, SPACINGS)
+        i = torch.arange(steps, dtype=torch.float64)
+        u = torch.linspace(1, 0, steps, dtype=torch.float64) if steps > 1 else torch.ones(1, dtype=torch.float64)
+        if spacing == "leading":
+            t = (steps - 1 - i) * (T // steps)
+        elif spacing == "trailing":
+            t = torch.round(T - i * (T / steps)) - 1
+        elif spacing == "quadratic":
+            t = (T - 1) * u ** 2
+        elif spacing == "karras":
+            sig = schedule.sigmas
+            s = karras_sigmas(steps, sigma_min=sig[0].item(), sigma_max=sig[-1].item(), rho=7.0)
+            t = t_from_sigma(schedule, s)
+            t[0] = T - 1  # undo round-off at the ends: these are the grid's own levels
+            if steps > 1:
+                t[-1] = 0
+        else:  # logsnr
+            lam = schedule.log_snr
+            t = schedule.t_from_log_snr(lam[-1] + (1 - u) * (lam[0] - lam[-1]))
+            t[0] = T - 1
+            if steps > 1:
+                t[-1] = 0
+        t = t.clamp(0, T - 1)
+    if steps > 1 and not (t[1:] < t[:-1]).all():
+        raise ValueError(f"spacing must give strictly decreasing timesteps, got {t.tolist()}")
+    return t
+
+
+def alpha_bars(schedule: Schedule, t: torch.Tensor) -> list[float]:
+    """alpha-bar at each timestep of ``t``, then 1.0 for the clean end: N + 1 Python floats."""
+    return schedule.alpha_bar(t).tolist() + [1.0]
