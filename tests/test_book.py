@@ -1,0 +1,245 @@
+"""`ddlearn book` and the `ddlearn` command, on tiny notebooks (seconds, not minutes)."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from ddlearn.book import WIDGET_VIEW, build_book, find_chapters, static_widget_outputs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _write(path: Path, cells) -> Path:
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def _png_bytes() -> bytes:
+    # a real PNG made by matplotlib, so the test does not trust a hand-written one
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1, 1))
+    ax.plot([0, 1], [0, 1])
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+# A widget display that carries a static PNG in the same bundle, as the
+# library's explorers do; run in the kernel so the bundle is real.
+WIDGET_CELL = '''
+import base64, io, ipywidgets as w
+from IPython.display import display
+png = base64.b64decode("{png}")
+slider = w.IntSlider(3, description="t")
+class Explorer:
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        data = slider._repr_mimebundle_()
+        data["image/png"] = base64.b64encode(png).decode()
+        return data
+display(Explorer())
+'''
+
+
+@pytest.fixture(scope="module")
+def tiny_book(tmp_path_factory):
+    """Build a three-chapter book once: good, failing, widget."""
+    tmp = tmp_path_factory.mktemp("book")
+    chapters = tmp / "chapters"
+    chapters.mkdir()
+    _write(chapters / "01_good.ipynb", [
+        new_markdown_cell("# A good chapter\nIt prints the mode."),
+        new_code_cell("import os\nprint('DDLEARN_FAST =', os.environ['DDLEARN_FAST'])"),
+        new_code_cell("open('written_by_chapter.txt', 'w').write('x')"),
+    ])
+    _write(chapters / "02_bad.ipynb", [
+        new_markdown_cell("# A failing chapter"),
+        new_code_cell("x = 1"),
+        new_code_cell("def check(steps):\n    raise ValueError(f'steps must be positive, got {steps}')\ncheck(-1)"),
+        new_code_cell("print('never reached')"),
+    ])
+    png = base64.b64encode(_png_bytes()).decode()
+    _write(chapters / "03_widget.ipynb", [
+        new_markdown_cell("# A widget chapter"),
+        new_code_cell(WIDGET_CELL.format(png=png)),
+    ])
+    before = {p.name: p.read_bytes() for p in chapters.iterdir()}
+    out = tmp / "_build"
+    lines: list[str] = []
+    result = build_book(chapters, out, fast=True, progress=False, log=lines.append)
+    return dict(chapters=chapters, out=out, result=result, before=before, lines=lines, png=png)
+
+
+def test_failing_chapter_is_reported_with_cell_and_error(tiny_book):
+    result = tiny_book["result"]
+    assert not result.ok
+    by_name = {c.name: c for c in result.chapters}
+    bad = by_name["02_bad"]
+    assert bad.status == "failed"
+    assert bad.error.cell == 3 and bad.error.execution_count == 2
+    assert (bad.error.ename, bad.error.evalue) == ("ValueError", "steps must be positive, got -1")
+    block = bad.error.block("02_bad")
+    assert block.startswith("FAILED 02_bad: cell 3 (In [2]): ValueError: steps must be positive, got -1")
+    assert "\x1b[" not in block  # no terminal colour codes
+    assert any("02_bad failed at cell 3" in ln for ln in tiny_book["lines"])
+    # the table names the failing cell
+    assert re.search(r"02_bad\s+FAILED cell 3", result.table())
+
+
+def test_other_chapters_still_build(tiny_book):
+    out, result = tiny_book["out"], tiny_book["result"]
+    by_name = {c.name: c for c in result.chapters}
+    assert [c.name for c in result.chapters] == ["01_good", "02_bad", "03_widget"]
+    assert by_name["01_good"].status == "ok" and by_name["03_widget"].status == "ok"
+    nb = nbformat.read(out / "notebooks" / "01_good.ipynb", as_version=4)
+    assert nb.cells[1].outputs[0].text.strip() == "DDLEARN_FAST = 1"  # --fast reached the kernel
+    for name in ["01_good", "02_bad", "03_widget"]:
+        assert (out / f"{name}.html").exists()
+        assert (out / "notebooks" / f"{name}.ipynb").exists()
+
+
+def test_readers_chapters_are_not_modified(tiny_book):
+    chapters = tiny_book["chapters"]
+    assert {p.name: p.read_bytes() for p in chapters.iterdir()} == tiny_book["before"]
+
+
+def test_index_links_every_chapter_and_pages_link_each_other(tiny_book):
+    out = tiny_book["out"]
+    index = (out / "index.html").read_text()
+    for name in ["01_good", "02_bad", "03_widget"]:
+        assert f'href="{name}.html"' in index
+    assert "FAILED at cell 3" in index
+    first, middle, last = ((out / f"{n}.html").read_text() for n in ["01_good", "02_bad", "03_widget"])
+    assert 'href="02_bad.html" rel="next"' in first and 'rel="prev"' not in first
+    assert 'href="01_good.html" rel="prev"' in middle and 'href="03_widget.html" rel="next"' in middle
+    assert 'href="02_bad.html" rel="prev"' in last and 'rel="next"' not in last
+    for page in (first, middle, last):
+        assert 'href="index.html"' in page
+    # every local link resolves to a file
+    for page in out.glob("*.html"):
+        for href in re.findall(r'href="([^":#]+\.html)"', page.read_text()):
+            assert (out / href).exists(), f"{page.name} links to missing {href}"
+
+
+def test_good_pages_have_no_error_outputs(tiny_book):
+    out = tiny_book["out"]
+    for name in ["01_good", "03_widget"]:
+        nb = nbformat.read(out / "notebooks" / f"{name}.ipynb", as_version=4)
+        assert not [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+        page = (out / f"{name}.html").read_text()
+        assert "Traceback" not in page and "ddlearn-failed" not in page.split("</style>")[-1]
+    bad_page = (out / "02_bad.html").read_text()
+    assert 'class="ddlearn-failed"' in bad_page and "steps must be positive" in bad_page
+
+
+def test_widget_output_shows_its_png_fallback(tiny_book):
+    out = tiny_book["out"]
+    nb = nbformat.read(out / "notebooks" / "03_widget.ipynb", as_version=4)
+    data = nb.cells[1].outputs[0].data
+    assert WIDGET_VIEW in data and "image/png" in data  # the executed notebook keeps the widget
+    page = (out / "03_widget.html").read_text()
+    assert f"data:image/png;base64,{tiny_book['png']}" in page
+    assert WIDGET_VIEW not in page
+
+
+def test_static_widget_outputs_rules():
+    view = {"model_id": "abc", "version_major": 2, "version_minor": 0}
+    nb = new_notebook(cells=[new_code_cell("x")])
+    nb.cells[0].outputs = [
+        nbformat.from_dict({"output_type": "display_data", "metadata": {},
+                            "data": {WIDGET_VIEW: view, "image/png": "iVBO", "text/plain": "Box()"}}),
+        nbformat.from_dict({"output_type": "display_data", "metadata": {},
+                            "data": {WIDGET_VIEW: dict(view, model_id="nostate"), "text/plain": "Box()"}}),
+    ]
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {"abc": {}}}}
+    static = static_widget_outputs(nb)
+    assert [sorted(o.data) for o in static.cells[0].outputs] == [["image/png", "text/plain"], ["text/plain"]]
+    assert "widgets" not in static.metadata
+    assert WIDGET_VIEW in nb.cells[0].outputs[0].data  # the input is not modified
+
+
+def test_partial_build_keeps_earlier_chapters_in_index(tiny_book, tmp_path):
+    out = tmp_path / "out"
+    build_book(tiny_book["chapters"], out, fast=True, only=["1"], progress=False)
+    result = build_book(tiny_book["chapters"], out, fast=True, only=["03"], progress=False)
+    assert result.ok and [c.name for c in result.chapters] == ["03_widget"]
+    index = (out / "index.html").read_text()
+    assert 'href="01_good.html"' in index and 'href="03_widget.html"' in index
+    assert "02_bad.html" not in index and "not built" in index
+    # prev/next skip the chapter that was never built
+    assert 'href="03_widget.html" rel="next"' in (out / "01_good.html").read_text()
+    assert json.loads((out / "book.json").read_text())["chapters"].keys() == {"01_good", "03_widget"}
+
+
+def test_find_chapters_by_number(tiny_book):
+    chapters = tiny_book["chapters"]
+    assert [p.stem for p in find_chapters(chapters, ["3", "01"])] == ["01_good", "03_widget"]
+    with pytest.raises(ValueError, match=r"no chapter numbered '07'.*have: 01, 02, 03"):
+        find_chapters(chapters, ["07"])
+    with pytest.raises(ValueError, match="chapter numbers"):
+        find_chapters(chapters, ["intro"])
+
+
+# --------------------------------------------------------------------------- the command
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "ddlearn.cli", *args], capture_output=True, text=True,
+                          cwd=cwd or ROOT, timeout=120)
+
+
+@pytest.mark.parametrize("sub", [[], ["book"], ["train"], ["list"]])
+def test_help_says_what_and_gives_an_example(sub):
+    run = _cli(*sub, "--help")
+    assert run.returncode == 0, run.stderr
+    assert "usage: ddlearn" in run.stdout
+    assert "example" in run.stdout
+
+
+def test_cli_book_exit_status_and_report(tiny_book, tmp_path):
+    run = _cli("book", "--fast", "--no-progress", "--chapters", "1", "2",
+               "--chapters-dir", str(tiny_book["chapters"]), "--out", str(tmp_path / "b"))
+    assert run.returncode == 1
+    assert re.search(r"01_good\s+ok", run.stdout) and re.search(r"02_bad\s+FAILED cell 3", run.stdout)
+    assert "FAILED 02_bad: cell 3 (In [2]): ValueError: steps must be positive, got -1" in run.stderr
+    assert run.stderr.strip().splitlines()[-1] == "ddlearn: error: 1 chapter(s) failed: 02_bad"
+    assert "Traceback (most recent call last)" not in run.stderr.split("FAILED 02_bad")[0]
+
+
+def test_cli_errors_are_one_line_and_debug_shows_traceback(tmp_path):
+    run = _cli("book", "--chapters-dir", str(tmp_path / "nowhere"))
+    assert run.returncode != 0
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ddlearn: error: chapters directory not found")
+    assert "Traceback" not in run.stderr
+    run = _cli("--debug", "book", "--chapters-dir", str(tmp_path / "nowhere"))
+    assert run.returncode != 0 and "Traceback (most recent call last)" in run.stderr
+
+
+def test_cli_unknown_recipe_is_one_line():
+    run = _cli("train", "no_such_recipe_xyz")
+    assert run.returncode != 0
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ddlearn: error:")
+    # either the recipe list or the clear "train is missing" message
+    assert "no_such_recipe_xyz" in lines[0] or "ddlearn.train is not available" in lines[0]
+
+
+def test_cli_list(tiny_book):
+    run = _cli("list", "--chapters-dir", str(tiny_book["chapters"]))
+    assert run.returncode == 0, run.stderr
+    assert "01_good" in run.stdout and "A failing chapter" in run.stdout
+    assert "recipes" in run.stdout
