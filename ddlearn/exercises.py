@@ -1,0 +1,185 @@
+"""Exercise checkers for every chapter, in one registry keyed by exercise id.
+
+In a chapter::
+
+    answer = None          # your answer here
+    check("01.2", answer)  # prints "Correct: ..." or "Not yet: <hint>"
+
+Each exercise is registered once, with its solution living only inside its
+checker (so a solution is never written twice, and a student copy of the
+chapter needs no editing). To add one for your chapter::
+
+    @exercise("03.1", "Score of a Gaussian", hint="d/dx log N(x; m, s^2) = ...")
+    def _(answer):
+        expected = ...
+        return close(answer, expected, what="the score")   # None means correct
+
+A checker receives the reader's answer and returns ``None`` when it is right
+or a short string saying what is wrong. It may raise; the error is reported as
+"Not yet" with the message, never as a traceback. :func:`evaluate` returns a
+:class:`Verdict` for tests; :func:`check` prints it for readers.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple
+
+import torch
+
+
+@dataclass(frozen=True)
+class Exercise:
+    id: str
+    title: str
+    checker: Callable[[Any], str | None]
+    hint: str = ""
+
+
+REGISTRY: dict[str, Exercise] = {}
+
+
+class Verdict(NamedTuple):
+    ok: bool
+    message: str
+
+
+def exercise(id: str, title: str, *, hint: str = ""):
+    """Decorator registering ``checker(answer) -> None | problem`` under ``id`` ("CC.N")."""
+    if not isinstance(id, str) or "." not in id:
+        raise ValueError(f"exercise id must look like '01.2' (chapter.number), got {id!r}")
+
+    def register(checker):
+        if id in REGISTRY and REGISTRY[id].checker.__module__ != checker.__module__:
+            raise ValueError(f"exercise id {id!r} is already registered by {REGISTRY[id].checker.__module__}")
+        REGISTRY[id] = Exercise(id, title, checker, hint)
+        return checker
+
+    return register
+
+
+def _get(id: str) -> Exercise:
+    if id not in REGISTRY:
+        known = ", ".join(sorted(REGISTRY)) or "none"
+        raise ValueError(f"unknown exercise id {id!r}; known: {known}")
+    return REGISTRY[id]
+
+
+def evaluate(id: str, answer) -> Verdict:
+    """Check ``answer`` for exercise ``id``; a :class:`Verdict` (ok, message), nothing printed."""
+    ex = _get(id)
+    hint = f" Hint: {ex.hint}" if ex.hint else ""
+    if answer is None or answer is Ellipsis:
+        return Verdict(False, f"Not yet ({id}, {ex.title}): no answer given yet.{hint}")
+    try:
+        problem = ex.checker(answer)
+    except Exception as err:  # the reader's code failed: say so, do not crash the notebook
+        problem = f"checking your answer raised {type(err).__name__}: {err}"
+    if problem is None:
+        return Verdict(True, f"Correct ({id}, {ex.title}).")
+    return Verdict(False, f"Not yet ({id}, {ex.title}): {problem}.{hint}")
+
+
+def check(id: str, answer) -> None:
+    """Print whether ``answer`` solves exercise ``id`` ("Correct" or "Not yet: <hint>")."""
+    print(evaluate(id, answer).message)
+
+
+def hint(id: str) -> str:
+    return _get(id).hint
+
+
+# ---- helpers for writing checkers --------------------------------------------
+
+def close(answer, expected, *, rtol: float = 1e-3, atol: float = 1e-6, what: str = "the value") -> str | None:
+    """``None`` if ``answer`` matches ``expected`` (numbers or tensors) within tolerance, else a message."""
+    if isinstance(answer, bool):
+        return f"{what} should be a number, got a bool"
+    try:
+        a = torch.as_tensor(answer, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        return f"{what} should be a number or a tensor, got {type(answer).__name__}"
+    e = torch.as_tensor(expected, dtype=torch.float64)
+    if a.shape != e.shape and a.numel() != e.numel():
+        return f"{what} should have shape {tuple(e.shape)}, got {tuple(a.shape)}"
+    a = a.reshape(e.shape)
+    if not torch.isfinite(a).all():
+        return f"{what} contains NaN or inf"
+    if torch.allclose(a, e, rtol=rtol, atol=atol):
+        return None
+    if e.numel() == 1:
+        direction = "too large" if a.item() > e.item() else "too small"
+        return f"{what} is {direction} (got {a.item():.6g})"
+    return f"{what} differs from the expected values (largest gap {float((a - e).abs().max()):.3g})"
+
+
+def _callable(answer, what: str) -> str | None:
+    return None if callable(answer) else f"{what} should be a function, got {type(answer).__name__}"
+
+
+# ---- Chapter 01: the forward process ---------------------------------------
+
+@exercise("01.1", "signal scale below 0.1",
+          hint="sqrt(alpha_bar_t) is the factor in front of x_0; look at schedules.linear().alpha_bars")
+def _(answer):
+    from .schedules import linear
+
+    if isinstance(answer, torch.Tensor) and answer.numel() == 1:
+        answer = answer.item()
+    if isinstance(answer, float) and answer.is_integer():
+        answer = int(answer)
+    if isinstance(answer, bool) or not isinstance(answer, int):
+        return f"the answer is a timestep, a whole number; got {answer!r}"
+    expected = int((linear().alpha_bars.sqrt() < 0.1).nonzero()[0])
+    if answer == expected:
+        return None
+    return f"{answer} is {'too late' if answer > expected else 'too early'}: the first t with sqrt(alpha_bar_t) < 0.1"
+
+
+@exercise("01.2", "two steps as one",
+          hint="x_2 = sqrt(1-b2) (sqrt(1-b1) x_0 + sqrt(b1) e1) + sqrt(b2) e2; add the noise variances")
+def _(answer):
+    if (problem := _callable(answer, "merged_beta")) is not None:
+        return problem
+    for b1, b2 in [(0.1, 0.2), (1e-4, 0.02), (0.5, 0.5), (0.9, 0.01)]:
+        got = answer(b1, b2)
+        if (problem := close(got, 1 - (1 - b1) * (1 - b2), rtol=1e-6, what=f"merged_beta({b1}, {b2})")):
+            return problem
+    return None
+
+
+@exercise("01.3", "recover the noise",
+          hint="solve x_t = sqrt(abar) x_0 + sqrt(1 - abar) eps for eps; schedule.alpha_bar(t) gives abar")
+def _(answer):
+    from .forward import q_sample
+    from .schedules import cosine
+
+    if (problem := _callable(answer, "recover_noise")) is not None:
+        return problem
+    sch = cosine()
+    gen = torch.Generator().manual_seed(1)
+    x0 = torch.randn(8, 2, generator=gen, dtype=torch.float64)
+    eps = torch.randn(8, 2, generator=gen, dtype=torch.float64)
+    t = torch.tensor([0, 1, 10, 100, 400, 700, 900, 990])
+    x_t = q_sample(x0, t, eps, sch)
+    return close(answer(x0, x_t, t, sch), eps, rtol=1e-4, atol=1e-6, what="recover_noise(x0, x_t, t, schedule)")
+
+
+@exercise("01.4", "where the cosine schedule's SNR is 1",
+          hint="SNR = 1 means log-SNR = 0; schedules.cosine().log_snr or .t_from_log_snr")
+def _(answer):
+    from .schedules import cosine
+
+    expected = float(cosine().t_from_log_snr(0.0))
+    return close(answer, expected, rtol=0, atol=1.0, what="t (within one step)")
+
+
+@exercise("01.5", "how far x_T is from N(0, 1)",
+          hint="KL(N(m, s^2) || N(0, 1)) = (s^2 + m^2 - 1 - log s^2) / 2 with m = sqrt(abar_T) x_0, s^2 = 1 - abar_T")
+def _(answer):
+    from .schedules import linear
+
+    ab = float(linear().alpha_bars[-1])
+    x0 = 2.0  # a value at the edge of the data's range; x_0 = 1 makes the mean term cancel the variance term
+    expected = 0.5 * ((1 - ab) + ab * x0 ** 2 - 1 - math.log(1 - ab))
+    return close(answer, expected, rtol=1e-3, atol=1e-12, what="the KL in nats")

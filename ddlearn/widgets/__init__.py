@@ -1,0 +1,10 @@
+"""Interactive explorers for the book, one module per topic, all built on :mod:`._base`.
+
+Each explorer is an ``ipywidgets`` box whose display also carries a static PNG
+fallback, so it shows in the HTML book and on code hosts. See
+:mod:`ddlearn.widgets._base` for the pattern to follow when adding one.
+"""
+from ._base import Explorer
+from .noising import NoisingExplorer, ScheduleExplorer, noising_explorer, schedule_explorer
+
+__all__ = ["Explorer", "NoisingExplorer", "ScheduleExplorer", "noising_explorer", "schedule_explorer"]
