@@ -1,0 +1,306 @@
+"""The chapters' widgets work in a real browser: JupyterLab + Chromium, end to end.
+
+For each row of ``CASES`` this starts from a fresh JupyterLab workspace, opens
+the notebook, runs all cells (fast mode), moves one slider with the keyboard
+and checks that the picture the widget shows changed. Screenshots of the
+picture before and after go to ``_build/browser/``.
+
+Chromium is Debian's (``apt-get install chromium``), driven by the
+``playwright`` Python package: ``playwright install`` is never needed. When
+``CI`` is set, a browser that cannot start fails the test with the reason;
+elsewhere the test is skipped only when no Chromium is installed.
+
+Add a row to ``CASES`` for each chapter with an explorer.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "_build" / "browser"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+@dataclass(frozen=True)
+class Case:
+    notebook: str        # file name in chapters/ (or the self-check notebook written here)
+    slider: str          # the slider's description label, e.g. "t"
+    nth: int = 0         # which output holding such a slider, in notebook order
+    run_timeout_s: int = 150  # limit for running all cells in fast mode
+
+    @property
+    def id(self) -> str:
+        return Path(self.notebook).stem
+
+
+SELF_CHECK = "00_browser_selfcheck.ipynb"
+CASES = [
+    # our own tiny IntSlider + Image notebook: checks the harness even with no chapters
+    Case(SELF_CHECK, "level"),
+    # Chapter 01: the noising explorer's t slider
+    Case("01_forward_process.ipynb", "t"),
+]
+
+SELF_CHECK_SOURCE = textwrap.dedent('''
+    import io
+    import ipywidgets as widgets
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    def png(level):
+        fig, ax = plt.subplots(figsize=(2, 2), dpi=60)
+        ax.imshow(np.full((8, 8), level), vmin=0, vmax=10, cmap="gray")
+        ax.set_title(f"level {level}")
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        plt.close(fig)
+        return buf.getvalue()
+
+    slider = widgets.IntSlider(0, min=0, max=10, description="level")
+    image = widgets.Image(value=png(0), format="png", width=200)
+    slider.observe(lambda change: setattr(image, "value", png(change["new"])), names="value")
+    widgets.VBox([slider, image])
+''')
+
+
+# --------------------------------------------------------------------------- fixtures
+def _chromium() -> str | None:
+    for candidate in [os.environ.get("DDLEARN_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
+                      shutil.which("chromium-browser"), shutil.which("google-chrome")]:
+        if candidate and os.path.exists(candidate):
+            return candidate
+    return None
+
+
+def _cannot_run(reason: str):
+    """Fail in CI; skip elsewhere only for a missing Chromium (the caller decides)."""
+    pytest.fail(f"browser test cannot run: {reason}", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    path = _chromium()
+    if path is None:
+        if IN_CI:
+            _cannot_run("no Chromium found (install it: apt-get install -y chromium)")
+        pytest.skip("no Chromium installed (apt-get install chromium) and CI is not set")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        _cannot_run(f"the playwright package is missing ({exc}); pip install -e '.[dev]'")
+    pw = sync_playwright().start()
+    try:
+        browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, timeout=60_000)
+    except Exception as exc:
+        pw.stop()
+        _cannot_run(f"Chromium at {path} did not start: {str(exc).splitlines()[0]}")
+    yield browser
+    browser.close()
+    pw.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _write_settings(settings: Path) -> None:
+    """Lab settings for a quiet, fully rendered notebook: no news pop-ups, no virtual scrolling."""
+    def put(plugin: str, values: dict):
+        path = settings / (plugin.split(":")[0]) / (plugin.split(":")[1] + ".jupyterlab-settings")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+
+    put("@jupyterlab/apputils-extension:notification", {"fetchNews": "false", "checkForUpdates": False})
+    # every cell in the DOM, so the widget cell can be found wherever it is
+    put("@jupyterlab/notebook-extension:tracker", {"windowingMode": "none"})
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """JupyterLab on localhost serving a temp copy of chapters/ plus the self-check notebook."""
+    tmp = tmp_path_factory.mktemp("lab")
+    root = tmp / "chapters"
+    source = ROOT / "chapters"
+    if source.is_dir():
+        shutil.copytree(source, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "_build"))
+    else:
+        root.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SELF_CHECK_SOURCE.strip())])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, root / SELF_CHECK)
+    _write_settings(tmp / "settings")
+
+    port, token = _free_port(), secrets.token_hex(16)
+    env = dict(os.environ, DDLEARN_FAST="1", PYDEVD_DISABLE_FILE_VALIDATION="1",
+               JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
+               JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+               PYTHONPATH=os.pathsep.join(p for p in [str(ROOT), os.environ.get("PYTHONPATH", "")] if p))
+    log = open(tmp / "lab.log", "w")
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ServerApp.port_retries=0",
+           "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+           "--LabApp.expose_app_in_browser=True", "--ServerApp.open_browser=False",
+           "--allow-root"]  # CI runs as root
+    # own process group, so teardown ends the server and the kernels it started, and nothing else
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"JupyterLab exited with {proc.returncode}:\n{(tmp / 'lab.log').read_text()[-3000:]}",
+                            pytrace=False)
+            try:
+                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"JupyterLab did not answer in 90 s:\n{(tmp / 'lab.log').read_text()[-3000:]}",
+                            pytrace=False)
+            time.sleep(0.5)
+        yield dict(base=base, token=token, root=root, log=tmp / "lab.log")
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        log.close()
+
+
+# --------------------------------------------------------------------------- JS helpers
+# The notebook panel Lab is showing; with expose_app_in_browser, window.jupyterapp is the app.
+_PANEL = "window.jupyterapp && window.jupyterapp.shell.currentWidget"
+
+_WAIT_KERNEL = f"""() => {{
+  const p = {_PANEL};
+  const k = p && p.sessionContext && p.sessionContext.session && p.sessionContext.session.kernel;
+  return !!(k && k.connectionStatus === 'connected' && k.status === 'idle' && p.content && p.content.widgets.length);
+}}"""
+
+_RUN_ALL = """async (limitMs) => {
+  const app = window.jupyterapp;
+  const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('run-all timed out')), limitMs));
+  await Promise.race([app.commands.execute('notebook:run-all-cells'), timeout]);
+}"""
+
+_CELL_REPORT = f"""() => {{
+  const cells = [];
+  {_PANEL}.content.widgets.forEach((cell, i) => {{
+    if (cell.model.type !== 'code') return;
+    const outputs = cell.model.outputs.toJSON();
+    cells.push({{index: i + 1, count: cell.model.executionCount,
+      source: cell.model.sharedModel.getSource().trim().split('\\n')[0].slice(0, 80),
+      errors: outputs.filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue)}});
+  }});
+  return cells;
+}}"""
+
+
+def _wait_kernel(page, timeout_s: float) -> None:
+    """Wait until the notebook's kernel is idle, accepting a kernel dialog if one pops up."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if page.evaluate(_WAIT_KERNEL):
+            return
+        accept = page.locator(".jp-Dialog .jp-mod-accept")
+        if accept.count():
+            accept.first.click()
+        page.wait_for_timeout(300)
+    raise AssertionError(f"the kernel was not ready within {timeout_s:.0f} s")
+
+
+def _shoot(locator, path: Path) -> bytes:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return locator.screenshot(path=str(path), timeout=15_000)
+
+
+# --------------------------------------------------------------------------- the test
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_slider_changes_the_picture(case: Case, lab, browser):
+    if not (lab["root"] / case.notebook).exists():
+        pytest.skip(f"chapters/{case.notebook} is not written yet")
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for old_shot in SHOTS.glob(f"{case.id}_*.png"):
+        old_shot.unlink()
+    try:
+        # a workspace per case, reset: only this notebook is open
+        page.goto(f"{lab['base']}/lab/workspaces/{case.id}/tree/{case.notebook}?reset&token={lab['token']}",
+                  wait_until="domcontentloaded", timeout=60_000)
+        page.wait_for_function("() => !!window.jupyterapp", timeout=60_000)
+        _wait_kernel(page, 60)
+
+        page.evaluate(_RUN_ALL, case.run_timeout_s * 1000)
+        _wait_kernel(page, case.run_timeout_s)
+        cells = page.evaluate(_CELL_REPORT)
+        not_run = [c for c in cells if c["source"] and c["count"] is None]
+        errors = [f"cell {c['index']} ({c['source']}): {e}" for c in cells for e in c["errors"]]
+        assert not errors, f"{case.notebook}: cells raised errors in the browser:\n" + "\n".join(errors)
+        assert not not_run, f"{case.notebook}: cells {[c['index'] for c in not_run]} did not run"
+
+        # the output holding the slider with this label, and the picture in that output
+        labelled = page.locator(".widget-slider").filter(has=page.locator(".widget-label", has_text=case.slider))
+        outputs = page.locator(".jp-OutputArea-output").filter(has=labelled)
+        output = outputs.nth(case.nth)
+        output.wait_for(state="attached", timeout=30_000)
+        slider = output.locator(".widget-slider").filter(has=page.locator(".widget-label", has_text=case.slider)).first
+        image = output.locator("img").first
+        image.scroll_into_view_if_needed()
+        image.wait_for(state="visible")
+        src_before = image.get_attribute("src")
+        before = _shoot(image, SHOTS / f"{case.id}_before.png")
+
+        # move it with the keyboard, as a reader would: focus the handle, End = the last value
+        handle = slider.locator(".noUi-handle").first
+        handle.focus()
+        handle.press("End")
+        readout = slider.locator(".widget-readout").first
+        try:  # the kernel redraws, the front end swaps the picture
+            page.wait_for_function("([el, src]) => el.getAttribute('src') !== src",
+                                   arg=[image.element_handle(), src_before], timeout=30_000)
+        except PlaywrightTimeout:
+            raise AssertionError(f"{case.notebook}: the picture was not redrawn within 30 s of moving the "
+                                 f"{case.slider!r} slider (readout now {readout.inner_text()!r})") from None
+        page.wait_for_timeout(300)  # let the new image decode before the screenshot
+        after = _shoot(image, SHOTS / f"{case.id}_after.png")
+        assert readout.inner_text().strip() != "", "the slider shows no value"
+        assert after != before, f"{case.notebook}: the picture did not change when the {case.slider!r} slider moved"
+        page.evaluate(f"() => {_PANEL}.sessionContext.shutdown()")  # free the CPU for the next case
+    except Exception:
+        page.screenshot(path=str(SHOTS / f"{case.id}_failure.png"), full_page=True)
+        raise
+    finally:
+        context.close()
