@@ -85,8 +85,8 @@ def cmd_train(args) -> int:
     if args.recipe not in names:
         raise CLIError(f"unknown recipe {args.recipe!r}; choose from: {', '.join(names)} (see `ddlearn list`)")
     result = train.run_recipe(args.recipe, fast=args.fast, out_dir=args.out, seed=args.seed, progress=True)
-    if result is not None:
-        print(result)
+    if result is not None:  # the checkpoint written (its JSON sidecar sits beside it)
+        print(f"checkpoint: {result}")
     return 0
 
 
@@ -183,9 +183,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if not isinstance(exc, CLIError):
-            message = f"{type(exc).__name__}: {message}"
-        print(f"ddlearn: error: {message} (run with --debug for the traceback)", file=sys.stderr)
+        if not isinstance(exc, CLIError):  # unexpected: say what kind, and how to see more
+            message = f"{type(exc).__name__}: {message} (run `ddlearn --debug ...` for the traceback)"
+        print(f"ddlearn: error: {message}", file=sys.stderr)
         return 1
 
 
