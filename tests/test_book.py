@@ -243,3 +243,23 @@ def test_cli_list(tiny_book):
     assert run.returncode == 0, run.stderr
     assert "01_good" in run.stdout and "A failing chapter" in run.stdout
     assert "recipes" in run.stdout
+
+
+def test_library_explorer_shows_its_fallback_in_the_page(tmp_path):
+    """The real explorer bundle (widget view + PNG), as a chapter stores it, renders as the PNG."""
+    torch = pytest.importorskip("torch")
+    widgets = pytest.importorskip("ddlearn.widgets")
+    from ddlearn.book import ChapterResult, render_page
+
+    explorer = widgets.noising_explorer(torch.zeros(64, 2), "linear", static_t=[0, 999])
+    bundle = explorer._repr_mimebundle_()
+    assert WIDGET_VIEW in bundle and "image/png" in bundle
+    nb = new_notebook(cells=[new_markdown_cell("# Explorer"), new_code_cell("explorer")])
+    nb.cells[1].outputs = [nbformat.from_dict({"output_type": "display_data", "metadata": {}, "data": bundle})]
+    nb.cells[1].execution_count = 1
+    # as nbclient stores it: widget state saved in the notebook's metadata
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {
+        "version_major": 2, "version_minor": 0, "state": {bundle[WIDGET_VIEW]["model_id"]: {}}}}
+    page = render_page(nb, ChapterResult("01_x", "Explorer", "ok", 0.0, 1, 1, "fast"))
+    assert f"data:image/png;base64,{bundle['image/png']}" in page
+    assert WIDGET_VIEW not in page and "widget-state" not in page
