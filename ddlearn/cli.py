@@ -16,7 +16,7 @@ from pathlib import Path
 
 EPILOG_MAIN = """examples:
   ddlearn book --fast          run every chapter quickly, write the HTML book to _build/
-  ddlearn train ddpm_digits    retrain a shipped checkpoint from its recipe
+  ddlearn train digits         retrain a shipped checkpoint from its recipe
   ddlearn list                 show the chapters and the training recipes
 """
 
@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "and print a per-chapter time table. A failing chapter is reported with its\n"
                      "cell and error; the others still run; the exit status is then 1."),
         epilog="examples:\n  ddlearn book                  full mode, every chapter (minutes per chapter)\n"
-               "  ddlearn book --fast           fast mode (DDLEARN_FAST=1), as CI runs it\n"
+               "  ddlearn book --fast           fast mode (DDLEARN_FAST=1): every cell, smaller sizes\n"
                "  ddlearn book --chapters 01 02 --out /tmp/book")
     mode = book.add_mutually_exclusive_group()
     mode.add_argument("--fast", dest="fast", action="store_true", help="fast mode: DDLEARN_FAST=1 for the kernel")
@@ -165,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example:\n  ddlearn list")
     lst.add_argument("--chapters-dir", metavar="DIR", help="where the chapter notebooks are (default: ./chapters)")
     lst.set_defaults(func=cmd_list)
+    for sp in (book, train, lst):  # --debug also after the subcommand; SUPPRESS keeps the top-level value
+        sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")
     return parser
 
 
