@@ -8,3 +8,7 @@ from ._base import Explorer
 from .noising import NoisingExplorer, ScheduleExplorer, noising_explorer, schedule_explorer
 
 __all__ = ["Explorer", "NoisingExplorer", "ScheduleExplorer", "noising_explorer", "schedule_explorer"]
+
+from .samplers import SamplerExplorer, sampler_explorer  # noqa: E402  (Chapter 05)
+
+__all__ += ["SamplerExplorer", "sampler_explorer"]
