@@ -40,9 +40,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-# Static outputs that can stand in for a widget view, best first.
-_STATIC_FALLBACKS = ("image/png", "image/jpeg", "image/svg+xml", "text/html")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _NAV_START, _NAV_END = "<!-- ddlearn-nav -->", "<!-- /ddlearn-nav -->"
 
@@ -244,25 +241,20 @@ def run_chapter(path: Path, workdir: Path, *, fast: bool, timeout: int, kernel_n
 
 # --------------------------------------------------------------------------- HTML
 def static_widget_outputs(nb):
-    """A copy of ``nb`` whose widget outputs show their static fallback.
+    """A copy of ``nb`` whose widget outputs show their static part.
 
-    An output bundle holding a widget view and an ``image/png`` (what the
-    library's explorers display) keeps only the static part, so the page shows
-    the image. A widget view with no static part (a progress bar, say) is kept
-    only when the notebook saved that widget's state; otherwise its text form
-    shows. Widget state is then dropped from the copy: a static page never
-    needs the (online-only) widget renderer.
+    A widget view is replaced by what else its output bundle holds: the
+    ``image/png`` the library's explorers add (so the page shows the picture),
+    else the text form. The copy carries no widget state. A static page cannot
+    run the Python callback behind a slider, so a rendered widget would be a
+    control that moves nothing, and its renderer would have to come from the
+    web, which an offline reader does not have.
     """
     nb = copy.deepcopy(nb)
-    state = (nb.metadata.get("widgets") or {}).get(WIDGET_STATE, {}).get("state", {})
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             data = out.get("data")
-            if not data or WIDGET_VIEW not in data:
-                continue
-            has_static = any(m in data for m in _STATIC_FALLBACKS)
-            model_id = (data.get(WIDGET_VIEW) or {}).get("model_id")
-            if has_static or model_id not in state or "text/plain" in data:
+            if data and WIDGET_VIEW in data and len(data) > 1:
                 del data[WIDGET_VIEW]
     nb.metadata.pop("widgets", None)
     return nb
