@@ -207,3 +207,53 @@ def cross_entropy(model, x0: torch.Tensor, schedule: Schedule | None = None, *, 
 
 #: Objectives by name, for training recipes (:mod:`ddlearn.train`). Add one with ``LOSSES["mine"] = fn``.
 LOSSES = {"simple": simple_loss, "cross_entropy": cross_entropy}
+
+
+# ---- score matching (Chapter 03) and continuous-time SDE training (Chapter 04) ----------------------
+
+def dsm_loss(score, x0: torch.Tensor, sigma, *, generator=None) -> torch.Tensor:
+    r"""Denoising score matching (Vincent 2011), weighted by sigma^2 (Song & Ermon 2019).
+
+    With :math:`\tilde x = x_0 + \sigma z`, the score of the noising kernel is
+    :math:`\nabla_{\tilde x}\log q(\tilde x\mid x_0) = -(\tilde x - x_0)/\sigma^2 = -z/\sigma`, and
+    :math:`\mathbb E\|s(\tilde x,\sigma) + z/\sigma\|^2` equals (up to a constant) the explicit
+    score-matching error against the score of the noised data. Weighting by
+    :math:`\sigma^2` gives :math:`\mathbb E\|\sigma s(\tilde x,\sigma) + z\|^2`, the same size at
+    every level. ``score(x_tilde, sigma)`` takes sigma as a float64 tensor (B,); ``sigma`` is a
+    number or a tensor (B,) (one level per item). Mean over items and dimensions.
+    """
+    _checks.tensor("x0", x0, ndim=tuple(range(2, 6)))
+    sig = torch.as_tensor(sigma, dtype=torch.float64).reshape(-1)
+    if sig.numel() == 1:
+        sig = sig.expand(x0.shape[0])
+    if sig.numel() != x0.shape[0] or not torch.isfinite(sig).all() or (sig <= 0).any():
+        raise ValueError(f"sigma must be positive and finite, a number or one value per item ({x0.shape[0]})")
+    z = torch.randn(x0.shape, generator=generator).to(x0)
+    s_col = _bcast(sig, x0)
+    x_tilde = x0 + s_col * z
+    return ((s_col * score(x_tilde, sig) + z) ** 2).mean()
+
+
+def sde_loss(model, x0: torch.Tensor, schedule, *, generator=None, cond=None, u_min: float = 1e-5) -> torch.Tensor:
+    r"""Continuous-time training of an eps-model for an SDE (``schedule`` is a :class:`ddlearn.sde.SDE`).
+
+    :math:`u \sim U(u_{min}, 1)`, :math:`x_u = m(u) x_0 + s(u)\epsilon`, loss
+    :math:`\|\epsilon_\theta(\text{model\_input}(x_u, u)) - \epsilon\|^2`: the DSM objective with
+    weight :math:`\lambda(u) = s(u)^2` (Song et al. 2021, eq. 7), since :math:`s_\theta = -\epsilon_\theta/s`.
+    The model sees what :meth:`ddlearn.sde.SDE.model_input` gives (VP-scaled state, t = u (T-1)), the
+    same as the samplers feed it.
+    """
+    from .sde import SDE
+
+    if not isinstance(schedule, SDE):
+        raise TypeError(f"sde_loss needs a ddlearn.sde.SDE as its schedule, got {type(schedule).__name__}")
+    _checks.tensor("x0", x0, ndim=tuple(range(2, 6)))
+    _checks.number("u_min", u_min, low=0, high=1)
+    u = u_min + (1 - u_min) * torch.rand(x0.shape[0], generator=generator, dtype=torch.float64)
+    noise = torch.randn(x0.shape, generator=generator).to(x0)
+    x_u, _ = schedule.marginal_sample(x0, u, noise=noise)
+    x_in, t = schedule.model_input(x_u, u)
+    return ((_model_eps(model, x_in, t, cond) - noise) ** 2).mean()
+
+
+LOSSES["sde"] = sde_loss

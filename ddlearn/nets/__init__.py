@@ -29,8 +29,8 @@ def build(name: str, **kwargs):
 
 
 def n_params(net) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in net.parameters() if p.requires_grad)
+    """Number of parameters (frozen ones included, e.g. an EMA copy)."""
+    return sum(p.numel() for p in net.parameters())
 
 
 __all__ = ["MLP", "UNet", "Classifier", "TimeEmbedding", "timestep_embedding", "NETS", "build", "n_params"]
