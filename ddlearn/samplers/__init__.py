@@ -35,3 +35,8 @@ from .ode import sample_pf_ode, pf_ode_encode, log_likelihood, bits_per_dim  # n
 
 __all__ += ["sample_euler_maruyama", "sample_pc", "sample_pf_ode", "pf_ode_encode", "log_likelihood",
             "bits_per_dim"]
+
+# DDPM ancestral sampling (Chapter 02): every one of the T steps, no ``steps`` argument.
+from .ancestral import sample_ancestral  # noqa: E402
+
+__all__ += ["sample_ancestral"]
