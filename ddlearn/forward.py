@@ -9,6 +9,8 @@ Time follows :mod:`ddlearn.schedules`: t in 0..T-1, 0 the least noisy.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from . import _checks
@@ -59,13 +61,24 @@ def q_step(x_prev: torch.Tensor, t, schedule: Schedule, noise: torch.Tensor | No
     _check_schedule(schedule)
     _checks.tensor("x_prev", x_prev, ndim=tuple(range(2, 6)))
     tt = _checks.timesteps("t", t, schedule.T, batch=x_prev.shape[0], integer=True).long()
-    beta = schedule.betas[tt]
     if noise is None:
-        noise = torch.randn(x_prev.shape, generator=generator, dtype=x_prev.dtype).to(x_prev.device)
+        noise = _draw_noise(x_prev, generator)
     else:
         _checks.tensor("noise", noise)
         _checks.same_shape("x_prev", x_prev, "noise", noise)
+    if bool((tt == tt[0]).all()):  # one t for the batch: scalar coefficients, fewer tensor ops
+        return _step(x_prev, float(schedule.betas[tt[0]]), noise)
+    beta = schedule.betas[tt]
     return _bcast((1 - beta).sqrt(), x_prev) * x_prev + _bcast(beta.sqrt(), x_prev) * noise
+
+
+def _draw_noise(x: torch.Tensor, generator) -> torch.Tensor:
+    return torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+
+
+def _step(x: torch.Tensor, beta: float, noise: torch.Tensor) -> torch.Tensor:
+    """The chain step with a scalar beta, no checks (callers check once)."""
+    return math.sqrt(1.0 - beta) * x + math.sqrt(beta) * noise
 
 
 def noise_chain(x0: torch.Tensor, schedule: Schedule, keep=None, *,
@@ -88,8 +101,10 @@ def noise_chain(x0: torch.Tensor, schedule: Schedule, keep=None, *,
         # whole steps only: the chain has no state between grid points
         keep = sorted({int(k) for k in _checks.timesteps("keep", keep, schedule.T, integer=True)})
     wanted, out, x = set(keep), {}, x0
+    betas = schedule.betas.tolist()
     for t in range(keep[-1] + 1):
-        x = q_step(x, t, schedule, generator=generator)
+        # the same draws as q_step(x, t, schedule, generator=generator), without re-checking x each step
+        x = _step(x, betas[t], _draw_noise(x, generator))
         if t in wanted:
             out[t] = x
     return out
