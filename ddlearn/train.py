@@ -461,7 +461,7 @@ register(Recipe(
     data="swiss_roll", data_kwargs={"n": 10000},
     net="mlp", net_kwargs={"dim": 2, "hidden": 128, "depth": 3, "emb_dim": 64, "T": 1000},
     schedule="linear", schedule_kwargs={"T": 1000},
-    steps=6000, batch_size=512, lr=2e-3, ema_decay=0.995, seed=0, warmup=200,
+    steps=4000, batch_size=512, lr=2e-3, ema_decay=0.995, seed=0, warmup=200,
     evaluate=("heldout_loss", "toy_sw"), fast={"steps": 300}))
 
 register(Recipe(
@@ -469,7 +469,7 @@ register(Recipe(
     data="mixture", data_kwargs={"n": 10000, "name": "ring8"},
     net="mlp", net_kwargs={"dim": 2, "hidden": 128, "depth": 3, "emb_dim": 64, "T": 1000},
     schedule="linear", schedule_kwargs={"T": 1000},
-    steps=6000, batch_size=512, lr=2e-3, ema_decay=0.995, seed=0, warmup=200,
+    steps=3000, batch_size=512, lr=2e-3, ema_decay=0.995, seed=0, warmup=200,
     evaluate=("heldout_loss", "toy_sw"), fast={"steps": 300}))
 
 register(Recipe(
@@ -478,7 +478,7 @@ register(Recipe(
     net="unet", net_kwargs={"in_channels": 1, "image_size": 16, "base": 24, "channel_mults": [1, 2, 2],
                             "num_res": 1, "attn_res": [4], "T": 1000},
     schedule="linear", schedule_kwargs={"T": 1000},
-    steps=7000, batch_size=64, lr=1e-3, ema_decay=0.999, seed=0, warmup=200,
+    steps=5000, batch_size=64, lr=1.5e-3, ema_decay=0.999, seed=0, warmup=200,
     evaluate=("heldout_loss",), fast={"steps": 60, "batch_size": 16}))
 
 register(Recipe(
