@@ -75,6 +75,7 @@ class Recipe:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     evaluate: tuple = ("heldout_loss",)
+    eval_samples: int = 2000     # samples drawn by sampling-based evaluations (toy_sw)
     fast: dict = field(default_factory=dict)
     description: str = ""
 
@@ -373,10 +374,12 @@ def _accuracy(model, schedule, recipe, *, seed=0):
     return {"heldout_accuracy": (pred == test["y"]).float().mean().item()}
 
 
-def _toy_sliced_wasserstein(model, schedule, recipe, *, seed=0, n=2000):
+def _toy_sliced_wasserstein(model, schedule, recipe, *, seed=0):
     """Sliced Wasserstein distance of n ancestral samples to n held-out points (and the data-vs-data floor)."""
     from .metrics import sliced_wasserstein
     from .samplers.ancestral import sample_ancestral
+
+    n = recipe.eval_samples
 
     g = torch.Generator().manual_seed(seed)
     x_T = torch.randn(n, model.dim, generator=g)
@@ -462,7 +465,7 @@ register(Recipe(
     net="mlp", net_kwargs={"dim": 2, "hidden": 128, "depth": 3, "emb_dim": 64, "T": 1000},
     schedule="linear", schedule_kwargs={"T": 1000},
     steps=4000, batch_size=512, lr=2e-3, ema_decay=0.995, seed=0, warmup=200,
-    evaluate=("heldout_loss", "toy_sw"), fast={"steps": 300}))
+    evaluate=("heldout_loss", "toy_sw"), fast={"steps": 200, "eval_samples": 200}))
 
 register(Recipe(
     name="mixture", description="2-D ring of 8 Gaussians (exact oracle known), same MLP as toy2d (Chapter 02)",
@@ -470,7 +473,7 @@ register(Recipe(
     net="mlp", net_kwargs={"dim": 2, "hidden": 128, "depth": 3, "emb_dim": 64, "T": 1000},
     schedule="linear", schedule_kwargs={"T": 1000},
     steps=3000, batch_size=512, lr=2e-3, ema_decay=0.995, seed=0, warmup=200,
-    evaluate=("heldout_loss", "toy_sw"), fast={"steps": 300}))
+    evaluate=("heldout_loss", "toy_sw"), fast={"steps": 200, "eval_samples": 200}))
 
 register(Recipe(
     name="digits", description="scikit-learn digits at 16x16, small UNet eps-predictor, linear schedule T=1000 (Chapter 02)",
