@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -43,7 +44,7 @@ IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 @dataclass(frozen=True)
 class Case:
     notebook: str        # file name in chapters/ (or the self-check notebook written here)
-    slider: str          # the slider's description label, e.g. "t"
+    slider: str          # the slider's description label, exactly, e.g. "t"
     nth: int = 0         # which output holding such a slider, in notebook order
     run_timeout_s: int = 150  # limit for running all cells in fast mode
 
@@ -58,6 +59,8 @@ CASES = [
     Case(SELF_CHECK, "level"),
     # Chapter 01: the noising explorer's t slider
     Case("01_forward_process.ipynb", "t"),
+    # Chapter 05: the sampler explorer's budget of model evaluations
+    Case("05_fast_samplers.ipynb", "evaluations"),
 ]
 
 SELF_CHECK_SOURCE = textwrap.dedent('''
@@ -272,11 +275,12 @@ def test_slider_changes_the_picture(case: Case, lab, browser):
         assert not not_run, f"{case.notebook}: cells {[c['index'] for c in not_run]} did not run"
 
         # the output holding the slider with this label, and the picture in that output
-        labelled = page.locator(".widget-slider").filter(has=page.locator(".widget-label", has_text=case.slider))
+        label = page.locator(".widget-label", has_text=re.compile(rf"^\s*{re.escape(case.slider)}\s*$"))
+        labelled = page.locator(".widget-slider").filter(has=label)
         outputs = page.locator(".jp-OutputArea-output").filter(has=labelled)
         output = outputs.nth(case.nth)
         output.wait_for(state="attached", timeout=30_000)
-        slider = output.locator(".widget-slider").filter(has=page.locator(".widget-label", has_text=case.slider)).first
+        slider = output.locator(".widget-slider").filter(has=label).first
         image = output.locator("img").first
         image.scroll_into_view_if_needed()
         image.wait_for(state="visible")
