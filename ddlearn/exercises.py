@@ -238,3 +238,74 @@ def _(answer):
           hint="error ~ C h^p: doubling the steps halves h, so the error falls by 2^p; p = log2(ratio)")
 def _(answer):
     return close(answer, math.log2(4.0e-3 / 5.0e-4), rtol=0, atol=0.05, what="the order p")
+
+
+# ---- Chapter 03: score matching and Langevin dynamics -------------------------
+
+@exercise("03.1", "score of a Gaussian",
+          hint="log N(x; mu, s^2) = -(x - mu)^2 / (2 s^2) + const; differentiate in x")
+def _(answer):
+    # the score of N(mu = 1.5, s = 0.5) at x = 0.7
+    return close(answer, -(0.7 - 1.5) / 0.5 ** 2, what="the score at x = 0.7")
+
+
+@exercise("03.2", "the denoising score matching target",
+          hint="q(x_tilde | x0) = N(x0, sigma^2 I): its score in x_tilde is -(x_tilde - x0) / sigma^2")
+def _(answer):
+    problem = _callable(answer, "dsm_target")
+    if problem:
+        return problem
+    g = torch.Generator().manual_seed(0)
+    x0, xt = torch.randn(16, 2, generator=g), torch.randn(16, 2, generator=g)
+    return close(answer(xt, x0, 0.3), -(xt - x0) / 0.3 ** 2, what="dsm_target(x_tilde, x0, 0.3)")
+
+
+@exercise("03.3", "Langevin's stationary variance",
+          hint="for N(0, s2) the chain is x' = (1 - eps/s2) x + sqrt(2 eps) z; a stationary v solves v = (1 - eps/s2)^2 v + 2 eps")
+def _(answer):
+    problem = _callable(answer, "stationary_variance")
+    if problem:
+        return problem
+    for s2, eps in ((1.0, 0.1), (0.25, 0.01), (4.0, 0.5)):
+        expected = 2 * eps / (1 - (1 - eps / s2) ** 2)  # = s2 / (1 - eps / (2 s2))
+        bad = close(answer(s2, eps), expected, rtol=1e-6, what=f"stationary_variance({s2}, {eps})")
+        if bad:
+            return bad
+    return None
+
+
+# ---- Chapter 04: score SDEs ---------------------------------------------------
+
+@exercise("04.1", "the sub-VP standard deviation",
+          hint="sub-VP keeps VP's mean exp(-B/2) but its variance solves dv/du = -beta v + beta (1 - e^{-2B}); try v = (1 - e^{-B})^2")
+def _(answer):
+    from .sde import SubVPSDE
+
+    problem = _callable(answer, "subvp_std")
+    if problem:
+        return problem
+    sde = SubVPSDE()
+    u = torch.tensor([0.01, 0.1, 0.5, 1.0], dtype=torch.float64)
+    got = torch.stack([torch.as_tensor(answer(float(v)), dtype=torch.float64).reshape(()) for v in u])
+    return close(got, sde.std(u), rtol=1e-5, what="subvp_std(u) at u = 0.01, 0.1, 0.5, 1")
+
+
+@exercise("04.2", "the probability-flow drift of VE",
+          hint="VE has f = 0 and g^2 = d sigma^2/du = 2 log(sigma_max/sigma_min) sigma(u)^2; the PF-ODE is dx/du = f - g^2/2 score")
+def _(answer):
+    from .sde import VESDE
+
+    problem = _callable(answer, "ve_pf_drift")
+    if problem:
+        return problem
+    sde = VESDE(0.01, 50.0)
+    g = torch.Generator().manual_seed(0)
+    x, s = torch.randn(8, 2, generator=g, dtype=torch.float64), torch.randn(8, 2, generator=g, dtype=torch.float64)
+    return close(answer(x, 0.4, s), sde.pf_ode_drift(x, 0.4, s), rtol=1e-6,
+                 what="ve_pf_drift(x, 0.4, score) for sigma_min=0.01, sigma_max=50")
+
+
+@exercise("04.3", "bits per dimension of the uniform model",
+          hint="a model that spreads its density evenly over [-1, 1] gives every one of the 17 grey levels probability 1/17")
+def _(answer):
+    return close(answer, math.log2(17), rtol=1e-4, what="the bits per dimension")

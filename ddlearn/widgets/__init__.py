@@ -12,3 +12,8 @@ __all__ = ["Explorer", "NoisingExplorer", "ScheduleExplorer", "noising_explorer"
 from .samplers import SamplerExplorer, sampler_explorer  # noqa: E402  (Chapter 05)
 
 __all__ += ["SamplerExplorer", "sampler_explorer"]
+
+# Chapters 03-04: score fields with Langevin paths; reverse SDE vs PF-ODE trajectories
+from .score import ScoreFieldExplorer, SDETrajectoryExplorer, score_field_explorer, sde_trajectory_explorer  # noqa: E402
+
+__all__ += ["ScoreFieldExplorer", "SDETrajectoryExplorer", "score_field_explorer", "sde_trajectory_explorer"]
