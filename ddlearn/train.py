@@ -523,9 +523,9 @@ register(Recipe(
                                    "guidance; the null class is its unconditional model (Chapter 06)",
     data="digits_labelled", data_kwargs={"size": 16},
     net="unet", net_kwargs={"in_channels": 1, "image_size": 16, "base": 16, "channel_mults": [1, 2, 2],
-                            "num_res": 1, "attn_res": [4], "T": 1000, "num_classes": 10},
+                            "num_res": 1, "attn_res": [], "T": 1000, "num_classes": 10},
     schedule="linear", schedule_kwargs={"T": 1000}, cond=("y",), loss_kwargs={"p_uncond": 0.15},
-    steps=4000, batch_size=64, lr=2e-3, ema_decay=0.999, seed=0, warmup=200,
+    steps=3000, batch_size=48, lr=2e-3, ema_decay=0.998, seed=0, warmup=200,
     evaluate=("heldout_loss",), fast={"steps": 40, "batch_size": 16}))
 
 register(Recipe(

@@ -13,6 +13,11 @@ from .samplers import SamplerExplorer, sampler_explorer  # noqa: E402  (Chapter 
 
 __all__ += ["SamplerExplorer", "sampler_explorer"]
 
+# Chapter 06: guidance and inverse problems
+from .guidance import GuidanceExplorer, PosteriorExplorer, guidance_explorer, posterior_explorer  # noqa: E402
+
+__all__ += ["GuidanceExplorer", "PosteriorExplorer", "guidance_explorer", "posterior_explorer"]
+
 # Chapters 03-04: score fields with Langevin paths; reverse SDE vs PF-ODE trajectories
 from .score import ScoreFieldExplorer, SDETrajectoryExplorer, score_field_explorer, sde_trajectory_explorer  # noqa: E402
 
