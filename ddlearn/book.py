@@ -260,6 +260,51 @@ def static_widget_outputs(nb):
     return nb
 
 
+_MARKDOWN_BLOCK = re.compile(r'(<div[^>]*\bjp-RenderedMarkdown\b[^>]*>)(.*?)(</div>)', re.S)
+_DISPLAY_MATH = re.compile(r"\$\$(.+?)\$\$", re.S)
+_INLINE_MATH = re.compile(r"(?<![\\$])\$(?=\S)([^$]+?)(?<=\S)\$(?!\d)")
+
+
+def math_to_mathml(page: str) -> str:
+    """Turn ``$...$`` / ``$$...$$`` in markdown cells into MathML, which browsers draw natively.
+
+    nbconvert leaves the maths to MathJax, fetched from the web, so an offline
+    reader would see raw LaTeX. With ``latex2mathml`` installed (the dev extra)
+    the page carries its maths itself; an expression it cannot convert stays
+    as LaTeX for MathJax. Only markdown cells are touched: a dollar sign in a
+    printed output is not maths.
+    """
+    try:
+        from latex2mathml.converter import convert
+    except ImportError:
+        return page
+
+    def to_mathml(match, display):
+        tex = html.unescape(match.group(1)).strip()
+        try:
+            return convert(tex, display=display)
+        except Exception:  # not LaTeX latex2mathml knows: leave it to MathJax
+            return match.group(0)
+
+    def text(t):
+        t = _DISPLAY_MATH.sub(lambda x: to_mathml(x, "block"), t)
+        return _INLINE_MATH.sub(lambda x: to_mathml(x, "inline"), t)
+
+    def block(m):
+        # text between tags only: not attributes (heading anchors), not code
+        parts, in_code = re.split(r"(<[^>]+>)", m.group(2)), 0
+        for i, part in enumerate(parts):
+            if part.startswith("<"):
+                name = re.match(r"</?\s*(\w+)", part)
+                if name and name.group(1).lower() in ("code", "pre"):
+                    in_code += -1 if part.startswith("</") else 1
+            elif part and not in_code:
+                parts[i] = text(part)
+        return m.group(1) + "".join(parts) + m.group(3)
+
+    return _MARKDOWN_BLOCK.sub(block, page)
+
+
 _PAGE_CSS = """
 <style>
 .ddlearn-nav{display:flex;justify-content:space-between;gap:1em;padding:.6em 1em;margin:0 0 1em 0;
@@ -295,7 +340,7 @@ def render_page(nb, result: ChapterResult) -> str:
         banner = ('<div class="ddlearn-failed"><b>This chapter failed in the last build.</b>\n'
                   + html.escape(result.error.block(result.name)) + "\nThe cells after it did not run.</div>")
     nav = f"{_NAV_START}{_NAV_END}"
-    body = body.replace("</head>", _PAGE_CSS + "</head>", 1)
+    body = math_to_mathml(body).replace("</head>", _PAGE_CSS + "</head>", 1)
     body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + nav + banner, body, count=1)
     return body.replace("</body>", nav + "</body>", 1)
 

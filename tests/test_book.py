@@ -263,3 +263,21 @@ def test_library_explorer_shows_its_fallback_in_the_page(tmp_path):
     page = render_page(nb, ChapterResult("01_x", "Explorer", "ok", 0.0, 1, 1, "fast"))
     assert f"data:image/png;base64,{bundle['image/png']}" in page
     assert WIDGET_VIEW not in page and "widget-state" not in page
+
+
+def test_markdown_maths_becomes_mathml_but_code_and_attributes_do_not():
+    pytest.importorskip("latex2mathml")
+    from ddlearn.book import math_to_mathml
+
+    page = ('<h2 id="x-$a$">t</h2>'
+            '<div class="jp-RenderedHTMLCommon jp-RenderedMarkdown jp-MarkdownOutput">'
+            '<h2 id="is-$x_T$-noise">Is $x_T$ noise? <a href="#is-$x_T$-noise">¶</a></h2>'
+            '<p>Closed form $$\\bar\\alpha_t = \\prod_{s \\le t} (1-\\beta_s)$$ and $a &lt; b$, '
+            'costs $5 and $6; <code>echo $HOME $PATH</code></p></div>'
+            '<div class="jp-OutputArea-output"><pre>price: $3 and $4</pre></div>')
+    out = math_to_mathml(page)
+    assert out.count('display="inline"') == 2 and out.count('display="block"') == 1
+    assert "<mo>&#x0003C;</mo>" in out or "<mo>&lt;</mo>" in out  # the escaped < reached LaTeX as <
+    assert 'id="is-$x_T$-noise"' in out and 'href="#is-$x_T$-noise"' in out  # attributes untouched
+    assert "<code>echo $HOME $PATH</code>" in out and "costs $5 and $6" in out
+    assert "<pre>price: $3 and $4</pre>" in out  # outputs are not markdown
