@@ -50,17 +50,22 @@ class Case:
 
     @property
     def id(self) -> str:
-        return Path(self.notebook).stem
+        return f"{Path(self.notebook).stem}-{self.slider}"
 
 
 SELF_CHECK = "00_browser_selfcheck.ipynb"
 CASES = [
     # our own tiny IntSlider + Image notebook: checks the harness even with no chapters
     Case(SELF_CHECK, "level"),
+    Case(SELF_CHECK, "pick"),  # a SelectionSlider that starts at its last value
     # Chapter 01: the noising explorer's t slider
     Case("01_forward_process.ipynb", "t"),
     # Chapter 05: the sampler explorer's budget of model evaluations
     Case("05_fast_samplers.ipynb", "evaluations"),
+    # Chapter 03: the score-field explorer's noise level
+    Case("03_score_matching.ipynb", "sigma"),
+    # Chapter 06: the guidance explorer's guidance scale
+    Case("06_guidance.ipynb", "scale"),
 ]
 
 SELF_CHECK_SOURCE = textwrap.dedent('''
@@ -70,6 +75,7 @@ SELF_CHECK_SOURCE = textwrap.dedent('''
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
+    from IPython.display import display
 
     def png(level):
         fig, ax = plt.subplots(figsize=(2, 2), dpi=60)
@@ -80,10 +86,14 @@ SELF_CHECK_SOURCE = textwrap.dedent('''
         plt.close(fig)
         return buf.getvalue()
 
-    slider = widgets.IntSlider(0, min=0, max=10, description="level")
-    image = widgets.Image(value=png(0), format="png", width=200)
-    slider.observe(lambda change: setattr(image, "value", png(change["new"])), names="value")
-    widgets.VBox([slider, image])
+    def explorer(slider, level):
+        image = widgets.Image(value=png(level(slider.value)), format="png", width=200)
+        slider.observe(lambda change: setattr(image, "value", png(level(change["new"]))), names="value")
+        return widgets.VBox([slider, image])
+
+    display(explorer(widgets.IntSlider(0, min=0, max=10, description="level"), lambda v: v))
+    display(explorer(widgets.SelectionSlider(options=["low", "mid", "high"], value="high", description="pick"),
+                     ["low", "mid", "high"].index))
 ''')
 
 
@@ -288,10 +298,15 @@ def test_slider_changes_the_picture(case: Case, lab, browser):
         before = _shoot(image, SHOTS / f"{case.id}_before.png")
 
         # move it with the keyboard, as a reader would: focus the handle, End = the last value
+        # (Home = the first, for a slider that already sits at its last value)
         handle = slider.locator(".noUi-handle").first
+        readout = slider.locator(".widget-readout").first
+        value_before = readout.inner_text()
         handle.focus()
         handle.press("End")
-        readout = slider.locator(".widget-readout").first
+        page.wait_for_timeout(200)
+        if readout.inner_text() == value_before:
+            handle.press("Home")
         try:  # the kernel redraws, the front end swaps the picture
             page.wait_for_function("([el, src]) => el.getAttribute('src') !== src",
                                    arg=[image.element_handle(), src_before], timeout=30_000)
