@@ -1,0 +1,89 @@
+"""Metrics against closed forms and scikit-image; memorisation check on planted copies."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ddlearn import data, metrics, oracles, pretrained, schedules
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def test_sliced_wasserstein_of_shifted_gaussians_matches_closed_form():
+    """N(0, I) vs N(m, I) in d dims: every projection is a shift by theta.m, so SW2^2 = E(theta.m)^2 = |m|^2 / d."""
+    d, m = 3, torch.tensor([0.6, -0.3, 0.2])
+    x = torch.randn(4000, d, generator=gen(0))
+    y = torch.randn(4000, d, generator=gen(1)) + m
+    sw = metrics.sliced_wasserstein(x, y, n_projections=500, generator=gen(2))
+    assert sw == pytest.approx(m.norm().item() / math.sqrt(d), rel=0.08)
+    assert metrics.sliced_wasserstein(x, x, generator=gen(3)) == 0.0
+    assert metrics.sliced_wasserstein(x, y, generator=gen(4)) == metrics.sliced_wasserstein(x, y, generator=gen(4))
+    # unequal sizes go through quantiles and give nearly the same number
+    assert metrics.sliced_wasserstein(x[:1000], y, n_projections=500, generator=gen(2)) == pytest.approx(sw, rel=0.08)
+
+
+def test_sliced_wasserstein_bad_input():
+    with pytest.raises(ValueError, match="same dimension"):
+        metrics.sliced_wasserstein(torch.zeros(4, 2), torch.zeros(4, 3))
+    with pytest.raises(TypeError, match="x must be a torch.Tensor"):
+        metrics.sliced_wasserstein(np.zeros((4, 2)), torch.zeros(4, 2))
+
+
+def test_frechet_distance_closed_form_for_diagonal_gaussians():
+    """Commuting covariances: FD = |mu1-mu2|^2 + sum (sqrt(a) - sqrt(b))^2."""
+    a, b = np.array([1.0, 4.0, 0.25]), np.array([9.0, 1.0, 0.25])
+    mu1, mu2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
+    want = ((mu1 - mu2) ** 2).sum() + ((np.sqrt(a) - np.sqrt(b)) ** 2).sum()
+    assert metrics.frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(want, rel=1e-8)
+
+
+@pytest.mark.skipif("digit_classifier" not in pretrained.available(), reason="digit classifier not shipped yet")
+def test_frechet_digit_distance_ranks_real_digits_above_noise():
+    train, test = data.digits("train"), data.digits("test")
+    real = metrics.frechet_digit_distance(train[:359], test)
+    blur = metrics.frechet_digit_distance(torch.nn.functional.avg_pool2d(train[:359], 3, 1, 1), test)
+    noise = metrics.frechet_digit_distance(torch.rand(359, 1, 16, 16, generator=gen()) * 2 - 1, test)
+    assert real < blur < noise
+    with pytest.raises(ValueError, match="at least 2"):
+        metrics.frechet_digit_distance(test[:1], test)
+
+
+def test_nearest_neighbour_flags_planted_copies():
+    train, test = data.digits("train"), data.digits("test")
+    copies = metrics.nearest_neighbour(train[:50], train, test)
+    assert copies["frac_closer_than_heldout_min"] == 1.0 and copies["sample_median"] == 0.0
+    assert torch.equal(copies["sample_index"], torch.arange(50))
+    fresh = metrics.nearest_neighbour(test[:100], train, test[100:])
+    assert fresh["frac_closer_than_heldout_min"] < 0.05 and 0.7 < fresh["ratio_median"] < 1.4
+    with pytest.raises(ValueError, match="same item size"):
+        metrics.nearest_neighbour(torch.zeros(3, 1, 8, 8), train, test)
+
+
+def test_psnr_and_ssim_against_scikit_image_and_the_formula():
+    from skimage.metrics import structural_similarity
+
+    x = data.digits("test")[:4]
+    y = (x + 0.1 * torch.randn(x.shape, generator=gen())).clamp(-1, 1)
+    mse = ((x - y) ** 2).flatten(1).mean(1).double()
+    want = (10 * torch.log10(4.0 / mse)).mean().item()
+    assert metrics.psnr(y, x) == pytest.approx(want, rel=1e-6)
+    s = structural_similarity(x[0, 0].double().numpy(), y[0, 0].double().numpy(), data_range=2.0, win_size=7)
+    assert metrics.ssim(y[:1], x[:1]) == pytest.approx(s, rel=1e-6)
+    assert metrics.ssim(x, x) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="same shape"):
+        metrics.psnr(x, x[:2])
+
+
+def test_elbo_bpd_of_an_exact_gaussian_model():
+    """x ~ N(0, 0.3^2 I) in D=4 with its exact eps-model: bound ~ true entropy, bpd = (nats - D log delta)/(D ln 2)."""
+    s = schedules.linear(100, 1e-3, 0.2)
+    gm = oracles.gaussian(torch.zeros(4), torch.full((4,), 0.09))
+    x = gm.sample(1000, generator=gen(0)).clamp(-1, 1)
+    out = metrics.elbo_bpd(gm.eps_model(s), x, s, n_t=None, generator=gen(1))
+    delta = 2 / 255
+    entropy_bits = (0.5 * math.log(2 * math.pi * math.e * 0.09) - math.log(delta)) / math.log(2)
+    assert out["bpd"] == pytest.approx(entropy_bits, abs=0.1)
+    assert out["nats"].shape == (1000,)
