@@ -25,7 +25,7 @@ from ._base import Explorer
 
 def _field(score, sigma: float, grid: torch.Tensor) -> np.ndarray:
     with torch.no_grad():
-        return score(grid, torch.full((grid.shape[0],), sigma, dtype=torch.float64)).double().numpy()
+        return score(grid.float(), torch.full((grid.shape[0],), sigma, dtype=torch.float64)).double().numpy()
 
 
 class ScoreFieldExplorer(Explorer):
@@ -48,7 +48,7 @@ class ScoreFieldExplorer(Explorer):
         self.fields = {n: [_field(f, s, grid) for s in sig] for n, f in scores.items()}
         # Langevin at fixed sigma from the same starts, step proportional to sigma^2 (the score's scale)
         g = torch.Generator().manual_seed(seed)
-        starts = (torch.rand(n_paths, 2, generator=g, dtype=torch.float64) * 2 - 1) * lim
+        starts = (torch.rand(n_paths, 2, generator=g) * 2 - 1) * lim  # float32, as networks expect
         self.paths = {}
         for n, f in scores.items():
             per = []
@@ -61,7 +61,7 @@ class ScoreFieldExplorer(Explorer):
                 sc = (lambda x, f=f, s=s: f(x, torch.full((x.shape[0],), s, dtype=torch.float64)))
                 langevin(sc, starts, step_scale * s * s, langevin_steps, generator=torch.Generator().manual_seed(seed),
                          callback=keep, progress=False)
-                per.append(torch.stack(states, 1).numpy())  # (n_paths, steps + 1, 2)
+                per.append(torch.stack(states, 1).double().numpy())  # (n_paths, steps + 1, 2)
             self.paths[n] = per
         slider = widgets.SelectionSlider(options=[(f"{s:.3g}", i) for i, s in enumerate(sig)], value=0,
                                          description="sigma")

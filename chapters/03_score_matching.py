@@ -1,0 +1,418 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Chapter 03 - Score matching and Langevin dynamics
+#
+# Chapter 02 trained a network to predict the noise $\epsilon$ in $x_t$. This
+# chapter looks at the same object from another side: the **score**
+# $\nabla_x \log p(x)$, the direction in which a density grows fastest. A
+# noise-predictor *is* a score model in disguise, and a score alone is enough to
+# draw samples. By the end you will be able to
+#
+# * compute the exact score of a Gaussian mixture, at any noise level, and draw
+#   it as a vector field;
+# * sample with **Langevin dynamics** using nothing but a score, and show with a
+#   number where it goes wrong: between well-separated modes it cannot learn the
+#   mixture's *weights*;
+# * derive **denoising score matching** (Vincent 2011) from explicit score
+#   matching (Hyvarinen 2005) and train a noise-conditional score network on
+#   2-D data, comparing it with the exact score (and seeing where it is poor:
+#   in low-density regions);
+# * sample with **annealed Langevin dynamics** (Song & Ermon 2019) and recover
+#   the weights that plain Langevin misses, on 2-D data and on digits, using the
+#   Chapter 02 network as a noise-conditional score network;
+# * move a slider over the noise level and watch the score field and Langevin
+#   paths change.
+
+# %%
+import math
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from ddlearn import langevin, losses, nets, oracles, pretrained, schedules, viz, widgets
+from ddlearn import sde as sde_lib
+from ddlearn.config import is_fast, pick
+from ddlearn.notebook import check, show_source
+
+chapter_start = time.perf_counter()
+print("fast mode" if is_fast() else "full mode", "| torch", torch.__version__)
+
+# %% [markdown]
+# ## 1. The score of a distribution
+#
+# For a density $p$ on $\mathbb R^D$ the (Stein) score is
+# $s(x) = \nabla_x \log p(x)$. It ignores the normalising constant:
+# $\nabla_x \log \big(\tilde p(x)/Z\big) = \nabla_x \log \tilde p(x)$. For a
+# Gaussian $\mathcal N(\mu, \Sigma)$ it is linear, $s(x) = -\Sigma^{-1}(x - \mu)$:
+# an arrow pointing back to the mean, longer the further away you are.
+#
+# A mixture $p = \sum_k w_k \mathcal N(\mu_k, \Sigma_k)$ has score
+#
+# $$ s(x) = \sum_k r_k(x)\,\big(-\Sigma_k^{-1}(x - \mu_k)\big),\qquad
+#    r_k(x) = \frac{w_k \mathcal N(x; \mu_k, \Sigma_k)}{\sum_j w_j \mathcal N(x; \mu_j, \Sigma_j)}, $$
+#
+# each component's pull weighted by how responsible it is for $x$. Noising the
+# data, $x_\sigma = x_0 + \sigma\epsilon$, keeps it a mixture, with covariances
+# $\Sigma_k + \sigma^2 I$, so the exact score is known **at every noise level**.
+# `ddlearn.oracles` computes it (in the variance-preserving units of the book;
+# `langevin.noise_conditional_score` converts to the $x_0 + \sigma\epsilon$ view
+# used in this chapter):
+
+# %%
+show_source(oracles.GaussianMixture.score)
+
+# %% [markdown]
+# Two mixtures carry this chapter: `ring8` (eight equal components on a circle)
+# and `two`, whose components at $(\pm 1, 0)$ have weights **0.2** (left) and
+# **0.8** (right). Arrows show the direction of the score; colour its size.
+
+# %%
+ring, two = oracles.named_mixture("ring8"), oracles.named_mixture("two")
+g = torch.Generator().manual_seed(0)
+
+
+def draw_field(ax, mixture, sigma, lim=2.0, n=21, title=""):
+    score = langevin.noise_conditional_score(mixture)
+    a = torch.linspace(-lim, lim, n, dtype=torch.float64)
+    gx, gy = torch.meshgrid(a, a, indexing="xy")
+    pts = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
+    s = score(pts, torch.full((pts.shape[0],), sigma, dtype=torch.float64)).numpy()
+    mag = np.linalg.norm(s, axis=1) + 1e-12
+    ax.quiver(gx, gy, (s[:, 0] / mag).reshape(n, n), (s[:, 1] / mag).reshape(n, n),
+              np.log10(mag).reshape(n, n), cmap="viridis", scale=28, width=0.004)
+    ax.set_xlim(-lim, lim), ax.set_ylim(-lim, lim), ax.set_aspect("equal")
+    ax.set_title(title, fontsize="small")
+
+
+fig, axes = plt.subplots(1, 4, figsize=(15, 3.8), layout="constrained")
+viz.scatter(ring.sample(2000, generator=g), axes[0], lim=2, title="ring8: samples")
+draw_field(axes[1], ring, 0.05, title="ring8: score at sigma = 0.05")
+viz.scatter(two.sample(2000, generator=g), axes[2], lim=2, title="two: samples (weights 0.2 / 0.8)")
+draw_field(axes[3], two, 0.05, title="two: score at sigma = 0.05")
+plt.show()
+
+# %% [markdown]
+# The score vanishes at the modes and between them (a saddle), and it knows the
+# weights only through the responsibilities: far from the saddle the arrows of
+# `two` look the same on the left and on the right. Keep that in mind.
+#
+# ## 2. Langevin dynamics: sampling with a score
+#
+# Start anywhere and follow the score, plus noise:
+#
+# $$ x_{k+1} = x_k + \epsilon\, s(x_k) + \sqrt{2\epsilon}\, z_k, \qquad z_k \sim \mathcal N(0, I). $$
+#
+# This is the Euler-Maruyama discretisation of the Langevin diffusion
+# $dx = \nabla\log p(x)\,dt + \sqrt 2\, dW$, whose stationary distribution is
+# $p$: the drift pushes mass uphill, the noise spreads it, and they balance
+# exactly at $p$ (the Fokker-Planck equation has $p$ as its fixed point). With a
+# finite step $\epsilon$ the balance is slightly off (exercise 03.3 computes by
+# how much for a Gaussian).
+
+# %%
+show_source(langevin.langevin)
+
+# %%
+n_chains = pick(4000, 1000)
+n_steps = pick(1000, 200)
+start = torch.rand(n_chains, 2, generator=g) * 4 - 2  # uniform on [-2, 2]^2
+x_ring = langevin.langevin(ring.score, start, 1e-3, n_steps, generator=g, progress=False)
+x_two = langevin.langevin(two.score, start, 1e-3, n_steps, generator=g, progress=False)
+
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), layout="constrained")
+viz.scatter(start, axes[0], lim=2.2, title="start: uniform")
+viz.scatter(x_ring, axes[1], lim=2.2, title=f"Langevin on ring8 ({n_steps} steps)")
+viz.scatter(x_two, axes[2], lim=2.2, title=f"Langevin on two ({n_steps} steps)")
+plt.show()
+right_start = (start[:, 0] > 0).float().mean().item()
+right_end = (x_two[:, 0] > 0).float().mean().item()
+print(f"'two': fraction of chains started on the right {right_start:.3f}, ended on the right {right_end:.3f}, "
+      f"true weight 0.800")
+
+# %% [markdown]
+# Each chain found *a* mode and settled into it with the right spread, but the
+# proportions on `two` are the proportions of the **starting points**, not 0.2 /
+# 0.8. The chain would have to cross the low-density valley at $x = 0$, and the
+# probability of that per step is astronomically small: mixing time grows
+# exponentially with the barrier. Two more problems hide here, both stated by
+# Song & Ermon (2019):
+#
+# * with a *learned* score, the valley is where there was no training data, so
+#   the score is least accurate exactly where the chain would need it;
+# * real data live near a low-dimensional manifold, where the score of the
+#   clean data is not even defined.
+#
+# Noise fixes all three: a noised density has no empty regions, its modes are
+# connected, and it has a score everywhere. That is the idea behind the rest of
+# the chapter and of the whole book.
+#
+# ## 3. Score matching
+#
+# We do not know $\nabla\log p_\text{data}$; we want a network $s_\theta$ for it.
+# **Explicit score matching** minimises
+# $J(\theta) = \tfrac12\mathbb E_{p}\|s_\theta(x) - \nabla\log p(x)\|^2$, which
+# needs the unknown score. Hyvarinen (2005) integrated by parts to remove it:
+#
+# $$ J(\theta) = \mathbb E_{p}\Big[\operatorname{tr}\nabla_x s_\theta(x) + \tfrac12\|s_\theta(x)\|^2\Big] + \text{const}, $$
+#
+# but the trace of a Jacobian costs $D$ backward passes. **Denoising score
+# matching** (Vincent 2011) avoids it: perturb the data,
+# $\tilde x = x + \sigma z$, with kernel $q_\sigma(\tilde x\mid x) = \mathcal N(x, \sigma^2 I)$,
+# and match the score of the *noised* density $q_\sigma(\tilde x) = \int q_\sigma(\tilde x\mid x)p(x)\,dx$.
+# Expanding the square, the only term that involves the unknown score is the
+# cross term, and
+#
+# $$ \mathbb E_{q_\sigma(\tilde x)}\big[s_\theta(\tilde x)^\top \nabla\log q_\sigma(\tilde x)\big]
+#  = \int s_\theta(\tilde x)^\top \nabla q_\sigma(\tilde x)\,d\tilde x
+#  = \mathbb E_{p(x)\,q_\sigma(\tilde x\mid x)}\big[s_\theta(\tilde x)^\top\nabla_{\tilde x}\log q_\sigma(\tilde x\mid x)\big], $$
+#
+# because $\nabla q_\sigma(\tilde x) = \int \nabla_{\tilde x} q_\sigma(\tilde x\mid x)\,p(x)\,dx$. So,
+# up to a constant that does not depend on $\theta$,
+#
+# $$ J_\text{DSM}(\theta) = \tfrac12\,\mathbb E_{x,\tilde x}\Big\|s_\theta(\tilde x) + \frac{\tilde x - x}{\sigma^2}\Big\|^2
+#    = \tfrac12\,\mathbb E_{x,z}\Big\|s_\theta(x + \sigma z) + \frac{z}{\sigma}\Big\|^2 . $$
+#
+# The regression target $-z/\sigma$ is known for every training pair, and the
+# minimiser is $s^*(\tilde x) = \nabla\log q_\sigma(\tilde x)$, the score of the noised
+# data. A noise-conditional network $s_\theta(\tilde x, \sigma)$ learns all levels
+# at once; Song & Ermon weight level $\sigma$ by $\sigma^2$, which makes every
+# level's loss the same size: $\mathbb E\|\sigma s_\theta + z\|^2$. Write
+# $s_\theta = -\epsilon_\theta/\sigma$ and this *is* Chapter 02's noise-prediction
+# loss: a noise predictor is a score model.
+
+# %%
+show_source(losses.dsm_loss)
+
+# %% [markdown]
+# We train a noise-conditional network on samples of `two`. The network is the
+# book's 2-D MLP (an eps-predictor with a time input); the noise level reaches it
+# through the variance-exploding SDE of Chapter 04, $\sigma(u) = \sigma_\min(\sigma_\max/\sigma_\min)^u$,
+# as time $t = u\,(T-1)$ and as the rescaled input $\tilde x/\sqrt{1+\sigma^2}$.
+# `noise_conditional_score` does that bookkeeping and returns $s_\theta(\tilde x, \sigma) = -\epsilon_\theta/\sigma$.
+# Noise levels are drawn log-uniformly between 0.01 and 10.
+
+# %%
+show_source(langevin.noise_conditional_score)
+
+# %%
+ve = sde_lib.VESDE(sigma_min=0.01, sigma_max=10.0)
+data_two = two.sample(10000, generator=torch.Generator().manual_seed(1))
+with torch.random.fork_rng(devices=[]):
+    torch.manual_seed(0)
+    net = nets.MLP(dim=2, hidden=128, depth=3, T=ve.T)
+score_net = langevin.noise_conditional_score(net, ve)
+opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+train_steps = pick(2500, 150)
+gtrain = torch.Generator().manual_seed(2)
+history = []
+t0 = time.perf_counter()
+for step in range(train_steps):
+    x0 = data_two[torch.randint(0, len(data_two), (256,), generator=gtrain)]
+    sigma = torch.exp(torch.empty(256, dtype=torch.float64).uniform_(math.log(0.01), math.log(10.0), generator=gtrain))
+    loss = losses.dsm_loss(score_net, x0, sigma, generator=gtrain)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    history.append(loss.item())
+net.eval().requires_grad_(False)
+print(f"{train_steps} steps in {time.perf_counter() - t0:.1f} s; DSM loss, first 100 steps {np.mean(history[:100]):.3f}, "
+      f"last 100 steps {np.mean(history[-100:]):.3f}")
+
+# %% [markdown]
+# How good is the learned score? Compare it with the exact one, point by
+# point, at two noise levels, and plot the relative error against the noised
+# density. The error is small where the data are and grows where they are not.
+
+# %%
+exact_score = langevin.noise_conditional_score(two)
+lim, n = 2.5, 61
+a = torch.linspace(-lim, lim, n, dtype=torch.float64)
+gx, gy = torch.meshgrid(a, a, indexing="xy")
+pts = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
+fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+rows = []
+for ax, sigma in zip(axes, (0.1, 0.5)):
+    sig = torch.full((pts.shape[0],), sigma, dtype=torch.float64)
+    with torch.no_grad():
+        s_hat = score_net(pts.float(), sig).double()
+    s_true = exact_score(pts, sig)
+    rel = ((s_hat - s_true).norm(dim=1) / s_true.norm(dim=1).clamp_min(1e-3)).numpy()
+    ab = torch.tensor(1.0 / (1.0 + sigma ** 2), dtype=torch.float64)
+    logp = (two.log_prob(pts * ab.sqrt(), ab) + math.log(ab)).numpy()  # density of x0 + sigma*eps (Jacobian: log ab)
+    im = ax.imshow(np.log10(rel.reshape(n, n) + 1e-4), origin="lower", extent=(-lim, lim, -lim, lim),
+                   cmap="magma", vmin=-3, vmax=1)
+    ax.contour(gx, gy, logp.reshape(n, n), levels=[-8, -4, 0], colors="w", linewidths=0.7)
+    ax.set_title(f"log10 relative score error, sigma = {sigma} (white: log p = -8, -4, 0)", fontsize="small")
+    high, low = logp > -2, logp < -8
+    rows.append((sigma, np.median(rel[high]), np.median(rel[low])))
+fig.colorbar(im, ax=axes)
+plt.show()
+print(f"{'sigma':>6} {'median rel. error where log p > -2':>36} {'where log p < -8':>18}")
+for sigma, hi, lo in rows:
+    print(f"{sigma:6.2f} {hi:36.3f} {lo:18.3f}")
+
+# %% [markdown]
+# ## 4. Annealed Langevin dynamics
+#
+# Song & Ermon (2019) run Langevin on a *sequence* of noised densities,
+# $\sigma_1 > \sigma_2 > \dots > \sigma_L$, starting each level where the previous
+# one stopped, with step $\epsilon_i = \epsilon\,\sigma_i^2/\sigma_L^2$ (the
+# score's size scales like $1/\sigma^2$, so the step keeps the signal-to-noise
+# ratio of the update fixed). At large $\sigma$ the modes overlap and the chains
+# move freely between them, so they settle in proportion to the weights; as
+# $\sigma$ shrinks the modes separate, and the proportions are kept. A final
+# Tweedie step $x + \sigma_L^2 s(x, \sigma_L)$ removes the last noise.
+
+# %%
+show_source(langevin.annealed_langevin)
+
+# %%
+sigmas = schedules.ve_sigmas(pick(20, 10), 0.01, 10.0)
+n_each = pick(30, 10)
+x_init = 10.0 * torch.randn(n_chains, 2, generator=torch.Generator().manual_seed(3))
+results = {}
+for name, score in (("exact score", exact_score), ("learned score", score_net)):
+    results[name] = langevin.annealed_langevin(score, x_init, sigmas, n_each, 3e-5,
+                                               generator=torch.Generator().manual_seed(4), progress=False)
+
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), layout="constrained")
+viz.scatter(x_two, axes[0], lim=2.2, title="plain Langevin")
+for ax, (name, x) in zip(axes[1:], results.items()):
+    viz.scatter(x, ax, lim=2.2, title=f"annealed Langevin, {name}")
+plt.show()
+print(f"{'sampler':32} {'weight right (true 0.800)':>26} {'score evaluations':>18}")
+print(f"{'plain Langevin, exact score':32} {right_end:26.3f} {n_steps:18d}")
+for name, x in results.items():
+    print(f"{'annealed Langevin, ' + name:32} {(x[:, 0] > 0).float().mean().item():26.3f} "
+          f"{len(sigmas) * n_each + 1:18d}")
+
+# %% [markdown]
+# The explorer below shows the exact and the learned score fields of `two` at
+# each noise level, with plain Langevin paths at that fixed level (red, from
+# the same twelve starting points). At $\sigma = 10$ every path heads to the
+# middle; at $\sigma = 0.01$ each is trapped by the nearest mode, and the learned
+# field goes astray far from the data.
+
+# %%
+widgets.score_field_explorer(two, net, ve, sigmas=(3.0, 1.0, 0.5, 0.25, 0.1, 0.03), data=data_two[:1500],
+                             lim=2.0, n_grid=pick(21, 11), langevin_steps=pick(60, 20))
+
+# %% [markdown]
+# ## 5. Digits: a noise-predictor is a noise-conditional score network
+#
+# The Chapter 02 digits network predicts $\epsilon$ at timestep $t$ of a DDPM
+# schedule. The noise level of step $t$ in the $x_0 + \sigma\epsilon$ view is
+# $\sigma_t = \sqrt{(1-\bar\alpha_t)/\bar\alpha_t}$, so for any $\sigma$ we can find the
+# $t$ with the same signal-to-noise ratio, feed the rescaled state
+# $x\sqrt{\bar\alpha_t}$, and read off $s = -\epsilon_\theta/\sigma$: the same
+# `noise_conditional_score`, now with the schedule as the model's time frame.
+# Annealed Langevin then runs NCSN's sampler on a DDPM network.
+
+
+# %%
+def load_or_train(name):
+    """A shipped checkpoint if there is one, else the recipe trained now (fast settings in fast mode)."""
+    if name in pretrained.available():
+        return pretrained.load(name)
+    from ddlearn import train
+
+    print(f"checkpoint {name!r} not shipped here: training its recipe ({'fast' if is_fast() else 'full'} settings)")
+    result = train.train(name, fast=is_fast(), progress=False)
+    return result.model, result.schedule
+
+
+digit_model, digit_schedule = load_or_train("digits")
+n_digits = pick(36, 9)
+x_T = torch.randn(n_digits, 1, 16, 16, generator=torch.Generator().manual_seed(5))
+levels = pick(30, 8)
+t0 = time.perf_counter()
+digit_samples = langevin.sample_annealed_langevin(digit_model, x_T, digit_schedule, levels, n_steps_each=pick(5, 2),
+                                                  step_size=pick(2e-5, 2e-5), sigma_max=pick(50.0, 50.0),
+                                                  generator=torch.Generator().manual_seed(6), progress=False)
+print(f"{levels} noise levels x {pick(5, 2)} Langevin steps for {n_digits} digits in {time.perf_counter() - t0:.1f} s")
+fig, ax = plt.subplots(figsize=(4.5, 4.5), layout="constrained")
+viz.image_grid(digit_samples.clamp(-1, 1), ax, nrow=int(math.sqrt(n_digits)),
+               title="annealed Langevin with the Chapter 02 network")
+plt.show()
+
+# %% [markdown]
+# Annealed Langevin needs many evaluations per noise level, and its quality
+# depends on the step size and on how many levels there are. Chapter 04 turns
+# the sequence of noise levels into a continuum, a stochastic differential
+# equation, and gets samplers (reverse-time SDE, predictor-corrector, the
+# probability-flow ODE) that use each evaluation more efficiently, as well as
+# exact likelihoods.
+
+# %%
+print(f"chapter ran in {time.perf_counter() - chapter_start:.0f} s")
+
+# %% [markdown]
+# ## Exercises
+#
+# Each checkable exercise has a checker in `ddlearn.exercises`: replace `None`
+# by your answer and run the cell.
+#
+# **03.1** What is the score of $\mathcal N(\mu = 1.5, s = 0.5)$ at $x = 0.7$?
+
+# %%
+answer_03_1 = None  # a float
+check("03.1", answer_03_1)
+
+# %% [markdown]
+# **03.2** Write `dsm_target(x_tilde, x0, sigma)`, the regression target of
+# denoising score matching, $\nabla_{\tilde x}\log q_\sigma(\tilde x\mid x_0)$.
+
+# %%
+dsm_target = None  # def dsm_target(x_tilde, x0, sigma): return ...
+check("03.2", dsm_target)
+
+# %% [markdown]
+# **03.3** Langevin dynamics with step $\epsilon$ on $\mathcal N(0, s^2)$ with its
+# exact score is the linear chain $x' = (1 - \epsilon/s^2)x + \sqrt{2\epsilon}\,z$.
+# Write `stationary_variance(s2, eps)`, the variance it settles at. What happens
+# as $\epsilon \to 2 s^2$?
+
+# %%
+stationary_variance = None  # def stationary_variance(s2, eps): return ...
+check("03.3", stationary_variance)
+
+# %% [markdown]
+# **03.4** (open) Run plain Langevin on `two` for 10x and 100x more steps. Does
+# the right-hand fraction move towards 0.8? Estimate how long a single crossing
+# takes by starting all chains at $(-1, 0)$.
+#
+# **03.5** (open) In section 4, halve and double the number of noise levels and
+# the steps per level at the same total budget. Which matters more for the
+# recovered weight?
+#
+# ## References
+#
+# * A. Hyvarinen. *Estimation of Non-Normalized Statistical Models by Score
+#   Matching.* JMLR 6, 2005.
+# * P. Vincent. *A Connection Between Score Matching and Denoising
+#   Autoencoders.* Neural Computation 23(7), 2011.
+# * Y. Song, S. Ermon. *Generative Modeling by Estimating Gradients of the Data
+#   Distribution.* NeurIPS 2019 (NCSN, annealed Langevin dynamics).
+# * G. O. Roberts, R. L. Tweedie. *Exponential convergence of Langevin
+#   distributions and their discrete approximations.* Bernoulli 2(4), 1996.
+# * A. Jolicoeur-Martineau, R. Piche-Taillefer, R. Tachet des Combes,
+#   I. Mitliagkas. *Adversarial score matching and improved sampling for image
+#   generation.* ICLR 2021 (the final denoising step).
+# * Y. Song, J. Sohl-Dickstein, D. P. Kingma, A. Kumar, S. Ermon, B. Poole.
+#   *Score-Based Generative Modeling through Stochastic Differential Equations.*
+#   ICLR 2021 (Chapter 04).
