@@ -22,3 +22,8 @@ __all__ += ["GuidanceExplorer", "PosteriorExplorer", "guidance_explorer", "poste
 from .score import ScoreFieldExplorer, SDETrajectoryExplorer, score_field_explorer, sde_trajectory_explorer  # noqa: E402
 
 __all__ += ["ScoreFieldExplorer", "SDETrajectoryExplorer", "score_field_explorer", "sde_trajectory_explorer"]
+
+# Chapter 02: scrub the DDPM reverse process (x_t and the predicted x0)
+from .reverse import Recorder, ReverseExplorer, reverse_explorer  # noqa: E402
+
+__all__ += ["Recorder", "ReverseExplorer", "reverse_explorer"]
