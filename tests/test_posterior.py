@@ -128,3 +128,34 @@ def test_bad_inputs():
         exact_posterior(oracles.named_mixture("two"), ops.Matrix([[1.0, 0.0]], noise=0.1), torch.zeros(3))
     with pytest.raises(ValueError, match="2-vectors"):
         exact_posterior(prior, ops.Matrix([[1.0, 0.0]], noise=0.1), torch.zeros(1))
+
+
+def test_guidance_works_through_a_nonlinear_parametrised_operator():
+    class Gain(ops.Operator):
+        """y = tanh(g x) with a learnable gain: non-linear, no adjoint."""
+
+        linear = False
+        x_ndim = 2
+
+        def __init__(self):
+            super().__init__(noise=0.05)
+            self.g = torch.nn.Parameter(torch.tensor(1.5, dtype=torch.float64))
+
+        def forward(self, x):
+            return torch.tanh(self.g * x[:, :1])
+
+        def input_shape(self, y_shape):
+            return (y_shape[0], 2)
+
+    prior = oracles.named_mixture("ring8")
+    sch = schedules.cosine(100)
+    op = Gain()
+    y = torch.full((100, 1), 0.6, dtype=torch.float64)
+    x_T = torch.randn(100, 2, generator=gen(14), dtype=torch.float64)
+    free = sample_dps(prior.eps_model(sch), x_T, sch, 20, operator=op, y=y, scale=0.0, generator=gen(15), progress=False)
+    for on in ("xt", "x0"):
+        x = sample_guided(prior.eps_model(sch), x_T, sch, 20, operator=op, y=y, scale=0.5, on=on, generator=gen(15),
+                          progress=False)
+        assert (op(x) - y).abs().mean() < 0.5 * (op(free) - y).abs().mean()
+    with pytest.raises(TypeError, match="non-linear"):
+        sample_ddnm(prior.eps_model(sch), x_T, sch, 5, operator=op, y=y, progress=False)

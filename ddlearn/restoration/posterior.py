@@ -115,9 +115,14 @@ def sample_guided(model, x_T: torch.Tensor, schedule: Schedule, steps: int, *, o
     after each step :math:`x_{t-1} \leftarrow x_{t-1} - \text{scale}\cdot\nabla_{x_t}\lVert y - \mathcal A(\hat x_0(x_t))\rVert_2`
     (the norm, not its square: the step length is then ``scale`` times a unit-free direction).
 
-    ``on="x0"``: :math:`\hat x_0 \leftarrow \hat x_0 - \text{scale}\cdot\nabla_{\hat x_0}\tfrac12\lVert y - \mathcal A(\hat x_0)\rVert^2`,
-    then the ordinary step from the moved :math:`\hat x_0`. For a mask and
-    ``scale=1`` this pastes y into the observed pixels.
+    ``on="x0"``: :math:`\hat x_0 \leftarrow \hat x_0 - \text{scale}\cdot\tau\, g`,
+    :math:`g = \nabla_{\hat x_0}\tfrac12\lVert y - \mathcal A(\hat x_0)\rVert^2`, with
+    :math:`\tau = \lVert g\rVert^2 / \lVert J g\rVert^2` (J the operator's Jacobian) the
+    exact line search of that quadratic along -g, per item; then the ordinary
+    step from the moved :math:`\hat x_0`. So ``scale=1`` is one full
+    steepest-descent step whatever the operator's gain: for a mask it pastes y
+    into the observed pixels, for average pooling it corrects every block mean
+    to y; ``scale<1`` moves part of the way.
 
     Both differentiate through ``operator`` with autograd, so non-linear and
     parametrised operators work. ``clip`` clamps :math:`\hat x_0` (e.g. (-1, 1) for images).
@@ -138,7 +143,15 @@ def sample_guided(model, x_T: torch.Tensor, schedule: Schedule, steps: int, *, o
                 z = x0.detach().requires_grad_(True)
                 loss = 0.5 * (y - operator(z)).pow(2).sum()
                 (g,) = torch.autograd.grad(loss, z)
-            x0 = x0 - scale * g
+            # step length: exact line search of the quadratic along -g, per item: |g|^2 / |J g|^2
+            if operator.linear:
+                Jg = operator(g)
+            else:
+                _, Jg = torch.autograd.functional.jvp(operator, x0, g)
+            num = g.reshape(g.shape[0], -1).pow(2).sum(1)
+            den = Jg.reshape(Jg.shape[0], -1).pow(2).sum(1).clamp_min(1e-12)
+            step = (num / den).reshape(-1, *([1] * (x0.ndim - 1)))
+            x0 = x0 - scale * step * g
             return x0, param.x0_to_eps(x, x0, ab), None
         with torch.enable_grad():
             xg = x.detach().requires_grad_(True)
