@@ -6,6 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -283,13 +284,16 @@ show_source(losses.sde_loss)
 
 # %%
 def load_or_train(name):
-    """A shipped checkpoint if there is one, else the recipe trained now (fast settings in fast mode)."""
+    """A shipped checkpoint if there is one, else a quick stand-in: the recipe with its fast settings.
+
+    `ddlearn train NAME` retrains the full recipe (minutes on a laptop CPU).
+    """
     if name in pretrained.available():
         return pretrained.load(name)
     from ddlearn import train
 
-    print(f"checkpoint {name!r} not shipped here: training its recipe ({'fast' if is_fast() else 'full'} settings)")
-    result = train.train(name, fast=is_fast(), progress=False)
+    print(f"checkpoint {name!r} not shipped here: training a quick stand-in (the recipe's fast settings)")
+    result = train.train(name, fast=True, progress=False)
     return result.model, result.schedule
 
 

@@ -49,10 +49,11 @@ def test_log_snr_inverts(sde):
     assert torch.allclose(sde.u_from_log_snr(sde.log_snr(u)), u, atol=1e-9)
 
 
-@pytest.mark.parametrize("sde", [S.VPSDE(), S.VESDE()], ids=lambda s: s.name)
-def test_discrete_eps_model_plugs_into_any_sde(sde):
-    # The DDPM oracle (frame = linear schedule) through log-SNR matching = the SDE's exact score.
-    mix, lin = oracles.named_mixture("ring8"), schedules.linear()
+@pytest.mark.parametrize("frame", ["linear", "cosine"])
+@pytest.mark.parametrize("sde", [S.VPSDE(), S.SubVPSDE(), S.VESDE()], ids=lambda s: s.name)
+def test_discrete_eps_model_plugs_into_any_sde(sde, frame):
+    # The DDPM oracle (frame = a discrete schedule) through log-SNR matching = the SDE's exact score.
+    mix, lin = oracles.named_mixture("ring8"), schedules.get(frame)
     x = torch.randn(64, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2
     via_schedule = S.score_fn(mix.eps_model(lin), lin, sde)
     exact = S.exact_score(mix, sde)
