@@ -6,7 +6,6 @@ import pytest
 import torch
 from scipy.integrate import solve_ivp
 
-from ddlearn import param
 from ddlearn.oracles import named_mixture
 from ddlearn.samplers import (SPACINGS, CountedModel, sample_ddim, sample_dpm_solver, sample_dpm_solver_pp,
                               sample_euler, sample_heun, timesteps)

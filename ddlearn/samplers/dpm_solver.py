@@ -39,7 +39,7 @@ import math
 
 import torch
 
-from .. import _checks, param
+from .. import param
 from ._common import Step, check_inputs, eval_eps, progress_bar
 from .spacing import alpha_bars, timesteps
 

@@ -10,7 +10,6 @@ is a grid of generated digits.
 from __future__ import annotations
 
 import ipywidgets as widgets
-import numpy as np
 import torch
 
 from .. import _checks, viz
