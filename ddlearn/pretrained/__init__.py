@@ -13,6 +13,7 @@ the command that rebuilds it.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,14 @@ import torch
 from .. import _checks
 
 HERE = Path(__file__).resolve().parent
+
+
+def _dir(directory=None) -> Path:
+    """``directory``, else ``$DDLEARN_PRETRAINED_DIR`` (e.g. your own ``runs/``), else the shipped folder."""
+    if directory is not None:
+        return Path(directory)
+    env = os.environ.get("DDLEARN_PRETRAINED_DIR")
+    return Path(env) if env else HERE
 
 
 class CheckpointError(RuntimeError):
@@ -43,7 +52,7 @@ class Pretrained:
 
 def available(directory=None) -> list[str]:
     """Names of the checkpoints shipped (those with both a .safetensors and a .json)."""
-    d = Path(directory) if directory is not None else HERE
+    d = _dir(directory)
     return sorted(p.stem for p in d.glob("*.json") if (d / f"{p.stem}.safetensors").exists())
 
 
@@ -56,7 +65,7 @@ def info(name: str, directory=None) -> dict:
     """The sidecar of checkpoint ``name`` as a dict."""
     if not isinstance(name, str):
         raise TypeError(f"name must be a checkpoint name (str), got {type(name).__name__}")
-    d = Path(directory) if directory is not None else HERE
+    d = _dir(directory)
     side = d / f"{name}.json"
     if not side.exists():
         have = ", ".join(available(d)) or "none"
@@ -76,7 +85,7 @@ def load(name: str, *, directory=None, device: str | torch.device = "cpu") -> Pr
 
     from .. import train as _train
 
-    d = Path(directory) if directory is not None else HERE
+    d = _dir(directory)
     meta = info(name, d)
     weights = d / f"{name}.safetensors"
     hint = _rebuild_hint(name, meta)

@@ -1,0 +1,130 @@
+"""DDPM (Chapter 02): training time, sample quality against floors and baselines, memorisation, sizes.
+
+    flock /tmp/ddlearn-heavy.lock python benchmarks/ddpm.py               # shipped checkpoints
+    flock /tmp/ddlearn-heavy.lock python benchmarks/ddpm.py --n-digits 500 --retrain-toy2d
+
+Prints four tables:
+
+1. training: wall time of each shipped checkpoint's recipe, as recorded in its
+   sidecar when it was trained (``--retrain-toy2d`` also retrains toy2d now
+   and times it on this machine);
+2. 2-D: sliced Wasserstein of 1000-step ancestral samples of the shipped
+   toy2d / mixture models to held-out data, next to two independent draws of
+   the data (the floor); target: within 1.5x of the floor. For the mixture the
+   exact oracle's samples are a third line (sampling error alone);
+3. digits: Frechet digit distance of ancestral samples (x0 clipped to [-1, 1])
+   to the held-out digits, next to the floor (training digits vs held-out)
+   and a Gaussian (mean + covariance of the training pixels) baseline, all
+   sets of the same size; plus the nearest-neighbour memorisation check;
+4. checkpoint sizes.
+
+Sampling uses one torch thread (steadier on the shared 2-core machine).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from ddlearn import data, metrics, pretrained, train
+from ddlearn.oracles import named_mixture
+from ddlearn.samplers import sample_ancestral
+
+
+def table(title, header, rows):
+    print(f"\n{title}")
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(header)]
+    line = lambda cells: "  ".join(str(c).rjust(w) for c, w in zip(cells, widths))  # noqa: E731
+    print(line(header))
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print(line(r))
+
+
+def sw(a, b):
+    return metrics.sliced_wasserstein(a, b, n_projections=500, generator=torch.Generator().manual_seed(0))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n-points", type=int, default=2000)
+    p.add_argument("--n-digits", type=int, default=359, help="digits sampled (the held-out split has 359)")
+    p.add_argument("--retrain-toy2d", action="store_true")
+    a = p.parse_args()
+    torch.set_num_threads(1)
+    shipped = pretrained.available()
+
+    rows = []
+    for name in shipped:
+        info = pretrained.info(name)
+        rows.append((name, info["steps"], f"{info['train_seconds']:.0f}", info.get("machine", "?"), info["command"]))
+    if a.retrain_toy2d:
+        start = time.perf_counter()
+        out = train.train("toy2d", progress=False)
+        rows.append(("toy2d (retrained now)", out.step, f"{time.perf_counter() - start:.0f}",
+                     "this machine, 1 thread", "train.train('toy2d')"))
+    table("1. training time (sidecar: measured when the checkpoint was made)",
+          ("checkpoint", "steps", "seconds", "machine", "command"), rows)
+
+    rows = []
+    n = a.n_points
+    for name, load_data in (("toy2d", lambda n, **k: data.swiss_roll(n, **k)),
+                            ("mixture", lambda n, **k: data.gaussian_mixture(n, **k))):
+        if name not in shipped:
+            continue
+        ck = pretrained.load(name)
+        held, other = load_data(n, split="test"), load_data(n, seed=7)
+        x_T = torch.randn(n, 2, generator=torch.Generator().manual_seed(1))
+        start = time.perf_counter()
+        x = sample_ancestral(ck.model, x_T, ck.schedule, generator=torch.Generator().manual_seed(2), progress=False)
+        secs = time.perf_counter() - start
+        floor = sw(other, held)
+        rows.append((name, "network, 1000 steps", f"{sw(x, held):.4f}", f"{floor:.4f}", f"{sw(x, held) / floor:.2f}",
+                     f"{secs:.1f}"))
+        if name == "mixture":
+            oracle = named_mixture("ring8").eps_model(ck.schedule)
+            start = time.perf_counter()
+            xo = sample_ancestral(oracle, x_T, ck.schedule, generator=torch.Generator().manual_seed(2), progress=False)
+            rows.append((name, "exact oracle, 1000 steps", f"{sw(xo, held):.4f}", f"{floor:.4f}",
+                         f"{sw(xo, held) / floor:.2f}", f"{time.perf_counter() - start:.1f}"))
+    table(f"2. 2-D: sliced Wasserstein to {n} held-out points (target: ratio <= 1.5)",
+          ("model", "sampler", "SW", "floor (data vs data)", "ratio", "sampling s"), rows)
+
+    if "digits" in shipped and "digit_classifier" in shipped:
+        ck = pretrained.load("digits")
+        train_x, test_x = data.digits("train"), data.digits("test")
+        m = min(a.n_digits, len(test_x))
+        ref = test_x[:m]
+        g = torch.Generator().manual_seed(3)
+        start = time.perf_counter()
+        x = sample_ancestral(ck.model, torch.randn(a.n_digits, 1, 16, 16, generator=g), ck.schedule, clip_x0=(-1, 1),
+                             generator=g, progress=True)
+        secs = time.perf_counter() - start
+        flat = train_x.flatten(1).double()
+        gauss = torch.distributions.MultivariateNormal(flat.mean(0), torch.cov(flat.T) + 1e-4 * torch.eye(256,
+                                                                                                          dtype=torch.float64))
+        gx = gauss.sample((a.n_digits,), ).float().reshape(-1, 1, 16, 16).clamp(-1, 1)
+        perm = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(4))[:a.n_digits]
+        rows = [("training digits vs held-out (floor)", f"{metrics.frechet_digit_distance(train_x[perm], ref):.2f}"),
+                (f"DDPM samples ({secs:.0f} s for {a.n_digits})", f"{metrics.frechet_digit_distance(x, ref):.2f}"),
+                ("Gaussian (mean + cov) baseline", f"{metrics.frechet_digit_distance(gx, ref):.2f}")]
+        table(f"3a. digits: Frechet digit distance to {m} held-out digits (n = {a.n_digits} per set)",
+              ("set", "FDD"), rows)
+        nn = metrics.nearest_neighbour(x, train_x, test_x)
+        nn_train = metrics.nearest_neighbour(train_x[perm][:50], train_x, test_x)
+        rows = [("DDPM samples", f"{nn['sample_median']:.3f}", f"{nn['heldout_median']:.3f}",
+                 f"{nn['ratio_median']:.2f}", f"{100 * nn['frac_closer_than_heldout_min']:.1f}%"),
+                ("training digits (copies)", f"{nn_train['sample_median']:.3f}", f"{nn_train['heldout_median']:.3f}",
+                 f"{nn_train['ratio_median']:.2f}", f"{100 * nn_train['frac_closer_than_heldout_min']:.1f}%")]
+        table("3b. memorisation: L2 distance to the nearest training digit",
+              ("set", "median", "held-out median", "ratio", "closer than any held-out"), rows)
+
+    rows = [(n, (pretrained._dir() / f"{n}.safetensors").stat().st_size) for n in shipped]
+    rows.append(("total", sum(r[1] for r in rows)))
+    table("4. shipped checkpoint sizes", ("checkpoint", "bytes"), [(n, f"{b:,}") for n, b in rows])
+
+
+if __name__ == "__main__":
+    main()
