@@ -75,7 +75,26 @@ def _schedule(s) -> Schedule:
 
 
 def _default_static_t(T: int, n: int = 5) -> list[int]:
+    """``n`` evenly spaced steps from 0 to T-1 (the same t for every schedule)."""
     return sorted({round(f * (T - 1)) for f in np.linspace(0, 1, n)})
+
+
+SIGNAL_LEVELS = (0.99, 0.95, 0.8, 0.5, 0.2)
+
+
+def _signal_static_t(schedule: Schedule, levels=SIGNAL_LEVELS) -> list[int]:
+    """t = 0, the first t at which the signal scale sqrt(alpha_bar_t) drops below each level, and T-1.
+
+    Spacing by signal left rather than by t shows every stage of the noising,
+    whatever the schedule (a linear schedule spends its last half near pure noise).
+    """
+    scale = schedule.alpha_bars.sqrt()
+    ts = {0, schedule.T - 1}
+    for level in levels:
+        below = (scale < level).nonzero()
+        if len(below):
+            ts.add(int(below[0]))
+    return sorted(ts)
 
 
 def _t_controls(T: int, t: int, play_steps: int = 60):
@@ -101,7 +120,7 @@ class NoisingExplorer(Explorer):
         self.noise = torch.randn(self.x0.shape, generator=generator(seed))  # fixed: the same noise grows
         self.view = _DataView(self.x0, nrow)
         self.edges = np.linspace(*HIST_RANGE, bins + 1)
-        self.static_t = _default_static_t(T) if static_t is None else [int(s) for s in static_t]
+        self.static_t = _signal_static_t(self.schedule) if static_t is None else [int(s) for s in static_t]
         _checks.timesteps("static_t", torch.tensor(self.static_t, dtype=torch.float64), T, integer=True)
         slider, play = _t_controls(T, int(t))
         super().__init__({"t": slider}, extra=[play], figsize=(10, 3.2), dpi=dpi)
@@ -186,8 +205,9 @@ def noising_explorer(x0: torch.Tensor, schedule="linear", *, t: int = 0, seed: i
     ``x0``: images ``(B, C, H, W)`` (at most ``max_images`` shown) or one image
     ``(C, H, W)`` in [-1, 1], or a point cloud ``(N, 2)``. ``schedule``: a
     :class:`~ddlearn.schedules.Schedule` or a name. The noise is fixed by
-    ``seed``. The static picture shows the steps ``static_t`` (default: 5
-    evenly spaced). Values of x_t outside [-1, 1] are clipped for display only.
+    ``seed``. The static picture shows the steps ``static_t`` (default: t = 0,
+    T-1 and the first t where the signal scale sqrt(alpha_bar_t) falls below
+    0.99, 0.95, 0.8, 0.5 and 0.2). Values of x_t outside [-1, 1] are clipped for display only.
     """
     return NoisingExplorer(x0, schedule, t=t, seed=seed, max_images=max_images, nrow=nrow,
                            static_t=static_t, bins=bins, dpi=dpi)
