@@ -7,8 +7,8 @@
 * :func:`exact_posterior`, :func:`posterior_bias`: the exact posterior of a
   Gaussian-mixture prior under a linear Gaussian measurement, and the bias of samples.
 """
-from .posterior import (classical, ddim_step, exact_posterior, mixture_mean_cov, posterior_bias,
+from .posterior import (classical, consistency_psnr, ddim_step, exact_posterior, mixture_mean_cov, posterior_bias,
                         sample_ddnm, sample_dps, sample_guided, timesteps)
 
-__all__ = ["sample_dps", "sample_guided", "sample_ddnm", "classical", "exact_posterior",
+__all__ = ["sample_dps", "sample_guided", "sample_ddnm", "classical", "consistency_psnr", "exact_posterior",
            "posterior_bias", "mixture_mean_cov", "ddim_step", "timesteps"]

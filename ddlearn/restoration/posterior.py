@@ -228,6 +228,16 @@ def classical(operator: Operator, y: torch.Tensor) -> torch.Tensor:
     return operator.pinv(y)
 
 
+def consistency_psnr(operator: Operator, x: torch.Tensor, y: torch.Tensor, *, data_range: float = 2.0,
+                     cap: float = 200.0) -> float:
+    """How well ``x`` explains ``y``: PSNR (dB) of A(x) against y, over the whole batch, capped at ``cap``
+    (an exact fit would be infinite). Compute it on a sampler's raw output: clipping changes A(x)."""
+    operator.check_y(y)
+    with torch.no_grad():
+        mse = (operator(x).double() - y.double()).pow(2).mean().item()
+    return min(cap, 10 * math.log10(data_range ** 2 / mse)) if mse > 0 else cap
+
+
 # ---- exact answers for Gaussian-mixture priors ------------------------------------------
 def exact_posterior(prior: GaussianMixture, operator: Matrix, y: torch.Tensor) -> GaussianMixture:
     r"""The exact posterior p(x | y) of a Gaussian-mixture prior under y = A x + noise * n.
