@@ -60,10 +60,12 @@ CASES = [
     Case(SELF_CHECK, "pick"),  # a SelectionSlider that starts at its last value
     # Chapter 01: the noising explorer's t slider
     Case("01_forward_process.ipynb", "t"),
-    # Chapter 05: the sampler explorer's budget of model evaluations
-    Case("05_fast_samplers.ipynb", "evaluations"),
     # Chapter 03: the score-field explorer's noise level
     Case("03_score_matching.ipynb", "sigma"),
+    # Chapter 04: the reverse-SDE trajectory explorer's step (starts at the last step)
+    Case("04_score_sde.ipynb", "step"),
+    # Chapter 05: the sampler explorer's budget of model evaluations
+    Case("05_fast_samplers.ipynb", "evaluations"),
     # Chapter 06: the guidance explorer's guidance scale
     Case("06_guidance.ipynb", "scale"),
 ]
