@@ -60,6 +60,8 @@ CASES = [
     Case(SELF_CHECK, "pick"),  # a SelectionSlider that starts at its last value
     # Chapter 01: the noising explorer's t slider
     Case("01_forward_process.ipynb", "t"),
+    # Chapter 02: scrubbing the reverse process (starts at the last step)
+    Case("02_ddpm.ipynb", "step"),
     # Chapter 03: the score-field explorer's noise level
     Case("03_score_matching.ipynb", "sigma"),
     # Chapter 04: the reverse-SDE trajectory explorer's step (starts at the last step)
