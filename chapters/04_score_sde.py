@@ -301,7 +301,7 @@ def load_or_train(name):
 
 
 models = {name: load_or_train(name) for name in ("mixture", "sde_vp_ring8", "sde_ve_ring8")}
-print(f"{'model (frame)':34} {'sampler':26} {'evaluations':>11} {'sliced W2':>10}")
+print(f"{'model (frame)':34} {'sampler':26} {'evaluations':>11} {'sliced W2':>10} {'escaped':>8}")
 steps = pick(100, 20)
 for name, (model, frame) in models.items():
     for sde_ in ((vp, ve10) if name == "mixture" else (frame,)):
@@ -310,12 +310,21 @@ for name, (model, frame) in models.items():
             counted = CountedModel(model)
             s = steps if fn is sample_euler_maruyama else steps // 2
             x = fn(counted, x_T, frame, s, sde=sde_, progress=False, **kw)
+            escaped = (x.norm(dim=1) > 2).float().mean().item()  # ring8 has no points beyond radius 2
             print(f"{name + ' (' + type(frame).__name__ + ')':34} {label + ' on ' + sde_.name:26} {counted.nfe:11d} "
-                  f"{sw(x):10.4f}")
+                  f"{sw(x):10.4f} {escaped:8.4f}")
 
 # %% [markdown]
 # The DDPM network, trained only on integer timesteps of one schedule, samples
 # under the VE SDE too: the log-SNR matching of `score_fn` is all it takes.
+#
+# Watch the last column. The ODE is deterministic, so where the learned score is
+# wrong nothing corrects it: a network sees few training points in the far tails
+# of $x_T$ (radius 3.5 and beyond is about 0.2% of a 2-D standard normal), and a
+# starting point out there can be carried far from the data (escaped: the
+# fraction ending beyond radius 2, where `ring8` has no mass). A few such points
+# are enough to dominate a Wasserstein distance. The SDE's fresh noise and its
+# stronger pull, $g^2 s$ instead of $\tfrac12 g^2 s$, forgive those errors.
 #
 # ## 6. Exact likelihood
 #
@@ -380,7 +389,7 @@ print(f"{'Hutchinson, exact score':28} {hut['logp'].mean():18.4f} {hut['nfe']:16
 # %%
 dig_model, dig_sde = load_or_train("sde_vp_digits8")
 test8 = data.digits("test", size=8)
-n_eval = pick(120, 6)
+n_eval = pick(359, 6)
 x_deq = losses.dequantize(test8[:n_eval], 17, generator=torch.Generator().manual_seed(9))
 t0 = time.perf_counter()
 res = log_likelihood(dig_model, x_deq, dig_sde, u_min=1e-5, divergence="hutchinson",
@@ -390,7 +399,7 @@ print(f"{n_eval} held-out digits: PF-ODE bits/dim {bpd.mean():.3f} +- {bpd.std()
       f"({res['nfe']} ODE evaluations, {time.perf_counter() - t0:.0f} s); uniform model: {math.log2(17):.3f}")
 
 # %% [markdown]
-# `benchmarks/sde.py` evaluates all 359 held-out digits at tighter tolerances
+# `benchmarks/sde.py` evaluates the same 359 held-out digits at a tighter tolerance
 # and puts the number next to the Chapter 02 ELBO.
 
 # %%
