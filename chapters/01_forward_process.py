@@ -1,0 +1,426 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Chapter 01 - The forward process
+#
+# A diffusion model learns to undo a process that slowly turns data into noise.
+# This chapter is about that *forward* process alone: no network, no training,
+# only Gaussian noise added on purpose. By the end you will be able to
+#
+# * see a data set (a 2-D swiss roll, handwritten digits, a photograph) as
+#   samples from a distribution $p_\text{data}$;
+# * add Gaussian noise one step at a time, $q(x_t \mid x_{t-1})$, and watch that
+#   distribution dissolve;
+# * derive the closed form $q(x_t \mid x_0)$ that jumps to any step at once, and
+#   check it numerically against the step-by-step chain;
+# * compare the linear, cosine and sigmoid noise schedules through
+#   $\bar\alpha_t$ and the signal-to-noise ratio;
+# * say, with a number, how close the last step $x_T$ is to $\mathcal N(0, I)$
+#   for each schedule;
+# * drive the explorers: a slider for $t$ on images and point clouds.
+#
+# The library code lives in `ddlearn/`; the chapter shows it with
+# `show_source` rather than copying it, and imports it.
+
+# %%
+import math
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from ddlearn import data, forward, schedules, viz, widgets
+from ddlearn.config import generator, is_fast, pick
+from ddlearn.notebook import check, show_source
+
+chapter_start = time.perf_counter()
+print("fast mode" if is_fast() else "full mode", "| torch", torch.__version__)
+
+# %% [markdown]
+# ## 1. Data is a distribution
+#
+# A generative model never sees $p_\text{data}$ itself, only samples from it.
+# Here are three data sets the book uses, all offline: scikit-learn's swiss
+# roll (points in the plane), its 1,797 handwritten digits (8x8, upsampled to
+# 16x16) and scikit-image's `camera` photograph. Images are tensors of shape
+# `(B, C, H, W)` with values in $[-1, 1]$; point clouds have shape `(N, 2)`.
+
+# %%
+roll = data.swiss_roll(pick(2000, 800))
+digits = data.digits("train")
+camera = data.image("camera", 128)
+print("swiss roll", tuple(roll.shape), "| digits", tuple(digits.shape), "| camera", tuple(camera.shape))
+
+fig, axes = plt.subplots(1, 4, figsize=(14, 3.4), layout="constrained")
+viz.scatter(roll, axes[0], lim=1.6, title="swiss roll: 2-D samples")
+viz.image_grid(digits[:36], axes[1], nrow=6, title="digits: 16x16 samples")
+viz.image_grid(camera, axes[2], title="camera: one 128x128 sample")
+viz.hist_vs_normal(camera, axes[3], title="camera pixel values vs N(0, 1)")
+plt.show()
+
+# %% [markdown]
+# Each picture is a point in a space of $16 \cdot 16 = 256$ or $128 \cdot 128 =
+# 16{,}384$ dimensions. The last panel shows one view of the photo's
+# distribution: its pixel values, bounded in $[-1, 1]$, lumpy, nothing like the
+# bell curve $\mathcal N(0, 1)$ drawn on top. The forward process will take
+# *any* such distribution to that bell curve, in every dimension at once.
+#
+# ## 2. Noise, one step at a time
+#
+# The forward process of Sohl-Dickstein et al. (2015) and Ho et al. (2020) is a
+# Markov chain that, at step $t$, shrinks the current sample a little and adds a
+# little Gaussian noise:
+#
+# $$q(x_t \mid x_{t-1}) = \mathcal N\big(x_t;\ \sqrt{1-\beta_t}\,x_{t-1},\ \beta_t I\big),
+# \qquad x_t = \sqrt{1-\beta_t}\,x_{t-1} + \sqrt{\beta_t}\,\epsilon_t,\quad \epsilon_t \sim \mathcal N(0, I).$$
+#
+# The variances $\beta_t \in (0, 1)$ form the **noise schedule**. In this book a
+# schedule has $T$ steps indexed $t = 0, \dots, T-1$ (0 the least noisy, $T-1$ the
+# noisiest); the clean data $x_0$ sits just before index 0. This is Ho et al.'s
+# convention shifted by one so that an array index *is* a timestep (the same as
+# diffusers' `alphas_cumprod[t]`); `ddlearn/schedules.py` documents it once.
+# One step in the library:
+
+# %%
+show_source(forward.q_step)
+
+# %% [markdown]
+# Why shrink by $\sqrt{1-\beta_t}$ instead of only adding noise? If $x_{t-1}$ has
+# variance 1 then $x_t$ has variance $(1-\beta_t) + \beta_t = 1$: the process is
+# **variance preserving**. Without the shrink the variance would grow by
+# $\sum_t \beta_t \approx 10$ over the 1,000 steps of Ho et al.'s schedule. Let us
+# run the chain on the swiss roll with that linear schedule ($\beta$ from $10^{-4}$
+# to $0.02$) and look at a few steps.
+
+# %%
+linear = schedules.linear()  # T = 1000, Ho et al. 2020
+keep = [0, 20, 50, 100, 200, 400, 999]
+chain = forward.noise_chain(roll, linear, keep=keep, generator=generator(0))
+
+fig, axes = plt.subplots(1, len(keep), figsize=(2.1 * len(keep), 2.4), layout="constrained")
+for ax, t in zip(axes, keep):
+    viz.scatter(chain[t], ax, lim=3.2, s=1)
+    ax.set_title(f"t = {t}", fontsize="small")
+    ax.set_xticks([]); ax.set_yticks([])
+plt.show()
+
+# %% [markdown]
+# The roll blurs, shrinks towards the origin and, long before the last step,
+# becomes a round cloud. Its spread stays bounded, as the variance argument said.
+# The same chain without the shrink, for comparison of the spread:
+
+# %%
+def chain_without_shrink(x, schedule, steps, gen):
+    for t in range(steps):
+        x = x + schedule.betas[t].sqrt().float() * torch.randn(x.shape, generator=gen)
+    return x
+
+grown = chain_without_shrink(roll, linear, linear.T, generator(0))
+print(f"std of the data: {roll.std(0).mean():.3f}")
+print(f"std at t = T-1, variance preserving (with shrink): {chain[999].std(0).mean():.3f}")
+print(f"std at t = T-1, noise only (no shrink):            {grown.std(0).mean():.3f}"
+      f"   (sqrt of 0.3 + sum of betas = {math.sqrt(0.3 + float(linear.betas.sum())):.3f})")
+
+# %% [markdown]
+# ## 3. The closed form $q(x_t \mid x_0)$
+#
+# Running a thousand steps to reach $x_{999}$ would make training slow: every
+# training example needs an $x_t$ at a random $t$. Fortunately two Gaussian steps
+# merge into one. Write $\alpha_t = 1 - \beta_t$. Then
+#
+# $$x_2 = \sqrt{\alpha_2}\big(\sqrt{\alpha_1}x_0 + \sqrt{1-\alpha_1}\,\epsilon_1\big) + \sqrt{1-\alpha_2}\,\epsilon_2
+#       = \sqrt{\alpha_1\alpha_2}\,x_0 + \underbrace{\sqrt{\alpha_2(1-\alpha_1)}\,\epsilon_1 + \sqrt{1-\alpha_2}\,\epsilon_2}_{\text{Gaussian, variance } \alpha_2(1-\alpha_1) + 1 - \alpha_2 \;=\; 1 - \alpha_1\alpha_2}.$$
+#
+# By induction, with $\bar\alpha_t = \prod_{s \le t} \alpha_s$,
+#
+# $$q(x_t \mid x_0) = \mathcal N\big(x_t;\ \sqrt{\bar\alpha_t}\,x_0,\ (1-\bar\alpha_t) I\big),
+# \qquad x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon .$$
+#
+# $\sqrt{\bar\alpha_t}$ is how much of the data is left; $\sqrt{1-\bar\alpha_t}$ how
+# much noise came in. That is all `q_sample` does (Ho et al. 2020, eq. 4):
+
+# %%
+show_source(forward.q_sample, docstring=False)
+
+# %% [markdown]
+# A derivation is a claim; let us test it. We take four points $x_0$, copy each
+# $N$ times, run the **chain** step by step, and compare the mean and variance of
+# the chain's $x_t$ with the closed form's $\sqrt{\bar\alpha_t}x_0$ and
+# $1-\bar\alpha_t$. With $N$ samples the sample mean has standard error
+# $\sqrt{(1-\bar\alpha_t)/N}$ and the sample variance about
+# $(1-\bar\alpha_t)\sqrt{2/(N-1)}$; we call the two agreeing when every gap is
+# under 5 standard errors.
+
+# %%
+n_copies = pick(20_000, 2_000)
+x0_points = roll[:4].double()
+x0_many = x0_points.repeat_interleave(n_copies, dim=0)
+check_t = [10, 100, 300, 999]
+chain_many = forward.noise_chain(x0_many, linear, keep=check_t, generator=generator(1))
+
+rows, worst = [], 0.0
+for t in check_t:
+    ab = float(linear.alpha_bars[t])
+    xt = chain_many[t].reshape(4, n_copies, 2)
+    mean_gap = (xt.mean(1) - math.sqrt(ab) * x0_points).abs().max().item()
+    var_gap = (xt.var(1) - (1 - ab)).abs().max().item()
+    se_mean, se_var = math.sqrt((1 - ab) / n_copies), (1 - ab) * math.sqrt(2 / (n_copies - 1))
+    worst = max(worst, mean_gap / se_mean, var_gap / se_var)
+    rows.append((t, math.sqrt(ab), 1 - ab, mean_gap, se_mean, var_gap, se_var))
+
+print(f"N = {n_copies} chain runs per x0, 4 points x0, linear schedule")
+print(f"{'t':>4} {'sqrt(abar)':>10} {'1-abar':>8} | {'max|mean gap|':>13} {'SE':>8} | {'max|var gap|':>12} {'SE':>8}")
+for t, sab, v, mg, sm, vg, sv in rows:
+    print(f"{t:>4} {sab:>10.4f} {v:>8.4f} | {mg:>13.5f} {sm:>8.5f} | {vg:>12.5f} {sv:>8.5f}")
+print(f"largest gap: {worst:.2f} standard errors")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print("chain and closed form agree within 5 standard errors:", worst < 5)
+
+# %% [markdown]
+# Moments are not the whole story, so here is the shape too: standardise the
+# chain's $x_{300}$ by the closed form, $(x_t - \sqrt{\bar\alpha_t}x_0)/\sqrt{1-\bar\alpha_t}$,
+# which should be exactly $\mathcal N(0, 1)$ if the closed form is right, and do
+# the same on the camera photo, whose 16,384 pixels are 16,384 independent
+# chains.
+
+# %%
+t = 300
+ab = float(linear.alpha_bars[t])
+z_points = (chain_many[t] - math.sqrt(ab) * x0_many) / math.sqrt(1 - ab)
+cam_chain = forward.noise_chain(camera, linear, keep=[t], generator=generator(2))[t]
+z_camera = (cam_chain - math.sqrt(ab) * camera) / math.sqrt(1 - ab)
+cam_closed = forward.q_sample(camera, t, schedule=linear, generator=generator(3))
+
+fig, axes = plt.subplots(1, 4, figsize=(14, 3.2), layout="constrained")
+viz.image_grid(cam_chain, axes[0], title=f"camera, chain to t={t}")
+viz.image_grid(cam_closed, axes[1], title=f"camera, closed form at t={t}")
+viz.hist_vs_normal(z_points, axes[2], title="standardised chain, points")
+viz.hist_vs_normal(z_camera, axes[3], title="standardised chain, camera")
+plt.show()
+print(f"standardised chain: points mean {z_points.mean():+.4f} std {z_points.std():.4f};"
+      f" camera mean {z_camera.mean():+.4f} std {z_camera.std():.4f}")
+
+# %% [markdown]
+# The two photos are different draws of the same distribution, and the
+# standardised chain is the standard normal. From here on we only use the closed
+# form.
+#
+# ## 4. Schedules: linear, cosine, sigmoid
+#
+# The schedule decides how fast information is destroyed. Three common choices,
+# all in `ddlearn.schedules`:
+#
+# * **linear** (Ho et al. 2020): $\beta_t$ linear from $10^{-4}$ to $0.02$.
+# * **cosine** (Nichol & Dhariwal 2021): define $\bar\alpha$ directly,
+#   $\bar\alpha(u) = f(u)/f(0)$ with $f(u) = \cos^2\!\big(\tfrac{u + s}{1 + s}\tfrac{\pi}{2}\big)$,
+#   $u = t/T$, $s = 0.008$, and read off $\beta_t = 1 - \bar\alpha_t/\bar\alpha_{t-1}$,
+#   clipped at 0.999.
+# * **sigmoid** (Chen 2023): $\bar\alpha$ follows a shifted, rescaled sigmoid; a
+#   temperature $\tau$ moves where the noise comes in.
+#
+# Here is the cosine schedule as the library builds it:
+
+# %%
+show_source(schedules.cosine)
+
+# %% [markdown]
+# The natural way to compare schedules is the **signal-to-noise ratio**
+# (Kingma et al. 2021): in $x_t = \sqrt{\bar\alpha_t}x_0 + \sqrt{1-\bar\alpha_t}\epsilon$
+# the signal has power $\bar\alpha_t$ and the noise $1-\bar\alpha_t$, so
+#
+# $$\mathrm{SNR}(t) = \frac{\bar\alpha_t}{1-\bar\alpha_t}, \qquad
+# \lambda_t = \log \mathrm{SNR}(t), \qquad \bar\alpha_t = \operatorname{sigmoid}(\lambda_t).$$
+#
+# Kingma et al. show that the continuous-time diffusion loss depends on the
+# schedule only through its end points $\lambda_\text{min}, \lambda_\text{max}$; what the
+# schedule changes is how the *steps* (and, in training, the samples of $t$) are
+# spread over noise levels. Chen (2023) argues the right schedule depends on the
+# image size, since larger images carry more redundant signal at the same SNR.
+
+# %%
+scheds = [schedules.linear(), schedules.cosine(), schedules.sigmoid(),
+          schedules.sigmoid(start=0.0, end=3.0, tau=0.7)]
+labels = ["linear", "cosine", "sigmoid (-3, 3, 1)", "sigmoid (0, 3, 0.7)"]
+
+fig, axes = plt.subplots(1, 3, figsize=(14, 3.4), layout="constrained")
+for s, label in zip(scheds, labels):
+    ts = np.arange(s.T)
+    axes[0].plot(ts, s.betas.numpy(), label=label)
+    axes[1].plot(ts, s.alpha_bars.numpy(), label=label)
+    axes[2].plot(ts, s.log_snr.numpy(), label=label)
+axes[0].set(xlabel="t", ylabel=r"$\beta_t$", yscale="log", title="betas")
+axes[1].set(xlabel="t", ylabel=r"$\bar\alpha_t$", title="signal power left")
+axes[2].set(xlabel="t", ylabel=r"$\log\,\mathrm{SNR}$", title="log signal-to-noise ratio")
+axes[2].axhline(0, color="gray", lw=0.5)
+axes[1].legend(fontsize="small")
+plt.show()
+
+# %% [markdown]
+# The linear schedule's $\bar\alpha_t$ collapses early: its log-SNR dives below
+# zero around $t \approx 250$ and roughly the last quarter of its steps are nearly pure
+# noise. The cosine schedule keeps log-SNR close to a straight line through the
+# middle, which is what Nichol & Dhariwal were after. Some numbers, measured on
+# these schedules: the step where SNR = 1 (`t_from_log_snr(0)`), the log-SNR
+# range, and the share of steps at which less than 5% of the signal amplitude is
+# left ($\sqrt{\bar\alpha_t} < 0.05$).
+
+# %%
+print(f"{'schedule':<22} {'t at SNR=1':>10} {'logSNR at t=0':>14} {'at t=T-1':>9} {'steps with sqrt(abar)<0.05':>27}")
+for s, label in zip(scheds, labels):
+    t_snr1 = float(s.t_from_log_snr(0.0))
+    share = float((s.alpha_bars.sqrt() < 0.05).double().mean())
+    print(f"{label:<22} {t_snr1:>10.1f} {float(s.log_snr[0]):>14.2f} {float(s.log_snr[-1]):>9.2f} {share:>26.1%}")
+
+# %% [markdown]
+# ## 5. How close is $x_T$ to $\mathcal N(0, I)$?
+#
+# Sampling (Chapter 02) starts from $x_T \sim \mathcal N(0, I)$, pretending that is
+# what the forward process produced. It is not exactly: $q(x_T \mid x_0)$ still
+# has mean $\sqrt{\bar\alpha_T}\,x_0$ and variance $1-\bar\alpha_T$. Per dimension
+# the gap is
+#
+# $$\mathrm{KL}\big(q(x_T\mid x_0)\,\|\,\mathcal N(0, 1)\big)
+# = \tfrac12\big(\bar\alpha_T x_0^2 + (1-\bar\alpha_T) - 1 - \log(1-\bar\alpha_T)\big),$$
+#
+# and, averaged over the data, it bounds the KL between the true marginal
+# $q(x_T)$ and $\mathcal N(0, I)$ (KL is convex). It is the prior term $L_T$ of
+# the variational bound in Ho et al. (2020). Measured for each schedule, on the
+# digits and on the photo, with the leftover signal scale $\sqrt{\bar\alpha_T}$:
+
+# %%
+def kl_to_standard_normal(x0, schedule):
+    """Mean over dimensions of KL(q(x_T | x_0) || N(0, 1)) in nats, averaged over the data."""
+    ab = float(schedule.alpha_bars[-1])
+    return float((0.5 * (ab * x0.double() ** 2 + (1 - ab) - 1 - math.log(1 - ab))).mean())
+
+print(f"{'schedule':<22} {'sqrt(abar_T)':>12} {'KL/dim digits':>14} {'KL/dim camera':>14} {'KL camera, all dims':>20}")
+for s, label in zip(scheds, labels):
+    d = camera[0].numel()
+    print(f"{label:<22} {math.sqrt(float(s.alpha_bars[-1])):>12.2e} {kl_to_standard_normal(digits, s):>14.2e}"
+          f" {kl_to_standard_normal(camera, s):>14.2e} {kl_to_standard_normal(camera, s) * d:>20.2e}")
+
+# %% [markdown]
+# The linear schedule leaves $\sqrt{\bar\alpha_T} \approx 0.006$ of the signal
+# amplitude. Per dimension the KL is tiny (about $\tfrac12\bar\alpha_T\,\mathbb E[x_0^2]$),
+# but it adds up over dimensions: the table puts it near 0.1 nats over the
+# 16,384 pixels of the photo for the linear schedule, about $10^4$ times more
+# than for cosine, which clips its last $\beta$ at 0.999 and ends with
+# $\sqrt{\bar\alpha_T} \approx 5 \times 10^{-5}$. Small as it is, Lin et al.
+# (2024) show that a nonzero terminal SNR leaks low-frequency information (the
+# mean brightness of an image, for instance) that a trained model learns to rely
+# on and then never gets from pure noise at sampling time; they rescale schedules
+# to a zero terminal SNR.
+#
+# ## 6. Explore
+#
+# Move the slider for $t$ (or press play). The explorer draws $x_t$ with **one
+# fixed noise** $\epsilon$, so you see the same noise growing while the data fades;
+# next to it the histogram of the values of $x_t$ against $\mathcal N(0, 1)$, and
+# where $t$ sits on the $\bar\alpha_t$ and log-SNR curves. In the HTML book, or on
+# a code host, you see a still strip at a few values of $t$ instead; open the
+# notebook in Jupyter to move it. Values of $x_t$ outside $[-1, 1]$ are clipped
+# for display.
+
+# %%
+widgets.noising_explorer(camera, linear, t=250)
+
+# %%
+widgets.noising_explorer(digits[:16], schedules.cosine(), t=400, nrow=4)
+
+# %%
+widgets.noising_explorer(roll, schedules.cosine(), t=100)
+
+# %% [markdown]
+# The same photo, the same noise, the same $t$, three schedules. At $t = 500$ the
+# linear schedule has all but erased the cameraman; cosine and sigmoid still show
+# him.
+
+# %%
+widgets.schedule_explorer(data.image("camera", 96), ("linear", "cosine", "sigmoid"), t=500)
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise has a checker in `ddlearn.exercises`: replace `None` by your
+# answer and run the cell. It prints `Correct` or `Not yet` with a hint.
+#
+# **01.1** With the linear schedule (`schedules.linear()`, T = 1000), what is the
+# first timestep $t$ at which the signal scale $\sqrt{\bar\alpha_t}$ falls below
+# 0.1?
+
+# %%
+answer_01_1 = None  # an int
+check("01.1", answer_01_1)
+
+# %% [markdown]
+# **01.2** Two forward steps with variances $\beta_1$ then $\beta_2$ equal one step
+# with some variance $\beta$. Write `merged_beta(beta1, beta2)` returning it.
+
+# %%
+merged_beta = None  # def merged_beta(beta1, beta2): return ...
+check("01.2", merged_beta)
+
+# %% [markdown]
+# **01.3** Training a diffusion model (Chapter 02) means predicting the noise
+# $\epsilon$ from $x_t$. Given $x_0$ and $x_t$ the noise is determined. Write
+# `recover_noise(x0, x_t, t, schedule)` for batches `x0`, `x_t` of shape `(B, ...)`
+# and `t` of shape `(B,)`.
+
+# %%
+recover_noise = None  # def recover_noise(x0, x_t, t, schedule): return ...
+check("01.3", recover_noise)
+
+# %% [markdown]
+# **01.4** At which (possibly fractional) timestep does the cosine schedule
+# (T = 1000) reach SNR = 1? Compute it from the schedule, not from the plot.
+
+# %%
+answer_01_4 = None  # a float
+check("01.4", answer_01_4)
+
+# %% [markdown]
+# **01.5** For the linear schedule (T = 1000) and a single pixel with $x_0 = 2$,
+# compute $\mathrm{KL}\big(q(x_T\mid x_0)\,\|\,\mathcal N(0, 1)\big)$ in nats.
+# Why would $x_0 = 1$ give a suspiciously simple answer?
+
+# %%
+answer_01_5 = None  # a float
+check("01.5", answer_01_5)
+
+# %% [markdown]
+# **01.6** (open) Using `schedules.sigmoid(start=..., end=..., tau=...)`, find
+# settings whose log-SNR curve is closest to a straight line between the same
+# end points as the cosine schedule. Does $\tau$ matter more than `start`/`end`?
+#
+# ## References
+#
+# * J. Sohl-Dickstein, E. Weiss, N. Maheswaranathan, S. Ganguli. *Deep
+#   Unsupervised Learning using Nonequilibrium Thermodynamics.* ICML 2015.
+# * J. Ho, A. Jain, P. Abbeel. *Denoising Diffusion Probabilistic Models.*
+#   NeurIPS 2020 (eq. 4: the closed form; Sec. 4: the linear schedule).
+# * A. Nichol, P. Dhariwal. *Improved Denoising Diffusion Probabilistic Models.*
+#   ICML 2021 (Sec. 3.2: the cosine schedule).
+# * D. P. Kingma, T. Salimans, B. Poole, J. Ho. *Variational Diffusion Models.*
+#   NeurIPS 2021 (the signal-to-noise ratio view).
+# * T. Chen. *On the Importance of Noise Scheduling for Diffusion Models.*
+#   arXiv:2301.10972, 2023 (the sigmoid schedule; resolution and SNR).
+# * S. Lin, B. Liu, J. Li, X. Yang. *Common Diffusion Noise Schedules and Sample
+#   Steps are Flawed.* WACV 2024 (zero terminal SNR).
+
+# %%
+print(f"chapter ran in {time.perf_counter() - chapter_start:.1f} s ({'fast' if is_fast() else 'full'} mode)")
