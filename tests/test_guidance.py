@@ -107,3 +107,32 @@ def test_bad_inputs():
         guidance.classifier_free(lambda x, t, y: x, 1, 2.0)
     with pytest.raises(ValueError, match="one per item"):
         guidance.classifier_free(net, torch.tensor([0, 1]), 2.0)(torch.zeros(3, 2), torch.zeros(3))
+
+
+def test_guidance_wraps_the_book_networks_for_the_book_samplers():
+    """A class-conditional UNet and a noise-aware Classifier run through sample_ddim, guided both ways."""
+    from ddlearn import nets
+    from ddlearn.samplers import sample_ddim
+
+    sch = schedules.linear(100)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        unet = nets.UNet(in_channels=1, image_size=8, base=8, channel_mults=(1, 2), attn_res=(), T=100, num_classes=3)
+        for p in unet.parameters():  # blocks start as identities and the last conv at zero: make eps depend on y
+            if not p.detach().abs().max() > 0:
+                torch.nn.init.normal_(p, std=0.1)
+        clf = nets.Classifier(in_channels=1, num_classes=3, width=8, feature_dim=8, T=100)
+    x_T = torch.randn(4, 1, 8, 8, generator=gen(5))
+    y = torch.tensor([0, 1, 2, 0])
+    outs = {}
+    for name, model in {
+        "uncond": guidance.classifier_free(unet, y, 0.0),
+        "cfg": guidance.classifier_free(unet, y, 3.0),
+        "cg": guidance.classifier_guidance(guidance.classifier_free(unet, y, 0.0), clf, y, 5.0, sch),
+    }.items():
+        outs[name] = sample_ddim(model, x_T, sch, 4, progress=False)
+        assert outs[name].shape == x_T.shape and torch.isfinite(outs[name]).all()
+    assert not torch.allclose(outs["uncond"], outs["cfg"])
+    assert not torch.allclose(outs["uncond"], outs["cg"])
+    with pytest.raises(ValueError, match=r"classes in 0\.\.2"):
+        guidance.classifier_free(unet, 3, 2.0)  # the UNet's null class is not a class to ask for
