@@ -74,15 +74,23 @@ class Operator(torch.nn.Module):
         raise NotImplementedError(f"{type(self).__name__} must implement input_shape(y_shape)")
 
     # ---- shape checks -----------------------------------------------------
+    @staticmethod
+    def _tensor(name, v):
+        """A real or complex floating tensor (measurements such as MRI k-space are complex)."""
+        _checks.tensor(name, v, finite=False, floating=False)
+        if not (v.is_floating_point() or v.is_complex()):
+            raise TypeError(f"{name} must be a floating-point or complex tensor, got dtype {v.dtype}")
+        return v
+
     def check_x(self, x, name: str = "x") -> torch.Tensor:
-        _checks.tensor(name, x, finite=False)
+        self._tensor(name, x)
         if x.ndim != self.x_ndim:
             want = "(B, C, H, W)" if self.x_ndim == 4 else f"{self.x_ndim} dimensions"
             raise ValueError(f"{type(self).__name__}: {name} must have shape {want}, got {tuple(x.shape)}")
         return x
 
     def check_y(self, y, name: str = "y") -> torch.Tensor:
-        _checks.tensor(name, y, finite=False)
+        self._tensor(name, y)
         self.input_shape(tuple(y.shape))  # raises a ValueError naming the shape when it cannot be a measurement
         return y
 
@@ -108,7 +116,7 @@ class Operator(torch.nn.Module):
         r"""A^T y. Default: the vector-Jacobian product of the linear map (autograd)."""
         self._need_linear("adjoint")
         self.check_y(y)
-        x = torch.zeros(self.input_shape(tuple(y.shape)), dtype=y.dtype, device=y.device, requires_grad=True)
+        x = torch.zeros(self.input_shape(tuple(y.shape)), dtype=y.real.dtype, device=y.device, requires_grad=True)
         with torch.enable_grad():
             out = self.forward(x)
             (g,) = torch.autograd.grad(out, x, grad_outputs=y)
@@ -124,10 +132,10 @@ class Operator(torch.nn.Module):
         self.check_y(y)
         B = y.shape[0]
 
-        def dot(a, b):
-            return (a * b).reshape(B, -1).sum(1).reshape(-1, *([1] * (a.ndim - 1)))
+        def dot(a, b):  # real inner product per item (complex measurements: Re <a, b>)
+            return (a.conj() * b).real.reshape(B, -1).sum(1).reshape(-1, *([1] * (a.ndim - 1)))
 
-        x = torch.zeros(self.input_shape(tuple(y.shape)), dtype=y.dtype, device=y.device)
+        x = torch.zeros(self.input_shape(tuple(y.shape)), dtype=y.real.dtype, device=y.device)
         r = y.clone()
         s = self.adjoint(r)
         p, gamma = s.clone(), dot(s, s)

@@ -176,3 +176,26 @@ def test_nonlinear_operator_has_no_adjoint():
         op.adjoint(x)
     with pytest.raises(TypeError, match="non-linear"):
         op.pinv(x)
+
+
+def test_base_class_serves_a_complex_fourier_operator():
+    """Chapter 09's undersampled MRI operator needs only forward/input_shape: the generic adjoint
+    (real inner product Re<Ax, y>) and CGLS pinv work for real images and complex k-space."""
+    class Fourier(ops.Operator):
+        def __init__(self, mask):
+            super().__init__()
+            self.register_buffer("m", mask)
+
+        def forward(self, x):
+            return torch.fft.fft2(x, norm="ortho") * self.m
+
+        def input_shape(self, y_shape):
+            return tuple(y_shape)
+
+    g = gen(20)
+    op = Fourier((torch.rand(8, 8, generator=g) < 0.4).to(torch.complex128))
+    x = torch.randn(2, 1, 8, 8, generator=g, dtype=torch.float64)
+    y = torch.randn(2, 1, 8, 8, generator=g, dtype=torch.complex128)
+    assert abs((op(x).conj() * y).real.sum() - (x * op.adjoint(y)).sum()) < 1e-10
+    xp = op.pinv(op(x))
+    assert xp.dtype == torch.float64 and (op(xp) - op(x)).abs().max() < 1e-8
