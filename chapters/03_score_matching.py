@@ -346,10 +346,10 @@ def load_or_train(name):
 digit_model, digit_schedule = load_or_train("digits")
 n_digits = pick(36, 9)
 x_T = torch.randn(n_digits, 1, 16, 16, generator=torch.Generator().manual_seed(5))
-levels = pick(30, 8)
+levels = pick(50, 8)
 t0 = time.perf_counter()
 digit_samples = langevin.sample_annealed_langevin(digit_model, x_T, digit_schedule, levels, n_steps_each=pick(5, 2),
-                                                  step_size=pick(2e-5, 2e-5), sigma_max=pick(50.0, 50.0),
+                                                  step_size=2e-5, sigma_max=20.0,
                                                   generator=torch.Generator().manual_seed(6), progress=False)
 print(f"{levels} noise levels x {pick(5, 2)} Langevin steps for {n_digits} digits in {time.perf_counter() - t0:.1f} s")
 fig, ax = plt.subplots(figsize=(4.5, 4.5), layout="constrained")
