@@ -202,6 +202,9 @@ def _atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; a checkpoint is ordinary data
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
