@@ -1,0 +1,86 @@
+"""Shipped checkpoints load, match their hashes, reproduce their sidecar metrics; damaged copies are refused."""
+import json
+import shutil
+
+import pytest
+import torch
+
+from ddlearn import pretrained, train
+from ddlearn.train import Recipe
+
+SHIPPED = pretrained.available()
+TINY = Recipe(name="tiny_ckpt", data="swiss_roll", data_kwargs={"n": 500}, net="mlp",
+              net_kwargs={"dim": 2, "hidden": 16, "depth": 1, "emb_dim": 8, "T": 50},
+              schedule_kwargs={"T": 50}, steps=5, batch_size=32, lr=1e-3, warmup=1)
+
+
+def test_something_is_shipped_and_small():
+    assert {"toy2d", "digits", "digit_classifier"} <= set(SHIPPED), SHIPPED
+    total = sum((pretrained.HERE / f"{n}.safetensors").stat().st_size for n in SHIPPED)
+    assert total < 10 * 2 ** 20, f"shipped checkpoints take {total / 2 ** 20:.1f} MiB"
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_checkpoint_loads_and_reproduces_its_metrics(name):
+    ck = pretrained.load(name)
+    info = ck.info
+    assert info["sha256"] == train.sha256(pretrained.HERE / f"{name}.safetensors")
+    assert info["command"].startswith(f"ddlearn train {name}") and "seed" in info and "train_seconds" in info
+    assert not ck.model.training and not any(p.requires_grad for p in ck.model.parameters())
+    # the sidecar's metrics were computed by the same evaluation with fixed seeds: they come back
+    again = train.evaluate(ck.model, ck.schedule, ck.recipe)
+    for key, value in info["metrics"].items():
+        assert again[key] == pytest.approx(value, rel=0.05, abs=1e-3), key
+
+
+@pytest.fixture()
+def tiny(tmp_path):
+    train.run_recipe(TINY, out_dir=tmp_path, progress=False)
+    return tmp_path
+
+
+def test_truncated_copy_is_refused_with_the_rebuild_command(tiny):
+    w = tiny / "tiny_ckpt.safetensors"
+    w.write_bytes(w.read_bytes()[:100])
+    with pytest.raises(pretrained.CheckpointError, match=r"tiny_ckpt.safetensors has 100 bytes.*ddlearn train tiny_ckpt"):
+        pretrained.load("tiny_ckpt", directory=tiny)
+
+
+def test_altered_copy_is_refused(tiny):
+    w = tiny / "tiny_ckpt.safetensors"
+    raw = bytearray(w.read_bytes())
+    raw[-5] ^= 0xFF  # same size, one weight changed
+    w.write_bytes(bytes(raw))
+    with pytest.raises(pretrained.CheckpointError, match="does not match the sha256"):
+        pretrained.load("tiny_ckpt", directory=tiny)
+
+
+def test_missing_files_are_named(tiny, tmp_path):
+    (tiny / "tiny_ckpt.safetensors").unlink()
+    with pytest.raises(pretrained.CheckpointError, match=r"tiny_ckpt.safetensors are missing; rebuild it with"):
+        pretrained.load("tiny_ckpt", directory=tiny)
+    with pytest.raises(pretrained.CheckpointError, match=r"no checkpoint sidecar .*nothing.json.*ddlearn train nothing"):
+        pretrained.load("nothing", directory=tiny)
+    with pytest.raises(TypeError, match="name must be"):
+        pretrained.load(3)
+
+
+def test_loaded_weights_equal_what_was_trained(tiny):
+    model, schedule = pretrained.load("tiny_ckpt", directory=tiny)
+    again = train.train(TINY, progress=False).model
+    assert schedule.T == 50
+    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.skipif("digits" not in SHIPPED, reason="digits checkpoint not shipped yet")
+def test_shipped_copy_with_a_flipped_byte_is_refused(tmp_path):
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(pretrained.HERE / f"digits{suffix}", tmp_path / f"digits{suffix}")
+    w = tmp_path / "digits.safetensors"
+    raw = bytearray(w.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    w.write_bytes(bytes(raw))
+    with pytest.raises(pretrained.CheckpointError, match="ddlearn train digits"):
+        pretrained.load("digits", directory=tmp_path)
+    assert json.loads((tmp_path / "digits.json").read_text())["name"] == "digits"
