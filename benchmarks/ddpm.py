@@ -52,7 +52,20 @@ def main():
     p.add_argument("--n-points", type=int, default=2000)
     p.add_argument("--n-digits", type=int, default=359, help="digits sampled (the held-out split has 359)")
     p.add_argument("--retrain-toy2d", action="store_true")
+    p.add_argument("--digits-steps", type=int, default=100,
+                   help="time this many steps of the digits recipe at 1 and 2 threads (0: skip)")
     a = p.parse_args()
+    threads = torch.get_num_threads()
+    step_rows = []
+    if a.digits_steps:
+        from dataclasses import replace
+
+        recipe = train.RECIPES["digits"]
+        for n_threads in sorted({1, threads}):
+            torch.set_num_threads(n_threads)
+            out = train.train(replace(recipe, steps=a.digits_steps), progress=False)
+            per = out.seconds / out.step
+            step_rows.append((n_threads, out.step, f"{per:.3f}", f"{per * recipe.steps / 60:.1f}"))
     torch.set_num_threads(1)
     shipped = pretrained.available()
 
@@ -67,6 +80,9 @@ def main():
                      "this machine, 1 thread", "train.train('toy2d')"))
     table("1. training time (sidecar: measured when the checkpoint was made)",
           ("checkpoint", "steps", "seconds", "machine", "command"), rows)
+    if step_rows:
+        table(f"1b. digits recipe: seconds per step now, and the {train.RECIPES['digits'].steps}-step run it implies",
+              ("torch threads", "steps timed", "s / step", "implied minutes"), step_rows)
 
     rows = []
     n = a.n_points
