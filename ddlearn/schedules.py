@@ -126,9 +126,12 @@ class Schedule:
         Clamped to [0, T-1]; log-SNR decreases with t, and between grid points
         the inverse follows the same interpolation as :meth:`alpha_bar`.
         """
-        if isinstance(lam, bool) or not isinstance(lam, (int, float, torch.Tensor)):
+        if isinstance(lam, (bool, str)):
             raise TypeError(f"lam must be a number or a tensor of log-SNR values, got {type(lam).__name__}")
-        lam = torch.as_tensor(lam, dtype=torch.float64)
+        try:
+            lam = torch.as_tensor(lam, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(f"lam must be a number or a tensor of log-SNR values, got {type(lam).__name__}") from err
         if torch.isnan(lam).any():
             raise ValueError("lam contains NaN; log-SNR values must be numbers (+-inf clamp to t = 0 / T-1)")
         # log alpha_bar as a function of lambda: log ab = -softplus(-lambda)
