@@ -308,9 +308,10 @@ for name, x in results.items():
 # %% [markdown]
 # The explorer below shows the exact and the learned score fields of `two` at
 # each noise level, with plain Langevin paths at that fixed level (red, from
-# the same twelve starting points). At $\sigma = 10$ every path heads to the
-# middle; at $\sigma = 0.01$ each is trapped by the nearest mode, and the learned
-# field goes astray far from the data.
+# the same eight starting points). At $\sigma = 3$ the paths roam the whole
+# plane and cross between the modes; at the smallest level each is trapped by
+# the mode it first falls into, and the learned field goes astray far from the
+# data.
 
 # %%
 widgets.score_field_explorer(two, net, ve, sigmas=(3.0, 1.0, 0.5, 0.25, 0.1, 0.03), data=data_two[:1500],

@@ -15,7 +15,7 @@ def test_score_field_explorer_redraws_on_sigma_change():
     w.controls["level"].value = 2
     assert w.image.value != before
     # exact and learned (here: the exact eps-model through the schedule) fields agree
-    assert abs(w.fields["exact"][2] - w.fields["learned"][2]).max() < 1e-6
+    assert abs(w.fields["exact"][2] - w.fields["learned"][2]).max() < 1e-4  # float32 grid
     assert w.static_png()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="at least one score"):
         score_field_explorer()

@@ -32,7 +32,8 @@ class ScoreFieldExplorer(Explorer):
     """Vector fields of exact / learned scores at a chosen noise level, with Langevin paths."""
 
     def __init__(self, scores: dict, sigmas, *, lim: float = 2.0, n_grid: int = 21, n_paths: int = 12,
-                 langevin_steps: int = 60, step_scale: float = 0.05, seed: int = 0, data=None):
+                 langevin_steps: int = 60, step_scale: float = 0.05, min_step_sigma: float = 0.1, seed: int = 0,
+                 data=None):
         if not scores:
             raise ValueError("give at least one score: exact= (a GaussianMixture) and/or model= with frame=")
         sig = [float(s) for s in sigmas]
@@ -46,7 +47,8 @@ class ScoreFieldExplorer(Explorer):
         grid = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
         self.gx, self.gy = gx.numpy(), gy.numpy()
         self.fields = {n: [_field(f, s, grid) for s in sig] for n, f in scores.items()}
-        # Langevin at fixed sigma from the same starts, step proportional to sigma^2 (the score's scale)
+        # Langevin at fixed sigma from the same starts, step proportional to sigma^2 (the score's scale), but
+        # not below step_scale * min_step_sigma^2, or at tiny sigma the paths would not visibly move
         g = torch.Generator().manual_seed(seed)
         starts = (torch.rand(n_paths, 2, generator=g) * 2 - 1) * lim  # float32, as networks expect
         self.paths = {}
@@ -59,7 +61,7 @@ class ScoreFieldExplorer(Explorer):
                     states.append(step.x)
 
                 sc = (lambda x, f=f, s=s: f(x, torch.full((x.shape[0],), s, dtype=torch.float64)))
-                langevin(sc, starts, step_scale * s * s, langevin_steps, generator=torch.Generator().manual_seed(seed),
+                langevin(sc, starts, step_scale * max(s, min_step_sigma) ** 2, langevin_steps, generator=torch.Generator().manual_seed(seed),
                          callback=keep, progress=False)
                 per.append(torch.stack(states, 1).double().numpy())  # (n_paths, steps + 1, 2)
             self.paths[n] = per
@@ -77,7 +79,7 @@ class ScoreFieldExplorer(Explorer):
             self.quivers[name] = ax.quiver(self.gx, self.gy, np.zeros_like(self.gx), np.zeros_like(self.gy),
                                            np.zeros_like(self.gx), cmap="viridis", scale=28, width=0.004,
                                            clim=(-1, 3))
-            self.lines[name] = [ax.plot([], [], "-", lw=0.8, color="tab:red", alpha=0.8)[0]
+            self.lines[name] = [ax.plot([], [], "-", lw=0.6, color="tab:red", alpha=0.45)[0]
                                 for _ in range(self.paths[name][0].shape[0])]
             self.lines[name] += [ax.plot([], [], "o", ms=3, color="tab:red")[0]]
             ax.set_xlim(-self.lim, self.lim)
@@ -106,13 +108,15 @@ class ScoreFieldExplorer(Explorer):
 
 
 def score_field_explorer(exact=None, model=None, frame=None, *, sigmas=(2.0, 1.0, 0.5, 0.25, 0.1, 0.05),
-                         lim: float = 2.0, n_grid: int = 21, n_paths: int = 12, langevin_steps: int = 60,
-                         step_scale: float = 0.05, seed: int = 0, data=None) -> ScoreFieldExplorer:
+                         lim: float = 2.0, n_grid: int = 21, n_paths: int = 8, langevin_steps: int = 60,
+                         step_scale: float = 0.05, min_step_sigma: float = 0.1, seed: int = 0,
+                         data=None) -> ScoreFieldExplorer:
     """The score field of 2-D data noised to each sigma (VE view ``x_0 + sigma * eps``).
 
     ``exact``: a :class:`~ddlearn.oracles.GaussianMixture`; ``model`` + ``frame``: an
     eps-model and the Schedule or SDE it was trained in (:func:`ddlearn.langevin.noise_conditional_score`).
-    Red: Langevin trajectories at the chosen sigma (step ``step_scale * sigma^2``). ``data``: points drawn grey.
+    Red: Langevin trajectories at the chosen sigma (step ``step_scale * max(sigma, min_step_sigma)^2``).
+    ``data``: points drawn grey.
     """
     scores = {}
     if exact is not None:
@@ -122,13 +126,14 @@ def score_field_explorer(exact=None, model=None, frame=None, *, sigmas=(2.0, 1.0
             raise ValueError("model needs frame= (the Schedule or SDE it was trained in)")
         scores["learned"] = noise_conditional_score(model, frame)
     return ScoreFieldExplorer(scores, sigmas, lim=lim, n_grid=n_grid, n_paths=n_paths,
-                              langevin_steps=langevin_steps, step_scale=step_scale, seed=seed, data=data)
+                              langevin_steps=langevin_steps, step_scale=step_scale, min_step_sigma=min_step_sigma,
+                              seed=seed, data=data)
 
 
 class SDETrajectoryExplorer(Explorer):
     """Reverse SDE and PF-ODE from the same x_T, side by side, scrubbed over the steps."""
 
-    def __init__(self, runs: dict, *, lim: float = 2.5, n_trails: int = 10):
+    def __init__(self, runs: dict, *, lim: float = 2.5, n_trails: int = 4):
         self.runs, self.lim, self.n_trails = runs, lim, n_trails
         self.n = min(len(v) for v in runs.values())
         step = widgets.IntSlider(value=self.n - 1, min=0, max=self.n - 1, description="step")
@@ -140,8 +145,8 @@ class SDETrajectoryExplorer(Explorer):
         axes = fig.subplots(1, len(self.runs), squeeze=False)[0]
         self.artists = {}
         for ax, (name, states) in zip(axes, self.runs.items()):
-            pts = ax.plot([], [], ".", ms=2, alpha=0.5, mew=0)[0]
-            trails = [ax.plot([], [], "-", lw=0.9, color="tab:red")[0] for _ in range(self.n_trails)]
+            pts = ax.plot([], [], ".", ms=3, alpha=0.6, mew=0)[0]
+            trails = [ax.plot([], [], "-", lw=0.7, color="tab:red", alpha=0.6)[0] for _ in range(self.n_trails)]
             title = ax.set_title(name, fontsize="small")
             ax.set_xlim(-self.lim, self.lim)
             ax.set_ylim(-self.lim, self.lim)
@@ -157,14 +162,14 @@ class SDETrajectoryExplorer(Explorer):
             for k, line in enumerate(trails):
                 path = np.stack([s["x"][k] for s in states[:step + 1]])
                 line.set_data(path[:, 0], path[:, 1])
-            title.set_text(f"{name}: step {step + 1}/{self.n}, u={states[step]['u']:.3f}")
+            title.set_text(f"{name}: after step {step + 1}/{self.n} (from u={states[step]['u']:.3f})")
 
     def static_states(self):
         return [{"step": s} for s in sorted({0, self.n // 4, self.n - 1})]
 
 
 def sde_trajectory_explorer(model, frame, x_T, *, sde=None, steps: int = 100, seed: int = 0, lim: float = 2.5,
-                            n_trails: int = 10) -> SDETrajectoryExplorer:
+                            n_trails: int = 4) -> SDETrajectoryExplorer:
     """Run the reverse SDE (Euler-Maruyama) and the PF-ODE (Heun) from the same 2-D ``x_T``; scrub over steps.
 
     ``model``/``frame`` as for every SDE sampler (:mod:`ddlearn.samplers.sde`). The SDE panel shows the
