@@ -2,6 +2,7 @@
 (the same cells, with the outputs of a run). The two must never drift."""
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 import jupytext
@@ -29,8 +30,11 @@ def test_py_has_ipynb_with_identical_cells(source):
     assert notebook.exists(), f"{source.name} has no {notebook.name}: run `jupytext --to ipynb {source}`"
     py_cells, nb_cells = _cells(source), _cells(notebook)
     for i, (a, b) in enumerate(zip(py_cells, nb_cells), start=1):
-        assert a == b, (f"cell {i} differs between {source.name} and {notebook.name}; "
-                        f"re-sync with `jupytext --sync {source}`:\n.py:    {a!r:.300}\n.ipynb: {b!r:.300}")
+        if a != b:
+            diff = "\n".join(list(difflib.unified_diff(b[1].splitlines(), a[1].splitlines(), ".ipynb", ".py",
+                                                       lineterm="", n=1))[:20])
+            pytest.fail(f"cell {i} differs between {source.name} and {notebook.name} "
+                        f"({b[0]} vs {a[0]}); re-sync with `jupytext --sync {source}`:\n{diff}", pytrace=False)
     assert len(py_cells) == len(nb_cells), (
         f"{source.name} has {len(py_cells)} cells, {notebook.name} has {len(nb_cells)}; re-sync with jupytext")
 
