@@ -1,0 +1,527 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Chapter 05 - Fast samplers
+#
+# Ancestral sampling (Chapter 02) walks all 1000 steps of the reverse chain:
+# 1000 network evaluations per sample. This chapter gets the same samples
+# from 10 to 20. The trick is to stop seeing sampling as a chain of random
+# steps and to see it as solving an ordinary differential equation, the
+# probability-flow ODE, with a good numerical method. By the end you will be
+# able to
+#
+# * write the probability-flow ODE in the variables that make it simple
+#   (noise level $\sigma$, or half log-SNR $\lambda$);
+# * derive DDIM as one Euler step of that ODE, Heun's method (EDM) as its
+#   second-order correction, and DPM-Solver as an exponential integrator;
+# * measure each method's order of convergence on an exact oracle, where the
+#   true answer is known, and read it off a log-log plot;
+# * compare samplers fairly, at an equal number of network evaluations, on a
+#   2-D model and on digits, and against the diffusers library;
+# * choose a sampler and a timestep spacing for a given budget.
+#
+# Every sampler has the book's one signature,
+# `sample_NAME(model, x_T, schedule, steps, *, spacing=..., generator=None, callback=None, progress=True)`,
+# and works with a trained network and with an exact oracle alike.
+
+# %%
+import math
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from ddlearn import data, metrics, param, pretrained, viz, widgets
+from ddlearn.config import is_fast, pick
+from ddlearn.notebook import check, show_source
+from ddlearn.oracles import named_mixture
+from ddlearn.samplers import (CountedModel, sample_ancestral, sample_ddim, sample_dpm_solver,
+                              sample_dpm_solver_pp, sample_euler, sample_heun, timesteps)
+from ddlearn.samplers.compare import FAST_SAMPLERS, run_at_budget
+from ddlearn.schedules import linear
+
+# The models here are small (2-D points, 16x16 digits): one thread avoids the thread
+# hand-off cost that dominates small tensors, and keeps the timings steady.
+torch.set_num_threads(1)
+chapter_start = time.perf_counter()
+print("fast mode" if is_fast() else "full mode", "| torch", torch.__version__)
+
+# %% [markdown]
+# ## 1. The probability-flow ODE, in the variables that make it simple
+#
+# Chapter 04 shows that the forward diffusion
+# $dx = f(t)\,x\,dt + g(t)\,dw$ has a deterministic twin, the
+# **probability-flow ODE** (Song et al. 2021, "Score-based generative modeling
+# through SDEs"),
+#
+# $$\frac{dx}{dt} = f(t)\,x - \tfrac12 g(t)^2\,\nabla_x \log p_t(x),$$
+#
+# whose solutions carry samples of $p_t$ to samples of $p_s$ at every pair of
+# times: start it from $x_T \sim \mathcal N(0, I)$ and integrate back to
+# $t = 0$, and you hold a sample of the data. That is all we need from
+# Chapter 04. A network trained to predict the noise gives the score,
+# $\nabla \log p_t(x) = -\hat\epsilon(x, t)/\sqrt{1-\bar\alpha_t}$ (`ddlearn.param`).
+#
+# For the variance-preserving process of this book, $x_t = \sqrt{\bar\alpha_t}\,x_0 +
+# \sqrt{1-\bar\alpha_t}\,\epsilon$. Divide by $\sqrt{\bar\alpha_t}$:
+#
+# $$y = \frac{x}{\sqrt{\bar\alpha_t}} = x_0 + \sigma\,\epsilon,\qquad
+#   \sigma = \sqrt{\frac{1-\bar\alpha_t}{\bar\alpha_t}},$$
+#
+# a *variance-exploding* view with noise level $\sigma$ (`schedule.sigma(t)`).
+# In $(y, \sigma)$ the ODE loses its linear term and becomes (Karras et al. 2022)
+#
+# $$\boxed{\;\frac{dy}{d\sigma} = \hat\epsilon\big(\sqrt{\bar\alpha}\,y,\ t(\sigma)\big)
+#   = \frac{y - \hat x_0(y)}{\sigma}\;}$$
+#
+# where $\hat x_0 = D(y;\sigma)$ is the denoiser. The slope is simply the
+# predicted noise. The schedule only decides *which* $\sigma$ belongs to which
+# timestep $t$; the sampler may visit any $\sigma$ it likes, fractional
+# timesteps included.
+#
+# We test everything on an **exact oracle**: the ring of 8 Gaussians, whose
+# $\hat\epsilon$ is known in closed form (`ddlearn.oracles`). With no learning
+# error, whatever goes wrong is the sampler's fault.
+
+# %%
+schedule = linear(1000)
+ring = named_mixture("ring8")
+oracle = ring.eps_model(schedule)  # model(x_t, t) -> eps, exactly
+print(schedule, "| sigma from", f"{schedule.sigmas[0].item():.4f} (t=0) to {schedule.sigmas[-1].item():.1f} (t=999)")
+
+# %% [markdown]
+# ## 2. DDIM is Euler's method
+#
+# One Euler step of the boxed ODE from $\sigma_t$ down to $\sigma_s$ is
+# $y_s = y_t + (\sigma_s - \sigma_t)\,\hat\epsilon$. Multiply by
+# $\sqrt{\bar\alpha_s}$ and substitute $\hat x_0 = (x_t - \sqrt{1-\bar\alpha_t}\,\hat\epsilon)/\sqrt{\bar\alpha_t}$:
+#
+# $$x_s = \sqrt{\bar\alpha_s}\,\hat x_0 + \sqrt{1-\bar\alpha_s}\,\hat\epsilon .$$
+#
+# That is the DDIM update of Song, Meng & Ermon (2021): predict the clean
+# sample, then re-noise it to the next level *with the same noise*. Their
+# derivation was different (a non-Markovian forward process with the same
+# marginals); the ODE view explains why it works with few steps, and predicts
+# that it is first order: halve the step, halve the error. With `eta > 0`
+# part of the re-noising uses fresh noise; `eta = 1` on every timestep is
+# ancestral sampling again.
+
+# %%
+show_source(sample_ddim, docstring=False)
+
+# %% [markdown]
+# The last step, to the clean data ($\sigma = 0$), lands exactly on
+# $\hat x_0$; every sampler here ends that way. Euler in $\sigma$
+# (`sample_euler`) and first-order DPM-Solver should then be the *same
+# method*. Check it on the oracle:
+
+# %%
+x_T = torch.randn(256, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+a = sample_ddim(oracle, x_T, schedule, 12, spacing="karras", progress=False)
+b = sample_euler(oracle, x_T, schedule, 12, spacing="karras", progress=False)
+c = sample_dpm_solver(oracle, x_T, schedule, 12, order=1, spacing="karras", progress=False)
+print(f"max |DDIM - Euler| = {(a - b).abs().max():.1e},  max |DDIM - DPM-Solver-1| = {(a - c).abs().max():.1e}")
+
+# %% [markdown]
+# ## 3. Higher order: Heun (EDM) and DPM-Solver
+#
+# **Heun** (Karras et al. 2022, Algorithm 1). Take the Euler step as a
+# *predictor*, evaluate the slope where it lands, and step again with the
+# average of the two slopes (the trapezoid rule). Two evaluations per step,
+# second order. The last step to $\sigma = 0$ stays Euler (the slope
+# $(y - \hat x_0)/\sigma$ is undefined there), so $N$ steps cost $2N - 1$
+# evaluations. EDM's optional *churn* adds a little fresh noise before a step
+# (raise $\sigma$ to $\sigma(1+\gamma)$, then solve back down), which trades
+# some determinism for robustness to accumulated error.
+
+# %%
+show_source(sample_heun, docstring=False)
+
+# %% [markdown]
+# **DPM-Solver** (Lu et al. 2022). Go back to $x$ and use
+# $\lambda = \log(\alpha_t/\sigma_t)$, half the log-SNR, with the VP pair
+# $\alpha_t = \sqrt{\bar\alpha_t}$, $\sigma_t = \sqrt{1-\bar\alpha_t}$. The linear
+# part of the ODE is solved exactly (variation of constants), which leaves
+#
+# $$x_t = \frac{\alpha_t}{\alpha_s}x_s - \alpha_t\int_{\lambda_s}^{\lambda_t}
+#    e^{-\lambda}\,\hat\epsilon(x_\lambda, \lambda)\,d\lambda .$$
+#
+# Only the network term is approximated: Taylor-expand $\hat\epsilon$ in
+# $\lambda$ and integrate the exponential weight exactly. Order 1 is DDIM
+# again; orders 2 and 3 evaluate $\hat\epsilon$ at intermediate $\lambda$'s
+# inside each step. **DPM-Solver++** (Lu et al. 2022b) writes the same integral
+# for the bounded data prediction $\hat x_0$ instead of $\hat\epsilon$,
+#
+# $$x_t = \frac{\sigma_t}{\sigma_s}x_s + \sigma_t\int_{\lambda_s}^{\lambda_t}
+#    e^{\lambda}\,\hat x_0(x_\lambda, \lambda)\,d\lambda ,$$
+#
+# and its multistep "2M" variant estimates the slope of $\hat x_0$ from the
+# *previous* step's prediction: second order at one evaluation per step.
+
+# %%
+show_source(sample_dpm_solver_pp, docstring=False)
+
+# %% [markdown]
+# ## 4. Where to put the steps
+#
+# A solver with $N$ steps still has to choose $N$ noise levels. The
+# `spacing=` argument, shared by all samplers, offers the common choices:
+# uniform in timestep ("leading" and "trailing", as diffusers defines them),
+# "quadratic" (DDIM's), "karras" (uniform in $\sigma^{1/7}$, EDM) and "logsnr"
+# (uniform in $\lambda$, DPM-Solver's). Plotted as $\sigma$ on a log axis:
+
+# %%
+fig, ax = plt.subplots(figsize=(8, 2.8), layout="constrained")
+for k, name in enumerate(["leading", "trailing", "quadratic", "karras", "logsnr"]):
+    sig = schedule.sigma(timesteps(schedule, 10, name))
+    ax.plot(sig, np.full(10, k), "o", ms=5)
+ax.set_yticks(range(5), ["leading", "trailing", "quadratic", "karras", "logsnr"])
+ax.set_xscale("log")
+ax.set_xlabel(r"noise level $\sigma$ of the 10 timesteps (then one last step to $\sigma = 0$)")
+plt.show()
+
+# %% [markdown]
+# "leading" never visits the noisiest level (it starts at t = 900 for 10
+# steps, so $x_T$ is treated as slightly less noisy than it is); "trailing"
+# starts at t = 999 but never comes closer to the data than t = 99; the last
+# three span the whole range, spending more steps where the data's structure
+# appears (small $\sigma$).
+
+# %% [markdown]
+# ## 5. Order of convergence on the exact oracle
+#
+# Fix 64 starting points, solve the ODE with each method for a growing number
+# of steps (log-SNR spacing), and compare with a reference solution: the
+# third-order solver with many steps. How much it still moves when its steps
+# are halved is printed: it must be far below every error we plot. If the
+# error behaves as $C h^p$ for step size $h$ (here the log-SNR step), a
+# log-log plot is a line of slope $p$, the method's **order**.
+
+# %%
+methods = {  # name: (sampler, options, evaluations per step)
+    "DDIM (Euler)": (sample_ddim, {}, 1),
+    "Heun (EDM)": (sample_heun, {}, 2),
+    "DPM-Solver-2": (sample_dpm_solver, {"order": 2}, 2),
+    "DPM-Solver-3": (sample_dpm_solver, {"order": 3}, 3),
+    "DPM-Solver++(2M)": (sample_dpm_solver_pp, {}, 1),
+}
+x_T = torch.randn(64, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+n_ref = pick(900, 300)
+ref = sample_dpm_solver(oracle, x_T, schedule, n_ref, order=3, spacing="logsnr", progress=False)
+half = sample_dpm_solver(oracle, x_T, schedule, n_ref // 2, order=3, spacing="logsnr", progress=False)
+print(f"reference: DPM-Solver-3, {n_ref} steps; it moves by {(ref - half).norm(dim=1).mean():.1e} "
+      f"from {n_ref // 2} steps (an upper bound on its own error)")
+
+span = (schedule.log_snr[0] - schedule.log_snr[-1]).item() / 2  # total lambda range
+step_counts = pick([8, 16, 32, 64, 128], [8, 16, 32, 64])
+errors, nfes = {}, {}
+for name, (fn, opts, _) in methods.items():
+    errors[name], nfes[name] = [], []
+    for n in step_counts:
+        counted = CountedModel(oracle)
+        out = fn(counted, x_T, schedule, n, spacing="logsnr", progress=False, **opts)
+        errors[name].append((out - ref).norm(dim=1).mean().item())
+        nfes[name].append(counted.nfe)
+
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+orders = {}
+for name in methods:
+    h = np.array([span / (n - 1) for n in step_counts])  # log-SNR step of the ODE part
+    e = np.array(errors[name])
+    orders[name] = np.polyfit(np.log(h[-3:]), np.log(e[-3:]), 1)[0]
+    ax1.loglog(h, e, "o-", label=f"{name}: slope {orders[name]:.2f}")
+    ax2.loglog(nfes[name], e, "o-", label=name)
+ax1.set_xlabel(r"step size $h$ (in $\lambda$)")
+ax1.set_ylabel("mean distance to the reference")
+ax1.legend(fontsize="small")
+ax1.set_title("error against step size")
+ax2.set_xlabel("network evaluations")
+ax2.set_title("error against cost")
+ax2.legend(fontsize="small")
+plt.show()
+
+# %%
+print("observed order (slope over the three smallest steps):")
+for name in methods:
+    print(f"  {name:18s} {orders[name]:.2f}")
+
+# %% [markdown]
+# The slopes come out close to the theory: 1 for DDIM, 2 for Heun,
+# DPM-Solver-2 and DPM-Solver++(2M), 3 for DPM-Solver-3. The right panel is the
+# one that matters in practice: at equal *cost*, DPM-Solver++(2M) is ahead at
+# small budgets (second order for one evaluation per step), and
+# DPM-Solver-3 pulls away once the steps are small enough for its expansion
+# to hold. At very few steps the higher-order single-step methods are *worse*
+# than DDIM: an order is a statement about small $h$, and with 3 or 4 steps
+# across the whole noise range $h$ is not small.
+
+# %% [markdown]
+# ## 6. Sample quality at equal evaluations
+#
+# Error along a trajectory is one thing; what we want is the right
+# *distribution*. Sample the ring with each sampler at 4 to 50 evaluations,
+# from the same noise, and measure the sliced Wasserstein distance (SW,
+# `ddlearn.metrics`) to fresh samples of the true mixture. Two reference
+# lines: the same distance between two independent true samples (a perfect
+# sampler scores about this), and 1000-step ancestral sampling.
+
+# %%
+n = pick(3000, 500)
+budgets = [4, 6, 10, 20, 50]
+truth = ring.sample(n, generator=torch.Generator().manual_seed(2))
+floor = metrics.sliced_wasserstein(ring.sample(n, generator=torch.Generator().manual_seed(3)), truth,
+                                   generator=torch.Generator().manual_seed(0))
+x_T = torch.randn(n, 2, generator=torch.Generator().manual_seed(4))
+sw = lambda x: metrics.sliced_wasserstein(x, truth, generator=torch.Generator().manual_seed(0))  # noqa: E731
+
+t0 = time.perf_counter()
+x_anc = sample_ancestral(oracle, x_T, schedule, generator=torch.Generator().manual_seed(5), progress=False)
+sw_anc, t_anc = sw(x_anc), time.perf_counter() - t0
+quality, samples = {}, {}
+for name in FAST_SAMPLERS:
+    quality[name] = []
+    for b in budgets:
+        x, used = run_at_budget(name, oracle, x_T, schedule, b)
+        quality[name].append(sw(x))
+        samples[name, b] = x
+
+fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+for name in FAST_SAMPLERS:
+    ax.plot(budgets, quality[name], "o-", label=name)
+ax.axhline(sw_anc, color="k", ls="--", lw=1, label=f"ancestral, 1000 evaluations ({sw_anc:.3f})")
+ax.axhline(floor, color="gray", ls=":", lw=1, label=f"true vs true ({floor:.3f})")
+ax.set_xscale("log")
+ax.set_yscale("log")
+ax.set_xticks(budgets, [str(b) for b in budgets])
+ax.set_xlabel("network evaluations")
+ax.set_ylabel("sliced Wasserstein to the true ring")
+ax.legend(fontsize="small")
+plt.show()
+print(f"ancestral: {sw_anc:.4f} in {t_anc:.1f} s;  best at 10 evaluations: "
+      f"{min((quality[k][budgets.index(10)], k) for k in FAST_SAMPLERS)}")
+
+# %%
+fig, axes = plt.subplots(1, len(FAST_SAMPLERS) + 1, figsize=(15, 2.8), layout="constrained")
+viz.scatter(x_anc, axes[0], lim=1.6, s=1, title="ancestral, 1000")
+for ax, name in zip(axes[1:], FAST_SAMPLERS):
+    viz.scatter(samples[name, 10], ax, lim=1.6, s=1, title=f"{name}, 10")
+plt.show()
+
+# %% [markdown]
+# At 10 evaluations DDIM still smears mass between the components (first
+# order: the error is a blur towards the mean), while DPM-Solver++(2M) is
+# already close to the ancestral sampler that needed 100 times the work (the
+# printed numbers say how close; SW between finite samples is itself noisy, see
+# the "true vs true" line). Heun and the
+# single-step DPM-Solvers need a few more steps before their higher order pays
+# off: with 5 Heun steps over $\sigma \in [0.01, 157]$, the corrector is
+# evaluated at points the predictor threw far off, and the method can even
+# scatter points away (look at its curve at 4 to 10 evaluations).
+
+# %% [markdown]
+# ## 7. Trained models: the swiss roll and digits
+#
+# On a trained network the ODE is the network's, so errors of learning and of
+# solving add up. Load the shipped checkpoints from Chapter 02 (`toy2d`, a
+# 2-D MLP trained on the swiss roll; `digits`, a small UNet on 16x16 digits)
+# and compare samplers at equal evaluations: sliced Wasserstein to held-out
+# points, and the Frechet digit distance (FDD, features of the shipped digit
+# classifier) to held-out digits.
+
+# %%
+toy_model, toy_schedule = pretrained.load("toy2d")
+digit_model, digit_schedule = pretrained.load("digits")
+held_roll = data.swiss_roll(pick(3000, 500), split="test")
+held_digits = data.digits("test")
+
+n2 = held_roll.shape[0]
+x_T2 = torch.randn(n2, 2, generator=torch.Generator().manual_seed(6))
+roll_floor = metrics.sliced_wasserstein(data.swiss_roll(n2, split="train"), held_roll,
+                                        generator=torch.Generator().manual_seed(0))
+toy_budgets = [5, 10, 20]
+toy_q, toy_x = {}, {}
+for name in FAST_SAMPLERS:
+    toy_q[name] = []
+    for b in toy_budgets:
+        x, _ = run_at_budget(name, toy_model, x_T2, toy_schedule, b)
+        toy_q[name].append(metrics.sliced_wasserstein(x, held_roll, generator=torch.Generator().manual_seed(0)))
+        toy_x[name, b] = x
+
+print(f"swiss roll: SW to held-out points (train vs held-out: {roll_floor:.4f})")
+print(f"{'sampler':18s}" + "".join(f"{b:>8d}" for b in toy_budgets))
+for name in FAST_SAMPLERS:
+    print(f"{name:18s}" + "".join(f"{q:8.4f}" for q in toy_q[name]))
+
+fig, axes = plt.subplots(1, len(FAST_SAMPLERS), figsize=(15, 2.7), layout="constrained")
+for ax, name in zip(axes, FAST_SAMPLERS):
+    viz.scatter(toy_x[name, 10], ax, lim=1.7, s=1, title=f"{name}, 10")
+plt.show()
+
+# %% [markdown]
+# Unlike on the oracle, the ODE samplers here level off at a *worse* score
+# than ancestral sampling, however many steps they take. The deterministic
+# ODE has no way to recover from a wrong slope. Which points go wrong? Compare
+# where the samples land with where they started:
+
+# %%
+x_anc2 = sample_ancestral(toy_model, x_T2, toy_schedule, generator=torch.Generator().manual_seed(8), progress=False)
+x_ode = toy_x["DPM-Solver++(2M)", 20]
+far = x_ode.norm(dim=1) > 2.0  # the swiss roll lies within radius 1.6
+print(f"ancestral: {int((x_anc2.norm(dim=1) > 2).sum())} of {n2} samples beyond radius 2; "
+      f"DPM-Solver++(2M), 20 evaluations: {int(far.sum())}")
+print("their starting noise |x_T|:", x_T2[far].norm(dim=1).numpy().round(2), "(typical |x_T| is about 1.2)")
+sw_held = lambda x: metrics.sliced_wasserstein(x, held_roll, generator=torch.Generator().manual_seed(0))  # noqa: E731
+print(f"SW: ancestral {sw_held(x_anc2):.4f};  ODE {sw_held(x_ode):.4f};  ODE without those points "
+      f"{sw_held(x_ode[~far]):.4f}")
+
+# %% [markdown]
+# The few bad samples start in the far tail of $x_T$, where the network saw
+# almost no training data at high noise. Its $\hat\epsilon$ there is wrong,
+# and the ODE carries the error all the way down. Ancestral sampling adds fresh
+# noise at every step, which pulls such points back towards regions where the
+# network is accurate. This is the motivation for stochastic samplers (DDIM with
+# `eta > 0`, EDM's churn), and sliced Wasserstein, a squared-distance metric,
+# is very sensitive to a handful of far points. On the exact oracle there is
+# no such error, and the ODE samples were as good as the ancestral ones.
+
+# %%
+n_dig = pick(160, 32)
+x_Td = torch.randn(n_dig, 1, 16, 16, generator=torch.Generator().manual_seed(7))
+digit_budgets = pick([10, 20], [10])
+dig_q, dig_x = {}, {}
+t0 = time.perf_counter()
+for name in FAST_SAMPLERS:
+    dig_q[name] = []
+    for b in digit_budgets:
+        x, _ = run_at_budget(name, digit_model, x_Td, digit_schedule, b)
+        x = x.clamp(-1, 1)
+        dig_q[name].append(metrics.frechet_digit_distance(x, held_digits))
+        dig_x[name, b] = x
+print(f"digits: FDD to held-out digits ({n_dig} samples, {time.perf_counter() - t0:.0f} s)")
+print(f"{'sampler':18s}" + "".join(f"{b:>8d}" for b in digit_budgets))
+for name in FAST_SAMPLERS:
+    print(f"{name:18s}" + "".join(f"{q:8.2f}" for q in dig_q[name]))
+
+fig, axes = plt.subplots(1, len(FAST_SAMPLERS), figsize=(15, 2.9), layout="constrained")
+for ax, name in zip(axes, FAST_SAMPLERS):
+    viz.image_grid(dig_x[name, 10][:16], ax, nrow=4, title=f"{name}, 10")
+plt.show()
+
+# %% [markdown]
+# ## 8. Explore: one slider, every sampler
+#
+# The explorer below samples the swiss-roll model and the digit model with
+# every sampler at 4 to 50 evaluations, from the same noise, and shows them
+# side by side, with the paths of a few points through the sampler's states.
+# Move the slider and watch where each method's samples settle.
+
+# %%
+explorer = widgets.sampler_explorer(toy_model, toy_schedule, digit_model, digit_schedule,
+                                    budgets=pick((4, 6, 10, 20, 50), (4, 10)), n_points=pick(1500, 300),
+                                    n_images=16, lim=2.0, progress=False)
+explorer
+
+# %% [markdown]
+# ## 9. Against diffusers
+#
+# The same algorithms ship in the diffusers library as schedulers.
+# `tests/test_samplers_vs_diffusers.py` checks that our DDIM, DPM-Solver++(2M),
+# Euler and Heun agree with diffusers' `DDIMScheduler`,
+# `DPMSolverMultistepScheduler`, `EulerDiscreteScheduler` and
+# `HeunDiscreteScheduler` step by step to $10^{-5}$, on the same schedule,
+# timesteps and model. `benchmarks/samplers.py` compares quality and wall time
+# at 5 to 1000 evaluations on the oracle and both checkpoints
+# (`python benchmarks/samplers.py`).
+#
+# ## 10. Which sampler when
+#
+# * **Default: DPM-Solver++(2M)** with log-SNR (or Karras) spacing, 10 to 20
+#   evaluations. Second order at one evaluation per step, steady at small
+#   budgets because it extrapolates the bounded $\hat x_0$.
+# * **Very small budgets (under ~8 evaluations)**: DPM-Solver++(2M) still;
+#   single-step higher-order methods (Heun, DPM-Solver-2/3) spend their
+#   evaluations on too few steps and can be worse than DDIM.
+# * **High accuracy, 30+ evaluations** (likelihoods, encoding data to noise
+#   and back, research comparisons): DPM-Solver-3, whose error falls as $h^3$.
+# * **DDIM** when you need the simplest invertible map, or `eta > 0` for a
+#   stochastic sampler with a knob between ODE and ancestral.
+# * **Heun with churn** (EDM) when a model's errors accumulate along the ODE and
+#   a little fresh noise per step helps; budget 30+ evaluations.
+# * **Spacing**: "leading" wastes the noisiest level; prefer "trailing",
+#   "karras" or "logsnr" at small budgets.
+
+# %% [markdown]
+# ## Exercises
+#
+# **05.1** Write `ddim_step(x_t, eps, ab_t, ab_s)`, one deterministic DDIM step
+# from alpha-bar `ab_t` to the less noisy `ab_s`, from the formula in Section 2.
+
+# %%
+ddim_step = None  # def ddim_step(x_t, eps, ab_t, ab_s): ...
+check("05.1", ddim_step)
+
+# %% [markdown]
+# **05.2** How many network evaluations does `sample_dpm_solver(..., steps=6, order=3)`
+# use? Reason it out, then verify with `CountedModel`.
+
+# %%
+answer_05_2 = None  # an int
+check("05.2", answer_05_2)
+
+# %% [markdown]
+# **05.3** EDM-style samplers choose noise levels $\sigma$ and must ask the
+# network at the matching (fractional) timestep. Write `t_of_sigma(schedule, sigma)`.
+
+# %%
+t_of_sigma = None  # def t_of_sigma(schedule, sigma): ...
+check("05.3", t_of_sigma)
+
+# %% [markdown]
+# **05.4** A sampler's error falls from $4\times10^{-3}$ to $5\times10^{-4}$ when
+# you double its number of steps. What is its order?
+
+# %%
+answer_05_4 = None  # a float
+check("05.4", answer_05_4)
+
+# %% [markdown]
+# **05.5** (open) Run Section 6 with `spacing="leading"` for DDIM and compare
+# with "trailing". Which starting noise level does "leading" assume for
+# $x_T$, and why does that matter most at 4 to 10 steps?
+#
+# **05.6** (open) Add churn to Heun (`S_churn=10`, generator given) on the
+# swiss-roll model. Does the SW at 20 evaluations improve? Why might it on a
+# trained network but not on the exact oracle?
+#
+# ## References
+#
+# * J. Song, C. Meng, S. Ermon. *Denoising Diffusion Implicit Models.* ICLR 2021.
+# * Y. Song, J. Sohl-Dickstein, D. P. Kingma, A. Kumar, S. Ermon, B. Poole.
+#   *Score-Based Generative Modeling through Stochastic Differential
+#   Equations.* ICLR 2021 (the probability-flow ODE).
+# * C. Lu, Y. Zhou, F. Bao, J. Chen, C. Li, J. Zhu. *DPM-Solver: A Fast ODE
+#   Solver for Diffusion Probabilistic Model Sampling in Around 10 Steps.*
+#   NeurIPS 2022.
+# * C. Lu, Y. Zhou, F. Bao, J. Chen, C. Li, J. Zhu. *DPM-Solver++: Fast Solver
+#   for Guided Sampling of Diffusion Probabilistic Models.* arXiv:2211.01095, 2022.
+# * T. Karras, M. Aittala, T. Aila, S. Laine. *Elucidating the Design Space of
+#   Diffusion-Based Generative Models.* NeurIPS 2022 (EDM: sigma
+#   parametrisation, rho = 7 spacing, Heun, churn).
+# * S. Lin, B. Liu, J. Li, X. Yang. *Common Diffusion Noise Schedules and Sample
+#   Steps are Flawed.* WACV 2024 ("trailing" spacing).
+
+# %%
+print(f"chapter ran in {time.perf_counter() - chapter_start:.1f} s ({'fast' if is_fast() else 'full'} mode)")
