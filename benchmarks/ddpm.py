@@ -50,7 +50,7 @@ def sw(a, b):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n-points", type=int, default=2000)
-    p.add_argument("--n-digits", type=int, default=359, help="digits sampled (the held-out split has 359)")
+    p.add_argument("--n-digits", type=int, default=359, help="digits sampled (the held-out split has 359; 0 skips)")
     p.add_argument("--retrain-toy2d", action="store_true")
     p.add_argument("--digits-steps", type=int, default=100,
                    help="time this many steps of the digits recipe at 1 and 2 threads (0: skip)")
@@ -91,24 +91,28 @@ def main():
         if name not in shipped:
             continue
         ck = pretrained.load(name)
-        held, other = load_data(n, split="test"), load_data(n, seed=7)
+        held = load_data(n, split="test")
+        # the floor is itself noisy (on clustered data mostly through how many points land in each
+        # cluster): average it over five independent draws and show the range
+        floors = [sw(load_data(n, seed=seed), held) for seed in range(7, 12)]
+        floor = sum(floors) / len(floors)
+        floor_txt = f"{floor:.4f} ({min(floors):.4f}-{max(floors):.4f})"
         x_T = torch.randn(n, 2, generator=torch.Generator().manual_seed(1))
         start = time.perf_counter()
         x = sample_ancestral(ck.model, x_T, ck.schedule, generator=torch.Generator().manual_seed(2), progress=False)
         secs = time.perf_counter() - start
-        floor = sw(other, held)
-        rows.append((name, "network, 1000 steps", f"{sw(x, held):.4f}", f"{floor:.4f}", f"{sw(x, held) / floor:.2f}",
+        rows.append((name, "network, 1000 steps", f"{sw(x, held):.4f}", floor_txt, f"{sw(x, held) / floor:.2f}",
                      f"{secs:.1f}"))
         if name == "mixture":
             oracle = named_mixture("ring8").eps_model(ck.schedule)
             start = time.perf_counter()
             xo = sample_ancestral(oracle, x_T, ck.schedule, generator=torch.Generator().manual_seed(2), progress=False)
-            rows.append((name, "exact oracle, 1000 steps", f"{sw(xo, held):.4f}", f"{floor:.4f}",
+            rows.append((name, "exact oracle, 1000 steps", f"{sw(xo, held):.4f}", floor_txt,
                          f"{sw(xo, held) / floor:.2f}", f"{time.perf_counter() - start:.1f}"))
     table(f"2. 2-D: sliced Wasserstein to {n} held-out points (target: ratio <= 1.5)",
-          ("model", "sampler", "SW", "floor (data vs data)", "ratio", "sampling s"), rows)
+          ("model", "sampler", "SW", "floor: data vs data, mean (range) of 5", "ratio to mean", "sampling s"), rows)
 
-    if "digits" in shipped and "digit_classifier" in shipped:
+    if a.n_digits > 0 and "digits" in shipped and "digit_classifier" in shipped:
         ck = pretrained.load("digits")
         train_x, test_x = data.digits("train"), data.digits("test")
         m = min(a.n_digits, len(test_x))
