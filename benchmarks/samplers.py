@@ -8,8 +8,8 @@ shipped checkpoints ``toy2d`` (swiss roll MLP) and ``digits`` (16x16 UNet),
 when they exist. Every sampler starts from the same x_T draws.
 
 Quality: sliced Wasserstein (``ddlearn.metrics``, fixed projections) to
-50,000 samples of the true mixture / held-out swiss-roll points, averaged
-over ``--seeds`` draws of x_T (a single draw of 4000 points moves SW by
+samples of the true mixture / held-out swiss-roll points, averaged over
+``--seeds`` draws of x_T (each against its own reference set) (a single draw of 4000 points moves SW by
 about +-0.01, as much as the differences we want to see); Frechet digit distance to the
 held-out digits. At 1000 evaluations every sampler runs on the oracle, but on
 the checkpoints only those named by ``--trained-at-1000`` / ``--images-at-1000``
@@ -110,19 +110,22 @@ def timed(fn, *args):
 def load_models(names, n, seeds):
     """(label, model, schedule, starting noises, quality function, name, floor) per model asked for and available.
 
-    2-D models: ``seeds`` draws of x_T, each scored against a large reference set
-    (50,000 true / held-out points), and the floor is the mean score of ``seeds``
-    fresh data sets of the same size. Digits: one draw, FDD to the 359 held-out digits.
+    2-D models: ``seeds`` draws of x_T, draw k scored against its own reference set
+    k of the same size (true mixture / held-out swiss roll), and the floor is the
+    mean score of ``seeds`` fresh data sets. Digits: one draw, FDD to the 359 held-out digits.
     """
     out = []
-    sw_of = lambda ref: (lambda x: metrics.sliced_wasserstein(  # noqa: E731
-        x, ref, generator=torch.Generator().manual_seed(0)))
+
+    def sw_to(refs):  # score draw k against reference set k (equal sizes: exact quantiles, no interpolation)
+        return lambda x, k: metrics.sliced_wasserstein(x, refs[k], generator=torch.Generator().manual_seed(0))
+
     noises = [torch.randn(n, 2, generator=torch.Generator().manual_seed(100 + k)) for k in range(seeds)]
     for name in names:
         if name == "mixture":
             sched, mix = linear(1000), named_mixture("ring8")
-            sw = sw_of(mix.sample(50000, generator=torch.Generator().manual_seed(1)))
-            floor = sum(sw(mix.sample(n, generator=torch.Generator().manual_seed(2 + k))) for k in range(seeds)) / seeds
+            sw = sw_to([mix.sample(n, generator=torch.Generator().manual_seed(1 + k)) for k in range(seeds)])
+            others = [mix.sample(n, generator=torch.Generator().manual_seed(50 + k)) for k in range(seeds)]
+            floor = sum(sw(x, k) for k, x in enumerate(others)) / seeds
             out.append(("mixture (exact oracle)", mix.eps_model(sched), sched, noises, sw, "SW", floor))
             continue
         from ddlearn import pretrained
@@ -132,18 +135,18 @@ def load_models(names, n, seeds):
             continue
         model, sched = pretrained.load(name)
         if name == "toy2d":
-            sw = sw_of(data.swiss_roll(50000, split="test"))
-            floor = sum(sw(data.swiss_roll(n, split="train", seed=k)) for k in range(seeds)) / seeds
+            sw = sw_to([data.swiss_roll(n, split="test", seed=k) for k in range(seeds)])
+            floor = sum(sw(data.swiss_roll(n, split="train", seed=k), k) for k in range(seeds)) / seeds
             out.append(("toy2d (swiss roll MLP)", model, sched, noises, sw, "SW", floor))
         elif name == "digits":
             held = data.digits("test")
             train = data.digits("train")
             m = min(n, 128)
 
-            def fdd(x, held=held):
+            def fdd(x, k, held=held):
                 return metrics.frechet_digit_distance(x.float().clamp(-1, 1), held)
 
-            floor = fdd(train[torch.randperm(train.shape[0], generator=torch.Generator().manual_seed(0))[:m]])
+            floor = fdd(train[torch.randperm(train.shape[0], generator=torch.Generator().manual_seed(0))[:m]], 0)
             out.append(("digits (16x16 UNet)", model, sched, [torch.randn(m, 1, 16, 16,
                         generator=torch.Generator().manual_seed(100))], fdd, "FDD", floor))
     return out
@@ -184,7 +187,7 @@ def main(argv=None):
     p.add_argument("--models", default="mixture,toy2d,digits")
     p.add_argument("--n", type=int, default=4000, help="samples per run (digits: at most 128)")
     p.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
-    p.add_argument("--seeds", type=int, default=3, help="draws of x_T averaged for the 2-D models")
+    p.add_argument("--seeds", type=int, default=2, help="draws of x_T averaged for the 2-D models")
     p.add_argument("--overhead-only", action="store_true")
     p.add_argument("--trained-at-1000", default="DPM++2M[logsnr]",
                    help="samplers run at 1000 evaluations on the 2-D checkpoint (comma-separated)")
@@ -211,7 +214,7 @@ def main(argv=None):
             q = w = 0.0
             for k, x_T in enumerate(x_Ts):
                 x, sec = timed(run, x_T, k)
-                q, w = q + quality(x), w + sec
+                q, w = q + quality(x, k), w + sec
             return q / len(x_Ts), w / len(x_Ts)
 
         ref = None
