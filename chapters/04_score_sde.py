@@ -226,6 +226,15 @@ for sde_ in (vp, ve10):
         print(f"{sde_.name:5} {nfe:11d} {sw(xe):15.4f} {sw(xp):13.4f} {sw(xo):12.4f}")
 
 # %% [markdown]
+# Read the table against the floor: two independent draws of the data already
+# differ by that much, so differences of a few hundredths between samplers are
+# noise of the metric. With the exact score on this easy 2-D target the
+# corrector rarely pays for its extra evaluation, and at the smallest budget it
+# can hurt (a Langevin step sized for $p_u$ at a coarse grid overshoots); Song et
+# al. found it most useful for VE on images, where the predictor's errors are
+# larger. The ODE sampler is already at the floor with a few dozen
+# evaluations. `benchmarks/sde.py` repeats this with learned scores.
+#
 # ## 4. The probability-flow ODE
 #
 # Song et al. show that the deterministic ODE
