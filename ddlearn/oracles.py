@@ -159,9 +159,8 @@ def gaussian(mean, cov) -> GaussianMixture:
     """A single Gaussian as a one-component mixture (mean (D,), cov (D, D), (D,) or scalar)."""
     mean = torch.as_tensor(mean, dtype=torch.float64).reshape(1, -1)
     cov = torch.as_tensor(cov, dtype=torch.float64)
-    if cov.ndim == 0:
-        cov = cov.reshape(1)
-    return GaussianMixture(mean, cov.unsqueeze(0))
+    # a scalar is one isotropic variance: shape (K,) = (1,); (D,) and (D, D) gain the K axis
+    return GaussianMixture(mean, cov.reshape(1) if cov.ndim == 0 else cov.unsqueeze(0))
 
 
 def named_mixture(name: str = "ring8") -> GaussianMixture:
