@@ -50,6 +50,7 @@ OURS = {
     "DPM-Solver-3[logsnr]": (sample_dpm_solver, {"order": 3, "spacing": "logsnr"}, 3),
     "DPM++2M[logsnr]": (sample_dpm_solver_pp, {"spacing": "logsnr"}, 1),
     "DPM++2M[karras]": (sample_dpm_solver_pp, {"spacing": "karras"}, 1),
+    "DPM++2M[trailing]": (sample_dpm_solver_pp, {"spacing": "trailing"}, 1),  # ~ diffusers' DPM "linspace"
 }
 # diffusers: name -> (scheduler class name, config, evaluations per step)
 THEIRS = {
@@ -257,6 +258,8 @@ def main(argv=None):
     print("\nSummary: best of each library at equal evaluations")
     print(f"{'model':26s} {'NFE':>5s} {'ours best':>34s} {'diffusers best':>34s} {'ours<=theirs':>12s} {'vs ancestral':>12s}")
     for label, qname, b, (qo, no), (qt, nt), ref in summary:
+        if math.isinf(qo) and math.isinf(qt):
+            continue  # nothing but ancestral ran at this budget
         rel = f"{qo / ref:12.2f}" if ref else f"{'-':>12s}"
         print(f"{label:26s} {b:5d} {f'{no} {qo:.4f}':>34s} {f'{nt} {qt:.4f}':>34s} {str(qo <= qt):>12s} {rel}")
     overhead_table(linear(1000))
