@@ -163,8 +163,9 @@ for name in ("digits_cfg", "digit_classifier_noisy"):
 
 # %% [markdown]
 # The recipe is in `ddlearn.train.RECIPES["digits_cfg"]`; training it yourself
-# is `ddlearn train digits_cfg` (tens of minutes on two cores). Fast mode runs a
-# few steps of it here, to show the loop (label dropout happens inside the loss):
+# is `ddlearn train digits_cfg` (minutes on two cores; the sidecar above records
+# the time it took here, on a busy machine). Fast mode runs three steps of it
+# here, to show the loop (label dropout happens inside the loss):
 
 # %%
 if is_fast():
@@ -223,7 +224,7 @@ train_digits, train_labels = data.digits("train", return_labels=True)
 balanced = torch.cat([train_digits[train_labels == c][:per_class] for c in range(10)])
 floor = metrics.frechet_digit_distance(balanced, held_out, classifier=judge)
 
-fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+fig, ax = plt.subplots(figsize=(8, 4.6), layout="constrained")
 ax2 = ax.twinx()
 for (name, res), sc, c in zip(results.items(), (cfg_scales, cg_scales), ("C0", "C1")):
     ax.plot(sc, [100 * a for a, _ in res], "o-", color=c, label=f"{name}: accuracy")
@@ -235,7 +236,7 @@ ax2.set_ylabel("Frechet digit distance (lower is better)")
 ax.set_xscale("symlog", linthresh=1)
 h1, l1 = ax.get_legend_handles_labels()
 h2, l2 = ax2.get_legend_handles_labels()
-ax.legend(h1 + h2, l1 + l2, fontsize="small", loc="center right")
+ax.legend(h1 + h2, l1 + l2, fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3)
 plt.show()
 for name, sc in (("classifier-free", cfg_scales), ("classifier", cg_scales)):
     print(name.ljust(16), " ".join(f"scale {s:g}: {100 * a:5.1f}% FDD {f:5.2f} |" for s, (a, f) in zip(sc, results[name])))
