@@ -171,7 +171,10 @@ def lab(tmp_path_factory):
     _write_settings(tmp / "settings")
 
     port, token = _free_port(), secrets.token_hex(16)
-    env = dict(os.environ, DDLEARN_FAST="1", PYDEVD_DISABLE_FILE_VALIDATION="1",
+    # One torch thread in the kernel: Chromium and JupyterLab share the 2 cores with
+    # it, and torch's 2-thread kernels slow down many-fold when a core is taken
+    # (Chapter 02's 1000-step sampling went from ~20 s to over 150 s that way).
+    env = dict(os.environ, DDLEARN_FAST="1", PYDEVD_DISABLE_FILE_VALIDATION="1", OMP_NUM_THREADS="1",
                JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
                JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
