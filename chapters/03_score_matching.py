@@ -330,21 +330,7 @@ widgets.score_field_explorer(two, net, ve, sigmas=(3.0, 1.0, 0.5, 0.25, 0.1, 0.0
 
 
 # %%
-def load_or_train(name):
-    """A shipped checkpoint if there is one, else a quick stand-in: the recipe with its fast settings.
-
-    `ddlearn train NAME` retrains the full recipe (minutes on a laptop CPU).
-    """
-    if name in pretrained.available():
-        return pretrained.load(name)
-    from ddlearn import train
-
-    print(f"checkpoint {name!r} not shipped here: training a quick stand-in (the recipe's fast settings)")
-    result = train.train(name, fast=True, progress=False)
-    return result.model, result.schedule
-
-
-digit_model, digit_schedule = load_or_train("digits")
+digit_model, digit_schedule = pretrained.load_or_train("digits")
 n_digits = pick(36, 9)
 x_T = torch.randn(n_digits, 1, 16, 16, generator=torch.Generator().manual_seed(5))
 levels = pick(50, 8)

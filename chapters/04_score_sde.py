@@ -295,21 +295,7 @@ show_source(losses.sde_loss)
 
 
 # %%
-def load_or_train(name):
-    """A shipped checkpoint if there is one, else a quick stand-in: the recipe with its fast settings.
-
-    `ddlearn train NAME` retrains the full recipe (minutes on a laptop CPU).
-    """
-    if name in pretrained.available():
-        return pretrained.load(name)
-    from ddlearn import train
-
-    print(f"checkpoint {name!r} not shipped here: training a quick stand-in (the recipe's fast settings)")
-    result = train.train(name, fast=True, progress=False)
-    return result.model, result.schedule
-
-
-models = {name: load_or_train(name) for name in ("mixture", "sde_vp_ring8", "sde_ve_ring8")}
+models = {name: pretrained.load_or_train(name) for name in ("mixture", "sde_vp_ring8", "sde_ve_ring8")}
 print(f"{'model (frame)':34} {'sampler':26} {'evaluations':>11} {'sliced W2':>10} {'escaped':>8}")
 steps = pick(100, 20)
 for name, (model, frame) in models.items():
@@ -396,7 +382,7 @@ print(f"{'Hutchinson, exact score':28} {hut['logp'].mean():18.4f} {hut['nfe']:16
 # training split; the held-out split was never seen.
 
 # %%
-dig_model, dig_sde = load_or_train("sde_vp_digits8")
+dig_model, dig_sde = pretrained.load_or_train("sde_vp_digits8")
 test8 = data.digits("test", size=8)
 n_eval = pick(359, 6)
 x_deq = losses.dequantize(test8[:n_eval], 17, generator=torch.Generator().manual_seed(9))

@@ -114,3 +114,22 @@ def load(name: str, *, directory=None, device: str | torch.device = "cpu") -> Pr
 
 
 __all__ = ["available", "load", "info", "CheckpointError", "Pretrained"]
+
+
+def load_or_train(name: str, *, directory=None):
+    """``(model, schedule)`` of checkpoint ``name``; if it is not there, a quick stand-in.
+
+    The stand-in is the recipe trained with its fast settings (seconds, not
+    minutes), so a chapter still runs top to bottom on a checkout without the
+    weights; ``ddlearn train NAME`` rebuilds the real checkpoint.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a checkpoint or recipe name (str), got {type(name).__name__}")
+    if name in available(directory):
+        return tuple(load(name, directory=directory))
+    from .. import train
+
+    print(f"checkpoint {name!r} not found: training a quick stand-in (the recipe's fast settings); "
+          f"`ddlearn train {name}` rebuilds the real one")
+    result = train.train(name, fast=True, progress=False)
+    return result.model, result.schedule
