@@ -71,6 +71,15 @@ def eval_eps(model, x: torch.Tensor, t: float, *, step: int) -> torch.Tensor:
     return out.to(x.dtype)
 
 
+def randn_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Fresh N(0, I) noise shaped like x, drawn on the generator's device, returned on x's.
+
+    A CPU generator then drives sampling on a GPU too, with the same numbers as on the CPU.
+    """
+    device = generator.device if generator is not None else x.device
+    return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=device).to(x.device)
+
+
 def progress_bar(iterable, *, progress: bool, desc: str, total: int | None = None):
     if not progress:
         return iterable

@@ -21,7 +21,7 @@ import torch
 
 from .. import _checks, param
 from ..forward import q_posterior
-from ._common import Step, check_inputs, eval_eps, progress_bar
+from ._common import Step, check_inputs, eval_eps, progress_bar, randn_like
 
 
 @torch.no_grad()
@@ -52,7 +52,7 @@ def sample_ancestral(model, x_T: torch.Tensor, schedule, *, variance: str = "bet
         mean, post_var, _ = q_posterior(x0, x, t, schedule)
         if t > 0:
             var = sigma2[t] if sigma2 is not None else post_var.reshape(-1)[0]
-            noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+            noise = randn_like(x, generator)
             x = mean + var.sqrt().to(x.dtype) * noise
         else:
             x = mean  # = x0 at t = 0

@@ -38,7 +38,7 @@ import math
 import torch
 
 from .. import _checks, param
-from ._common import Step, check_inputs, eval_eps, progress_bar
+from ._common import Step, check_inputs, eval_eps, progress_bar, randn_like
 from .spacing import alpha_bars, timesteps
 
 
@@ -62,7 +62,7 @@ def sample_ddim(model, x_T, schedule, steps, *, eta=0.0, spacing="leading", gene
         noise_std = eta * math.sqrt((1 - a_next) / (1 - a) * (1 - a / a_next))
         x = math.sqrt(a_next) * x0 + math.sqrt(max(1 - a_next - noise_std ** 2, 0.0)) * eps
         if noise_std > 0:
-            x = x + noise_std * torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+            x = x + noise_std * randn_like(x, generator)
         if callback is not None:
             callback(Step(i, ts[i].item(), x, x0))
     return x

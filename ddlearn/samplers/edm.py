@@ -33,7 +33,7 @@ import math
 import torch
 
 from .. import _checks
-from ._common import Step, check_inputs, eval_eps, progress_bar
+from ._common import Step, check_inputs, eval_eps, progress_bar, randn_like
 from .spacing import t_from_sigma, timesteps
 
 
@@ -81,7 +81,7 @@ def sample_heun(model, x_T, schedule, steps, *, spacing="karras", S_churn=0.0, S
         gamma = min(S_churn / steps, math.sqrt(2) - 1) if S_tmin <= s <= S_tmax else 0.0
         s_hat = min(s * (1 + gamma), sigma_top)
         if s_hat > s:
-            z = torch.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device)
+            z = randn_like(y, generator)
             y = y + S_noise * math.sqrt(s_hat ** 2 - s ** 2) * z
         t_hat = ts[i].item() if s_hat == s else t_from_sigma(schedule, torch.tensor(s_hat)).item()
         d, x0 = _slope(model, y, s_hat, t_hat, i)

@@ -29,7 +29,7 @@ import torch
 
 from .. import _checks
 from .. import sde as sde_lib
-from ._common import Step, progress_bar
+from ._common import Step, progress_bar, randn_like
 
 
 def setup(model, x_T, schedule, steps, sde, u_min):
@@ -66,17 +66,13 @@ def tweedie_x0(sde, x, u, score):
     return (x + s * s * score) / m
 
 
-def _noise(x, generator):
-    return torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
-
-
 def _em_step(sde, x, u, du, score, generator, last):
     """One reverse Euler-Maruyama step u -> u - du: x - [f - g^2 score] du + g sqrt(du) z."""
     uu = torch.tensor([u], dtype=torch.float64)
     mean = x - sde.reverse_drift(x, u, score) * du
     if last:
         return mean
-    return mean + math.sqrt(sde.g2(uu).item() * du) * _noise(x, generator)
+    return mean + math.sqrt(sde.g2(uu).item() * du) * randn_like(x, generator)
 
 
 def langevin_corrector(x, score, snr, generator):
@@ -86,7 +82,7 @@ def langevin_corrector(x, score, snr, generator):
     over the batch (Song et al. 2021, Algorithm 4), then
     :math:`x \leftarrow x + \epsilon s + \sqrt{2\epsilon} z`.
     """
-    z = _noise(x, generator)
+    z = randn_like(x, generator)
     g_norm = score.reshape(x.shape[0], -1).norm(dim=1).mean()
     z_norm = z.reshape(x.shape[0], -1).norm(dim=1).mean()
     step = 2 * (snr * z_norm / g_norm.clamp_min(1e-12)) ** 2
