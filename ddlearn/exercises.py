@@ -113,6 +113,15 @@ def close(answer, expected, *, rtol: float = 1e-3, atol: float = 1e-6, what: str
     return f"{what} differs from the expected values (largest gap {float((a - e).abs().max()):.3g})"
 
 
+def _whole(answer):
+    """A one-element tensor or a whole float as an int (so 37, 37.0 and tensor(37) all count); else as given."""
+    if isinstance(answer, torch.Tensor) and answer.numel() == 1:
+        answer = answer.item()
+    if isinstance(answer, float) and answer.is_integer():
+        answer = int(answer)
+    return answer
+
+
 def _callable(answer, what: str) -> str | None:
     return None if callable(answer) else f"{what} should be a function, got {type(answer).__name__}"
 
@@ -124,10 +133,7 @@ def _callable(answer, what: str) -> str | None:
 def _(answer):
     from .schedules import linear
 
-    if isinstance(answer, torch.Tensor) and answer.numel() == 1:
-        answer = answer.item()
-    if isinstance(answer, float) and answer.is_integer():
-        answer = int(answer)
+    answer = _whole(answer)
     if isinstance(answer, bool) or not isinstance(answer, int):
         return f"the answer is a timestep, a whole number; got {answer!r}"
     expected = int((linear().alpha_bars.sqrt() < 0.1).nonzero()[0])
@@ -207,10 +213,7 @@ def _(answer):
 @exercise("05.2", "evaluations of DPM-Solver-3",
           hint="each of the first N - 1 steps evaluates the model 3 times; the last step, to the clean data, once")
 def _(answer):
-    if isinstance(answer, torch.Tensor) and answer.numel() == 1:
-        answer = answer.item()
-    if isinstance(answer, float) and answer.is_integer():
-        answer = int(answer)
+    answer = _whole(answer)
     if isinstance(answer, bool) or not isinstance(answer, int):
         return f"the answer is a whole number of model evaluations; got {answer!r}"
     return None if answer == 3 * (6 - 1) + 1 else f"{answer} is not it: count the evaluations of 6 steps"

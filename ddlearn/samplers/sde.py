@@ -95,15 +95,8 @@ def sample_euler_maruyama(model, x_T, schedule, steps, *, sde=None, generator=No
 
     :math:`x_{u-\Delta} = x_u - [f(x_u,u) - g(u)^2 s_\theta(x_u,u)]\Delta + g(u)\sqrt{\Delta}\,z`.
     """
-    sde, score, grid, x = setup(model, x_T, schedule, steps, sde, u_min)
-    for i in progress_bar(range(steps), progress=progress, desc="reverse SDE"):
-        u, du = grid[i].item(), (grid[i] - grid[i + 1]).item()
-        s = score(x, u, i)
-        x0 = tweedie_x0(sde, x, u, s) if callback is not None else None
-        x = _em_step(sde, x, u, du, s, generator, last=i == steps - 1)
-        if callback is not None:
-            callback(Step(i, u * (sde.T - 1), x, x0))
-    return x
+    return _reverse(model, x_T, schedule, steps, sde, u_min, generator, callback, progress,
+                    n_corrector=0, snr=None, desc="reverse SDE")
 
 
 def sample_pc(model, x_T, schedule, steps, *, sde=None, generator=None, callback=None, progress=True,
@@ -114,8 +107,14 @@ def sample_pc(model, x_T, schedule, steps, *, sde=None, generator=None, callback
     """
     _checks.number("snr", snr, low=0, low_open=True)
     _checks.positive_int("n_corrector", n_corrector, minimum=0)
+    return _reverse(model, x_T, schedule, steps, sde, u_min, generator, callback, progress,
+                    n_corrector=n_corrector, snr=snr, desc="predictor-corrector")
+
+
+def _reverse(model, x_T, schedule, steps, sde, u_min, generator, callback, progress, *, n_corrector, snr, desc):
+    """The loop both samplers share: n_corrector Langevin steps, then one Euler-Maruyama step, per u."""
     sde, score, grid, x = setup(model, x_T, schedule, steps, sde, u_min)
-    for i in progress_bar(range(steps), progress=progress, desc="predictor-corrector"):
+    for i in progress_bar(range(steps), progress=progress, desc=desc):
         u, du = grid[i].item(), (grid[i] - grid[i + 1]).item()
         for _ in range(n_corrector):
             x = langevin_corrector(x, score(x, u, i), snr, generator)
