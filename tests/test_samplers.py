@@ -17,13 +17,7 @@ MIX = named_mixture("ring8")
 MODEL = MIX.eps_model(SCHEDULE)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one intra-op thread avoids thread hand-off cost (50x on a busy 2-core machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def noise(n, seed=0, dtype=torch.float64):
