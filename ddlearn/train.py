@@ -468,10 +468,13 @@ def run_recipe(name, *, fast: bool = False, out_dir=None, seed: int | None = Non
 
 
 # --------------------------------------------------------------------------- the book's recipes
+#: The 2-D MLP every point-cloud recipe trains (toy2d, mixture, the SDE rings): one definition.
+TOY_MLP = {"dim": 2, "hidden": 128, "depth": 3, "emb_dim": 64, "T": 1000}
+
 register(Recipe(
     name="toy2d", description="2-D swiss roll, residual MLP eps-predictor, linear schedule T=1000 (Chapter 02)",
     data="swiss_roll", data_kwargs={"n": 10000},
-    net="mlp", net_kwargs={"dim": 2, "hidden": 128, "depth": 3, "emb_dim": 64, "T": 1000},
+    net="mlp", net_kwargs=dict(TOY_MLP),
     schedule="linear", schedule_kwargs={"T": 1000},
     steps=4000, batch_size=512, lr=2e-3, ema_decay=0.995, seed=0, warmup=200,
     evaluate=("heldout_loss", "toy_sw"), fast={"steps": 200, "eval_samples": 200}))
@@ -479,7 +482,7 @@ register(Recipe(
 register(Recipe(
     name="mixture", description="2-D ring of 8 Gaussians (exact oracle known), same MLP as toy2d (Chapter 02)",
     data="mixture", data_kwargs={"n": 10000, "name": "ring8"},
-    net="mlp", net_kwargs={"dim": 2, "hidden": 128, "depth": 3, "emb_dim": 64, "T": 1000},
+    net="mlp", net_kwargs=dict(TOY_MLP),
     schedule="linear", schedule_kwargs={"T": 1000},
     steps=3000, batch_size=512, lr=2e-3, ema_decay=0.995, seed=0, warmup=200,
     evaluate=("heldout_loss", "toy_sw"), fast={"steps": 200, "eval_samples": 200}))
@@ -564,7 +567,7 @@ for _name, _sde_name, _kw in (("sde_vp_ring8", "vp", {"beta_min": 0.1, "beta_max
         name=_name, description=f"2-D ring of 8 Gaussians, MLP trained in continuous time on the {_sde_name.upper()} "
                                 "SDE (Chapter 04)",
         data="mixture", data_kwargs={"n": 10000, "name": "ring8"},
-        net="mlp", net_kwargs={"dim": 2, "hidden": 128, "depth": 3, "emb_dim": 64, "T": 1000},
+        net="mlp", net_kwargs=dict(TOY_MLP),
         schedule=_sde_name, schedule_kwargs=_kw, loss="sde",
         steps=3000, batch_size=512, lr=2e-3, ema_decay=0.995, seed=0, warmup=200,
         evaluate=("heldout_loss", "sde_sw"), fast={"steps": 200, "eval_samples": 200}))
