@@ -15,7 +15,7 @@ Extending (later chapters do this in their own modules)::
                     net_kwargs={..., "num_classes": 10}, cond=("y",),
                     loss_kwargs={"p_uncond": 0.1}, ...))
 
-Data sets are looked up in :data:`DATA` (name -> ``fn(split, **data_kwargs)``
+Data sets are looked up in :data:`ddlearn.data.DATASETS` (name -> ``fn(split, **data_kwargs)``
 returning a dict with ``"x"`` and optionally ``"y"``), objectives in
 :data:`ddlearn.losses.LOSSES`, nets in :data:`ddlearn.nets.NETS`, post-training
 evaluations (the metrics written to the sidecar) in :data:`EVALS`.
@@ -118,34 +118,8 @@ def get_recipe(recipe) -> Recipe:
     return RECIPES[recipe]
 
 
-# --------------------------------------------------------------------------- data sets
-def _toy(name):
-    def load(split="train", n=10000, seed=0):
-        return {"x": data.toy(name, n, seed=seed, split=split)}
-    return load
-
-
-def _digits(split="train", size=16):
-    return {"x": data.digits(split, size)}
-
-
-def _digits_labelled(split="train", size=16):
-    x, y = data.digits(split, size, return_labels=True)
-    return {"x": x, "y": y}
-
-
-def _mixture(split="train", n=10000, seed=0, name="ring8"):
-    return {"x": data.gaussian_mixture(n, seed=seed, split=split, name=name)}
-
-
-#: Data sets by name: ``fn(split, **data_kwargs) -> {"x": tensor, ...}``; splits "train" / "test".
-DATA = {"swiss_roll": _toy("swiss_roll"), "moons": _toy("moons"), "mixture": _mixture,
-        "digits": _digits, "digits_labelled": _digits_labelled}
-
-
 def load_data(recipe: Recipe, split: str = "train") -> dict:
-    _checks.choice("data set", recipe.data, tuple(DATA))
-    out = DATA[recipe.data](split=split, **recipe.data_kwargs)
+    out = data.load(recipe.data, split, **recipe.data_kwargs)
     missing = [k for k in ("x", *recipe.cond) if k not in out]
     if missing:
         raise ValueError(f"data set {recipe.data!r} has no {missing} for recipe {recipe.name!r}")
@@ -394,7 +368,7 @@ def _toy_sliced_wasserstein(model, schedule, recipe, *, seed=0):
     x_T = torch.randn(n, model.dim, generator=g)
     samples = sample_ancestral(model, x_T, schedule, generator=g, progress=False)
     held = load_data(replace(recipe, data_kwargs={**recipe.data_kwargs, "n": n}), "test")["x"]
-    other = DATA[recipe.data](split="train", **{**recipe.data_kwargs, "n": n, "seed": 12345})["x"]
+    other = data.load(recipe.data, "train", **{**recipe.data_kwargs, "n": n, "seed": 12345})["x"]
     return {"sw_samples_vs_heldout": sliced_wasserstein(samples, held, generator=torch.Generator().manual_seed(seed)),
             "sw_data_vs_heldout": sliced_wasserstein(other, held, generator=torch.Generator().manual_seed(seed))}
 
