@@ -14,6 +14,8 @@ r"""Sample-quality metrics, each with the number it should be compared against.
   digits, with uniform dequantisation (below).
 * :func:`psnr`, :func:`ssim` - restoration quality, wrapping scikit-image on
   images in [-1, 1] (data range 2).
+* :func:`consistency_psnr` - data consistency of a restoration: PSNR of
+  A(x_hat) against the measurement y.
 """
 from __future__ import annotations
 
@@ -193,3 +195,17 @@ def ssim(x: torch.Tensor, ref: torch.Tensor, *, data_range: float = 2.0, reducti
     win = win if win % 2 else win - 1
     vals = [structural_similarity(r, i, data_range=data_range, channel_axis=0, win_size=win) for i, r in zip(a, b)]
     return float(np.mean(vals)) if reduction == "mean" else vals
+
+
+def consistency_psnr(operator, x: torch.Tensor, y: torch.Tensor, *, data_range: float = 2.0,
+                     cap: float = 200.0) -> float:
+    """How well ``x`` explains ``y``: PSNR (dB) of A(x) against y, over the whole batch, capped at ``cap``
+    (an exact fit would be infinite). Compute it on a sampler's raw output: clipping changes A(x)."""
+    from .operators import Operator
+
+    if not isinstance(operator, Operator):
+        raise TypeError(f"operator must be a ddlearn.operators.Operator, got {type(operator).__name__}")
+    operator.check_y(y)
+    with torch.no_grad():
+        mse = (operator(x).double() - y.double()).pow(2).mean().item()
+    return min(cap, 10 * math.log10(data_range ** 2 / mse)) if mse > 0 else cap

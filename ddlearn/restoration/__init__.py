@@ -1,14 +1,20 @@
-"""Restoration with a diffusion prior: posterior sampling for y = A(x) + n (Chapter 06), GDP (Chapter 07).
+"""Restoration with a diffusion prior, one topic a module.
 
-* :func:`sample_dps`, :func:`sample_guided` (guidance on x_t or on the predicted x0),
-  :func:`sample_ddnm` (range-null-space projection): posterior samplers with the book's
-  sampler signature plus ``operator=`` and ``y=``;
-* :func:`classical`: prior-free baselines (biharmonic inpainting, bicubic, Wiener);
-* :func:`exact_posterior`, :func:`posterior_bias`: the exact posterior of a
-  Gaussian-mixture prior under a linear Gaussian measurement, and the bias of samples.
+* :mod:`.posterior`  posterior sampling for y = A(x) + n as hooks on the one DDIM loop
+  (:mod:`ddlearn.samplers.ddim`): :func:`sample_dps`, :func:`sample_guided` (guidance on x_t
+  or on the predicted x0), :func:`sample_ddnm` (range-null-space projection);
+* :mod:`.classical`  prior-free baselines (biharmonic inpainting, bicubic, Wiener);
+* :mod:`.exact`      the exact posterior of a Gaussian-mixture prior under a linear Gaussian
+  measurement, and the bias of samples against it.
+
+A new posterior method is a hook in :mod:`.posterior` (or a module of its own
+when it is a topic: GDP, patch-wise restoration of large images, anomaly
+detection); a new baseline goes in :mod:`.classical`.
 """
-from .posterior import (classical, consistency_psnr, ddim_step, exact_posterior, mixture_mean_cov, posterior_bias,
-                        sample_ddnm, sample_dps, sample_guided, timesteps)
+from ..metrics import consistency_psnr
+from .classical import classical
+from .exact import exact_posterior, mixture_mean_cov, posterior_bias
+from .posterior import sample_ddnm, sample_dps, sample_guided
 
 __all__ = ["sample_dps", "sample_guided", "sample_ddnm", "classical", "consistency_psnr", "exact_posterior",
-           "posterior_bias", "mixture_mean_cov", "ddim_step", "timesteps"]
+           "posterior_bias", "mixture_mean_cov"]

@@ -25,9 +25,7 @@ generator=None, callback=None, progress=True, ...)``. Steps use the
 generalised DDIM update (Song et al. 2021) on ``steps`` evenly spaced
 timesteps; ``eta=1`` is ancestral (DDPM-like) sampling, ``eta=0`` deterministic.
 
-For a Gaussian-mixture prior and a linear Gaussian measurement the posterior
-is again a Gaussian mixture (:func:`exact_posterior`), so each method's bias
-can be measured exactly (:func:`posterior_bias`, Chapter 06).
+The exact posterior of a Gaussian-mixture prior (:mod:`.exact`) measures each method's bias.
 """
 from __future__ import annotations
 
@@ -36,8 +34,7 @@ import math
 import torch
 
 from .. import _checks, param
-from ..operators import Convolution, Downsample, Mask, Matrix, Operator
-from ..oracles import GaussianMixture
+from ..operators import Operator
 from ..samplers._common import Step, check_inputs, check_steps, progress_bar
 from ..schedules import Schedule
 
@@ -201,111 +198,3 @@ def sample_ddnm(model, x_T: torch.Tensor, schedule: Schedule, steps: int, *, ope
               callback=callback, progress=progress, desc="DDNM", clip=clip)
     with torch.no_grad():
         return Apy + x - operator.pinv(operator(x))
-
-
-# ---- classical baselines -------------------------------------------------------------
-def classical(operator: Operator, y: torch.Tensor) -> torch.Tensor:
-    """A classical, prior-free reconstruction: biharmonic inpainting (scikit-image) for masks,
-    bicubic upsampling for downsampling, Wiener deconvolution for blur, the pseudo-inverse otherwise."""
-    if not isinstance(operator, Operator):
-        raise TypeError(f"operator must be a ddlearn.operators.Operator, got {type(operator).__name__}")
-    operator.check_y(y)
-    if isinstance(operator, Mask):
-        from skimage.restoration import inpaint_biharmonic
-
-        m = operator.mask.expand(y.shape[0], y.shape[1], *y.shape[-2:])
-        out = y.detach().double().cpu().numpy().copy()
-        missing = (m == 0).cpu().numpy()
-        for b in range(out.shape[0]):
-            for c in range(out.shape[1]):
-                if missing[b, c].any() and not missing[b, c].all():
-                    out[b, c] = inpaint_biharmonic(out[b, c], missing[b, c])
-        return torch.from_numpy(out).to(y.dtype)
-    if isinstance(operator, Downsample):
-        return torch.nn.functional.interpolate(y, scale_factor=operator.factor, mode="bicubic", align_corners=False)
-    if isinstance(operator, Convolution):
-        return operator.wiener(y)
-    return operator.pinv(y)
-
-
-def consistency_psnr(operator: Operator, x: torch.Tensor, y: torch.Tensor, *, data_range: float = 2.0,
-                     cap: float = 200.0) -> float:
-    """How well ``x`` explains ``y``: PSNR (dB) of A(x) against y, over the whole batch, capped at ``cap``
-    (an exact fit would be infinite). Compute it on a sampler's raw output: clipping changes A(x)."""
-    operator.check_y(y)
-    with torch.no_grad():
-        mse = (operator(x).double() - y.double()).pow(2).mean().item()
-    return min(cap, 10 * math.log10(data_range ** 2 / mse)) if mse > 0 else cap
-
-
-# ---- exact answers for Gaussian-mixture priors ------------------------------------------
-def exact_posterior(prior: GaussianMixture, operator: Matrix, y: torch.Tensor) -> GaussianMixture:
-    r"""The exact posterior p(x | y) of a Gaussian-mixture prior under y = A x + noise * n.
-
-    Each component is conditioned like a Kalman update,
-    :math:`C_k = A\Sigma_kA^\top + \sigma_y^2 I`, :math:`K_k = \Sigma_kA^\top C_k^{-1}`,
-    :math:`\mu_k' = \mu_k + K_k(y - A\mu_k)`, :math:`\Sigma_k' = \Sigma_k - K_kA\Sigma_k`,
-    and re-weighted by how well it explains y:
-    :math:`w_k' \propto w_k\,\mathcal N(y;\,A\mu_k,\,C_k)`.
-    ``y`` is one measurement, shape (M,) or (1, M). With noise 0 the posterior
-    covariance is singular along A's rows; a 1e-10 jitter keeps it a valid Gaussian.
-    """
-    if not isinstance(prior, GaussianMixture):
-        raise TypeError(f"prior must be a GaussianMixture, got {type(prior).__name__}")
-    if not isinstance(operator, Matrix):
-        raise TypeError(f"operator must be a ddlearn.operators.Matrix (a linear map on vectors), got "
-                        f"{type(operator).__name__}")
-    A = operator.A
-    M, D = A.shape
-    if D != prior.D:
-        raise ValueError(f"operator acts on {D}-vectors but the prior lives in {prior.D} dimensions")
-    _checks.tensor("y", y, ndim=(1, 2))
-    y = y.reshape(-1).to(torch.float64)
-    if y.numel() != M:
-        raise ValueError(f"y must hold one measurement of {M} values (shape ({M},) or (1, {M})), got {y.numel()}")
-    S, mu = prior.covs, prior.means  # (K, D, D), (K, D)
-    C = A @ S @ A.T + operator.noise ** 2 * torch.eye(M, dtype=torch.float64)  # (K, M, M)
-    gain = torch.linalg.solve(C, A @ S).transpose(-1, -2)  # S A^T C^{-1}  (K, D, M), C symmetric
-    resid = y - mu @ A.T  # (K, M)
-    mean = mu + (gain @ resid.unsqueeze(-1)).squeeze(-1)
-    cov = S - gain @ A @ S
-    cov = 0.5 * (cov + cov.transpose(-1, -2)) + 1e-10 * torch.eye(D, dtype=torch.float64)
-    L = torch.linalg.cholesky(C)
-    sol = torch.cholesky_solve(resid.unsqueeze(-1), L).squeeze(-1)
-    logdet = 2 * torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1)
-    loglik = -0.5 * ((resid * sol).sum(-1) + logdet + M * math.log(2 * math.pi))
-    weights = torch.softmax(torch.log(prior.weights) + loglik, dim=0)
-    return GaussianMixture(mean, cov, weights)
-
-
-def mixture_mean_cov(mix: GaussianMixture) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean (D,) and covariance (D, D) of a Gaussian mixture."""
-    w = mix.weights
-    mean = (w[:, None] * mix.means).sum(0)
-    d = mix.means - mean
-    cov = (w[:, None, None] * (mix.covs + d[:, :, None] * d[:, None, :])).sum(0)
-    return mean, cov
-
-
-def posterior_bias(samples: torch.Tensor, posterior: GaussianMixture) -> dict[str, float]:
-    """How far ``samples`` (N, D) land from the exact ``posterior``.
-
-    * ``mean_error``: distance between the sample mean and the posterior mean;
-    * ``cov_error``: Frobenius norm of the covariance difference, relative to the posterior's;
-    * ``weight_tv``: total variation between the fraction of samples per component
-      (each sample assigned to its most responsible component) and the posterior weights;
-    * ``avg_log_prob``: mean log posterior density of the samples (compare with the
-      posterior's own, -entropy, from its samples).
-    """
-    _checks.tensor("samples", samples, ndim=2)
-    x = samples.to(torch.float64)
-    mean, cov = mixture_mean_cov(posterior)
-    s_cov = torch.cov(x.T).reshape(posterior.D, posterior.D)
-    k = posterior.responsibilities(x).argmax(1)
-    frac = torch.bincount(k, minlength=posterior.K).to(torch.float64) / x.shape[0]
-    return {
-        "mean_error": float((x.mean(0) - mean).norm()),
-        "cov_error": float((s_cov - cov).norm() / cov.norm()),
-        "weight_tv": float(0.5 * (frac - posterior.weights).abs().sum()),
-        "avg_log_prob": float(posterior.log_prob(x).mean()),
-    }

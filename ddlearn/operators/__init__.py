@@ -1,0 +1,16 @@
+r"""Measurement operators :math:`y = \mathcal A(x) + \sigma_y n`, one module a family.
+
+* :mod:`.base`   the contract (:class:`Operator`: forward, adjoint, pinv, measure,
+  project), :class:`Identity`, :class:`Matrix` (vectors), :class:`Compose` (``A @ B``);
+* :mod:`.image`  :class:`Mask`, :class:`Downsample`, :class:`Grayscale`,
+  :class:`Convolution` / :class:`Blur`, and :func:`get` (an operator by name).
+
+A new measurement is a subclass of :class:`Operator` in the module of its
+family (a new module for a new family); linear ones get an adjoint and a
+pseudo-inverse for free.
+"""
+from .base import Compose, Identity, Matrix, Operator
+from .image import NAMES, Blur, Convolution, Downsample, Grayscale, Mask, gaussian_kernel, get
+
+__all__ = ["Operator", "Identity", "Matrix", "Compose", "Mask", "Downsample", "Grayscale", "Convolution", "Blur",
+           "gaussian_kernel", "get", "NAMES"]
