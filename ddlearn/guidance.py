@@ -20,15 +20,36 @@ Classifier-free guidance (Ho & Salimans 2022)
 
     .. math:: \tilde\epsilon = \epsilon(x_t, t, \varnothing) + \gamma\,\big(\epsilon(x_t, t, y) - \epsilon(x_t, t, \varnothing)\big).
 
+Classifier-free guidance over any conditions
+    The condition need not be a label: a conditioning image concatenated to
+    the input (``x_cond`` of :class:`ddlearn.nets.UNet`), context tokens for
+    cross-attention (``context``), a video model's ``image`` and ``prompt``,
+    each with its own null. Several conditions applied in a fixed order
+    :math:`c_1, \dots, c_n`, one scale each (DynamiCrafter's image and text
+    scales, Xing et al. 2023), with :math:`\epsilon_k` conditioned on
+    :math:`c_1..c_k` and null in the rest:
+
+    .. math:: \tilde\epsilon = \epsilon_0 + \textstyle\sum_{k=1}^{n} s_k\,(\epsilon_k - \epsilon_{k-1}),
+
+    e.g. :math:`\epsilon(\varnothing,\varnothing) + s_1\,(\epsilon(c_1,\varnothing)-\epsilon(\varnothing,\varnothing))
+    + s_2\,(\epsilon(c_1,c_2)-\epsilon(c_1,\varnothing))`. Class labels stay the one-line
+    case, ``classifier_free(net, y, scale)``; several conditions:
+    ``classifier_free(net, {"image": (frame, blank), "prompt": (ids, null_ids)}, {"image": 1.5, "prompt": 3.0})``.
+
 **The scale convention (one for both methods):** ``scale`` is the exponent
 :math:`\gamma` on :math:`p(y \mid x_t)`. ``scale=0`` is the unconditional
 model, ``scale=1`` the plain conditional model (exactly, for classifier-free
 guidance; for classifier guidance, as exact as the classifier), ``scale>1``
 sharpens towards the class at the price of diversity. This is diffusers'
 ``guidance_scale``; Ho & Salimans' paper writes :math:`(1+w)\epsilon_c - w\epsilon_u`,
-which is ``scale = 1 + w``. Negative scales are refused.
+which is ``scale = 1 + w``. Negative scales are refused. With several
+conditions, scales all 1 are the fully conditional model and all 0 the null
+model, exactly.
 """
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import torch
 
@@ -112,47 +133,148 @@ class ClassifierGuidance(torch.nn.Module):
         return eps + param.score_to_eps(self.scale * grad, self.schedule.alpha_bar(tt))
 
 
-class ClassifierFreeGuidance(torch.nn.Module):
-    r"""``model(x_t, t) -> eps_u + scale * (eps_c - eps_u)`` (Ho & Salimans 2022).
+class Condition(NamedTuple):
+    """One input a model is conditioned on, as ``model(x_t, t, name=value)``, and its ``null`` ("no condition").
 
-    ``cond_model(x_t, t, y=labels)`` is a class-conditional eps-predictor
-    that reads the label ``null_class`` as "no label" (a
-    :class:`ddlearn.nets.UNet` built with ``num_classes``: its
-    ``null_class`` and ``num_classes`` are picked up). Scale 0 and 1 call the
-    network once (unconditional / conditional); other scales evaluate both
-    predictions in one doubled batch.
+    ``value``: a tensor holding one item (leading dimension 1) or one per
+    item of the batch (an int is one class label). ``null``: what the model
+    was trained to read as "no condition" (the null class, a blank image,
+    empty-prompt tokens), with value's shape past the first dimension and
+    value's dtype, one item or one per item; ``None`` leaves the keyword out
+    (the model's own default), which costs the batching.
     """
 
-    def __init__(self, cond_model, y, scale: float, *, null_class: int | None = None,
-                 num_classes: int | None = None):
+    value: Any
+    null: Any
+
+
+def _as_items(what: str, v) -> torch.Tensor:
+    if isinstance(v, int) and not isinstance(v, bool):
+        v = torch.tensor([v])
+    if not isinstance(v, torch.Tensor):
+        raise TypeError(f"{what} must be a tensor (or an int label), got {type(v).__name__}")
+    return v.reshape(1) if v.ndim == 0 else v
+
+
+def _condition(name, spec) -> Condition:
+    if not isinstance(name, str) or not name.isidentifier():
+        raise TypeError(f"condition names must be the model's keyword arguments (str), got {name!r}")
+    if not isinstance(spec, (tuple, list)) or len(spec) != 2:
+        raise TypeError(f"condition {name!r} must be a pair (value, null), got {type(spec).__name__}")
+    value = _as_items(f"the value of condition {name!r}", spec[0])
+    if spec[1] is None:
+        return Condition(value, None)
+    null = _as_items(f"the null of condition {name!r}", spec[1])
+    if null.shape[1:] != value.shape[1:] or null.shape[0] not in (1, value.shape[0]):
+        raise ValueError(f"the null of condition {name!r} must have its value's shape {tuple(value.shape)} "
+                         f"(or 1 item of shape {(1, *value.shape[1:])}), got {tuple(null.shape)}")
+    if null.dtype != value.dtype:
+        raise TypeError(f"the null of condition {name!r} must have its value's dtype {value.dtype}, got {null.dtype}")
+    return Condition(value, null)
+
+
+def _scales(scales, names: tuple[str, ...]) -> dict[str, float]:
+    if isinstance(scales, Mapping):
+        unknown = [k for k in scales if k not in names]
+        if unknown:
+            raise ValueError(f"unknown condition {unknown[0]!r} in scales; the conditions are "
+                             f"{', '.join(repr(n) for n in names)}")
+        missing = [n for n in names if n not in scales]
+        if missing:
+            raise ValueError(f"scales has no scale for condition(s) {', '.join(repr(n) for n in missing)}; "
+                             f"give one per condition, or one number for all")
+        return {n: _checks.number(f"scales[{n!r}]", scales[n], low=0) for n in names}
+    if isinstance(scales, bool) or not isinstance(scales, (int, float)):
+        raise TypeError(f"scale must be a number, or a mapping condition name -> number, got {type(scales).__name__}")
+    return dict.fromkeys(names, _check_scale(scales))
+
+
+def _chain(scales: list[float]) -> list[tuple[int, float]]:
+    r"""The predictions the guided eps needs, and the scale of each step: [(k0, 1.0), (k1, s_k1), ...].
+
+    Prediction k conditions on the first k conditions. With s_0 = 1 and
+    s_{n+1} = 0 the guided eps is sum_k (s_k - s_{k+1}) eps_k, so prediction k
+    is needed only where s_k != s_{k+1}; a run of equal scales telescopes into
+    one step. Scales all 1 leave eps_n alone, all 0 eps_0 alone, exactly.
+    """
+    s = [1.0, *scales, 0.0]
+    keep = [k for k in range(len(scales) + 1) if s[k] != s[k + 1]]
+    return [(k, s[k]) for k in keep]
+
+
+class ClassifierFreeGuidance(torch.nn.Module):
+    r"""``model(x_t, t)``: classifier-free guidance over one or several conditions, one scale each.
+
+    ``cond_model(x_t, t, **{name: value})`` is an eps-predictor trained with
+    each condition dropped to its null part of the time. ``conditions`` maps
+    each keyword to a :class:`Condition` ``(value, null)``, in the order they
+    are applied, c_1 .. c_n (e.g. ``{"image": ..., "prompt": ...}``: image
+    first); ``scales`` gives one scale per name, or one number for all.
+    With :math:`\epsilon_k = \epsilon(x_t, t, c_1..c_k, \varnothing..\varnothing)`,
+
+    .. math:: \tilde\epsilon = \epsilon_0 + \sum_{k=1}^{n} s_k\,(\epsilon_k - \epsilon_{k-1}),
+
+    e.g. :math:`\epsilon(\varnothing,\varnothing) + s_1(\epsilon(c_1,\varnothing) - \epsilon(\varnothing,\varnothing))
+    + s_2(\epsilon(c_1,c_2) - \epsilon(c_1,\varnothing))` for image and prompt
+    (DynamiCrafter's two scales). One condition is Ho & Salimans' formula.
+    Scales all 1 return the fully conditional model's output exactly, all 0
+    the null model's; equal neighbouring scales share one step (one number for
+    all guides the conditions jointly: :math:`\epsilon_0 + s(\epsilon_n - \epsilon_0)`).
+    Only the predictions with a non-zero weight are evaluated, in one batched
+    call (``batched=False``, or a ``None`` null: one call each).
+    """
+
+    def __init__(self, cond_model, conditions: Mapping, scales=1.0, *, batched: bool = True):
         super().__init__()
         if not callable(cond_model):
-            raise TypeError(f"cond_model must be callable as cond_model(x_t, t, y=labels), got {type(cond_model).__name__}")
-        self.model = cond_model
-        self.scale = _check_scale(scale)
-        if null_class is None:
-            null_class = getattr(cond_model, "null_class", None)
-        if null_class is None:
-            raise ValueError("null_class is needed: the label the model reads as 'no class' "
-                             "(a UNet built with num_classes has it as .null_class)")
-        self.null_class = _checks.positive_int("null_class", null_class, minimum=0)
-        self.num_classes = num_classes if num_classes is not None else getattr(cond_model, "num_classes", None)
-        if self.num_classes is None:
-            self.num_classes = self.null_class  # labels 0..null_class-1
-        self.y = _labels(y, _n_labels(y), "cpu", self.num_classes)  # fail early on a bad label
+            raise TypeError(f"cond_model must be callable as cond_model(x_t, t, **conditions), "
+                            f"got {type(cond_model).__name__}")
+        if not isinstance(conditions, Mapping):
+            raise TypeError(f"conditions must be a mapping name -> (value, null), got {type(conditions).__name__}")
+        if not conditions:
+            raise ValueError("conditions must name at least one condition, got an empty mapping")
+        self.model, self.batched = cond_model, bool(batched)
+        self.conditions = {name: _condition(name, spec) for name, spec in conditions.items()}
+        self.scales = _scales(scales, tuple(self.conditions))
+        self.steps = _chain(list(self.scales.values()))  # [(prediction k, scale of the step to it)]
 
     def forward(self, x_t: torch.Tensor, t) -> torch.Tensor:
+        eps = self.predictions(x_t, t, [k for k, _ in self.steps])
+        out = eps[self.steps[0][0]]
+        for (prev, _), (k, s) in zip(self.steps, self.steps[1:]):
+            out = out + s * (eps[k] - eps[prev])  # eps_prev + s (eps_k - eps_prev), telescoped
+        return out
+
+    def inputs(self, k: int, batch: int, device) -> dict:
+        """The keyword arguments of prediction ``k``: the first ``k`` conditions at their values, the rest null."""
+        kw = {}
+        for i, (name, c) in enumerate(self.conditions.items()):
+            v = c.value if i < k else c.null
+            if v is None:
+                continue
+            if v.shape[0] not in (1, batch):
+                raise ValueError(f"condition {name!r} must hold one item or one per item ({batch}), got {v.shape[0]}")
+            kw[name] = v.expand(batch, *v.shape[1:]).to(device)
+        return kw
+
+    def predictions(self, x_t: torch.Tensor, t, ks) -> dict[int, torch.Tensor]:
+        """``{k: eps_k}`` for the predictions ``ks``: one call, in one batch (most conditioned first) where it can."""
         B = x_t.shape[0]
-        y = _labels(self.y, B, x_t.device, self.num_classes)
-        null = torch.full_like(y, self.null_class)
-        if self.scale == 0:
-            return self.model(x_t, t, y=null)
-        if self.scale == 1:
-            return self.model(x_t, t, y=y)
+        kws = {k: self.inputs(k, B, x_t.device) for k in ks}
+        if len(ks) == 1 or not self.batched or any(c.null is None for c in self.conditions.values()):
+            return {k: self._call(x_t, t, kws[k]) for k in ks}
+        order = sorted(ks, reverse=True)
         t = torch.as_tensor(t, dtype=x_t.dtype, device=x_t.device).reshape(-1).expand(B)
-        both = self.model(torch.cat([x_t, x_t]), torch.cat([t, t]), y=torch.cat([y, null]))
-        eps_c, eps_u = both[:B], both[B:]
-        return eps_u + self.scale * (eps_c - eps_u)
+        both = self._call(torch.cat([x_t] * len(order)), torch.cat([t] * len(order)),
+                          {name: torch.cat([kws[k][name] for k in order]) for name in kws[order[0]]})
+        return dict(zip(order, both.split(B)))
+
+    def _call(self, x, t, kw):
+        out = self.model(x, t, **kw)
+        if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(f"cond_model must return eps with x_t's shape {tuple(x.shape)}, got {got}")
+        return out
 
 
 def classifier_guidance(model, classifier, y, scale: float, schedule: Schedule, **kw) -> ClassifierGuidance:
@@ -160,9 +282,40 @@ def classifier_guidance(model, classifier, y, scale: float, schedule: Schedule, 
     return ClassifierGuidance(model, classifier, y, scale, schedule, **kw)
 
 
-def classifier_free(cond_model, y, scale: float, **kw) -> ClassifierFreeGuidance:
-    """Wrap a class-conditional ``cond_model`` with classifier-free guidance (see :class:`ClassifierFreeGuidance`)."""
-    return ClassifierFreeGuidance(cond_model, y, scale, **kw)
+def classifier_free(cond_model, y, scale, *, null_class: int | None = None, num_classes: int | None = None,
+                    batched: bool = True) -> ClassifierFreeGuidance:
+    """Wrap ``cond_model`` with classifier-free guidance (see :class:`ClassifierFreeGuidance`).
+
+    The one-line case, class labels: ``classifier_free(net, y, scale)`` calls
+    ``net(x_t, t, y=labels)``; ``y`` is one class (int) or one per item, the
+    null label is ``null_class`` (a :class:`ddlearn.nets.UNet` built with
+    ``num_classes`` supplies it and ``num_classes``). Scales 0 and 1 call the
+    network once (null / conditional); others evaluate both in one doubled batch.
+
+    Any conditions: ``y`` a mapping keyword -> ``(value, null)`` in the order
+    they apply, ``scale`` one number or one per keyword::
+
+        classifier_free(video_net, {"image": (frame, blank), "prompt": (ids, null_ids)},
+                        {"image": 1.5, "prompt": 3.0})
+    """
+    if isinstance(y, Mapping):
+        if null_class is not None or num_classes is not None:
+            raise TypeError("null_class and num_classes are for class labels; give each condition's null in y")
+        return ClassifierFreeGuidance(cond_model, y, scale, batched=batched)
+    if not callable(cond_model):
+        raise TypeError(f"cond_model must be callable as cond_model(x_t, t, y=labels), got {type(cond_model).__name__}")
+    _check_scale(scale)
+    if null_class is None:
+        null_class = getattr(cond_model, "null_class", None)
+    if null_class is None:
+        raise ValueError("null_class is needed: the label the model reads as 'no class' "
+                         "(a UNet built with num_classes has it as .null_class)")
+    null_class = _checks.positive_int("null_class", null_class, minimum=0)
+    if num_classes is None:
+        num_classes = getattr(cond_model, "num_classes", None)
+    labels = _labels(y, _n_labels(y), "cpu", null_class if num_classes is None else num_classes)  # fail early
+    return ClassifierFreeGuidance(cond_model, {"y": Condition(labels, torch.tensor([null_class]))}, scale,
+                                  batched=batched)
 
 
 # ---- exact oracles on Gaussian mixtures (each component is one class) ---------

@@ -1,8 +1,11 @@
-"""Guidance: the scale convention, and classifier guidance against closed forms on Gaussian mixtures."""
+"""Guidance: the scale convention, classifier guidance against closed forms on Gaussian mixtures, and
+classifier-free guidance over several conditions against the formula by hand."""
 import pytest
 import torch
 
 from ddlearn import guidance, oracles, schedules
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: thread hand-offs would dominate
 
 
 def gen(seed=0):
@@ -136,3 +139,197 @@ def test_guidance_wraps_the_book_networks_for_the_book_samplers():
     assert not torch.allclose(outs["uncond"], outs["cg"])
     with pytest.raises(ValueError, match=r"classes in 0\.\.2"):
         guidance.classifier_free(unet, 3, 2.0)  # the UNet's null class is not a class to ask for
+
+
+# ---- classifier-free guidance over any conditions ------------------------------------------------
+
+class ToyVideo(torch.nn.Module):
+    """A Chapter 08-shaped toy: ``model(x_t, t, image=..., prompt=...)`` on clips (B, C, F, H, W).
+
+    Non-linear in both conditions and their interaction, so every term of the
+    guidance formula matters; items are independent (batching changes nothing).
+    """
+
+    def __init__(self, prompts=5):
+        super().__init__()
+        self.table = torch.linspace(-1.0, 1.5, prompts + 1)  # the last prompt id is the null prompt
+        self.calls = []
+
+    def forward(self, x, t, *, image, prompt):
+        self.calls.append(x.shape[0])
+        t = torch.as_tensor(t, dtype=x.dtype).reshape(-1, 1, 1, 1, 1)
+        p = self.table[prompt].reshape(-1, 1, 1, 1, 1)
+        return torch.tanh(x + image[:, :, None]) * p + torch.sin(image[:, :, None] * p) + t / 1000
+
+
+def video_case(B=3, seed=6):
+    g = gen(seed)
+    x = torch.randn(B, 2, 4, 3, 3, generator=g)
+    image = torch.randn(B, 2, 3, 3, generator=g)
+    conds = {"image": (image, torch.zeros(1, 2, 3, 3)), "prompt": (torch.tensor([0, 2, 4])[:B], torch.tensor([5]))}
+    return x, torch.full((B,), 300.0), conds
+
+
+def test_cfg_two_conditions_scales_one_and_zero_are_exactly_the_conditional_and_null_models():
+    net = ToyVideo()
+    x, t, conds = video_case()
+    (img, img0), (p, p0) = conds["image"], conds["prompt"]
+    B = x.shape[0]
+    cond = net(x, t, image=img, prompt=p)
+    null = net(x, t, image=img0.expand_as(img), prompt=p0.expand(B))
+    assert torch.equal(guidance.classifier_free(net, conds, {"image": 1.0, "prompt": 1.0})(x, t), cond)
+    assert torch.equal(guidance.classifier_free(net, conds, {"image": 0.0, "prompt": 0.0})(x, t), null)
+    assert torch.equal(guidance.classifier_free(net, conds, 1.0)(x, t), cond)  # one number for all
+    assert torch.equal(guidance.classifier_free(net, conds, 0)(x, t), null)
+    net.calls.clear()
+    guidance.classifier_free(net, conds, {"image": 1.0, "prompt": 1.0})(x, t)
+    assert net.calls == [B]  # one prediction needed: one call, no doubled batch
+
+
+def test_cfg_two_conditions_against_the_formula_by_hand():
+    """eps = eps(0,0) + s1 (eps(c1,0) - eps(0,0)) + s2 (eps(c1,c2) - eps(c1,0)), image first, then prompt."""
+    net = ToyVideo()
+    x, t, conds = video_case()
+    (img, img0), (p, p0) = conds["image"], conds["prompt"]
+    B = x.shape[0]
+    e00 = net(x, t, image=img0.expand_as(img), prompt=p0.expand(B))
+    e10 = net(x, t, image=img, prompt=p0.expand(B))
+    e11 = net(x, t, image=img, prompt=p)
+    e01 = net(x, t, image=img0.expand_as(img), prompt=p)
+    s1, s2 = 1.5, 3.0
+    net.calls.clear()
+    got = guidance.classifier_free(net, conds, {"image": s1, "prompt": s2})(x, t)
+    assert net.calls == [3 * B]  # three predictions in one batched call
+    torch.testing.assert_close(got, e00 + s1 * (e10 - e00) + s2 * (e11 - e10), rtol=0, atol=1e-6)
+    # the order of the conditions is the order of the mapping: prompt first is another formula
+    swapped = guidance.classifier_free(net, {"prompt": conds["prompt"], "image": conds["image"]},
+                                       {"image": s1, "prompt": s2})(x, t)
+    torch.testing.assert_close(swapped, e00 + s2 * (e01 - e00) + s1 * (e11 - e01), rtol=0, atol=1e-6)
+    assert not torch.allclose(got, swapped, atol=1e-3)
+    # one scale for both guides them jointly: eps(0,0) + s (eps(c1,c2) - eps(0,0)), two predictions
+    net.calls.clear()
+    joint = guidance.classifier_free(net, conds, 2.5)(x, t)
+    assert net.calls == [2 * B]
+    torch.testing.assert_close(joint, e00 + 2.5 * (e11 - e00), rtol=0, atol=1e-6)
+    # image at 1: eps(0,0) drops out of the formula and is not evaluated
+    net.calls.clear()
+    half = guidance.classifier_free(net, conds, {"image": 1.0, "prompt": 4.0})(x, t)
+    assert net.calls == [2 * B]
+    torch.testing.assert_close(half, e10 + 4.0 * (e11 - e10), rtol=0, atol=1e-6)
+
+
+def test_cfg_three_conditions_on_the_unet_label_image_and_tokens():
+    """The book's UNet with a label, concatenated channels and context tokens: the n-condition formula."""
+    from ddlearn import nets
+
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        unet = nets.UNet(in_channels=1, image_size=8, base=8, channel_mults=(1, 2), attn_res=(4,), T=100,
+                         num_classes=3, cond_channels=1, context_dim=4)
+        for p in unet.parameters():  # zero-initialised layers would hide the conditions
+            if not p.detach().abs().max() > 0:
+                torch.nn.init.normal_(p, std=0.1)
+    unet.eval()
+    g = gen(7)
+    B = 2
+    x, t = torch.randn(B, 1, 8, 8, generator=g), torch.tensor([20.0, 70.0])
+    y, img, ctx = torch.tensor([0, 2]), torch.randn(B, 1, 8, 8, generator=g), torch.randn(B, 3, 4, generator=g)
+    conds = {"y": (y, torch.tensor([3])), "x_cond": (img, torch.zeros(1, 1, 8, 8)), "context": (ctx, torch.zeros(1, 3, 4))}
+    nulls = {"y": torch.full((B,), 3), "x_cond": torch.zeros(B, 1, 8, 8), "context": torch.zeros(B, 3, 4)}
+    names = list(conds)
+    with torch.no_grad():
+        e = [unet(x, t, **{n: (conds[n][0] if i < k else nulls[n]) for i, n in enumerate(names)}) for k in range(4)]
+        s = [2.0, 0.5, 3.0]
+        want = e[0] + s[0] * (e[1] - e[0]) + s[1] * (e[2] - e[1]) + s[2] * (e[3] - e[2])
+        batched = guidance.classifier_free(unet, conds, dict(zip(names, s)))(x, t)
+        single = guidance.classifier_free(unet, conds, dict(zip(names, s)), batched=False)(x, t)
+        torch.testing.assert_close(batched, want, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(single, want, rtol=0, atol=1e-6)  # the same calls as by hand
+        torch.testing.assert_close(batched, single, rtol=1e-5, atol=1e-5)
+        assert torch.equal(guidance.classifier_free(unet, conds, 1.0)(x, t), e[3])
+        assert torch.equal(guidance.classifier_free(unet, conds, 0.0)(x, t), e[0])
+        # a null of None leaves the keyword out: the UNet's own default (zeros for x_cond) is that null
+        dropped = dict(conds, x_cond=(img, None))
+        torch.testing.assert_close(guidance.classifier_free(unet, dropped, dict(zip(names, s)))(x, t), want,
+                                   rtol=0, atol=1e-6)
+
+
+def test_cfg_batched_equals_unbatched():
+    net = ToyVideo()
+    x, t, conds = video_case()
+    for scales in ({"image": 1.5, "prompt": 3.0}, {"image": 0.0, "prompt": 2.0}, 4.0, {"image": 2.0, "prompt": 1.0}):
+        net.calls.clear()
+        a = guidance.classifier_free(net, conds, scales)(x, t)
+        n_batched = len(net.calls)
+        b = guidance.classifier_free(net, conds, scales, batched=False)(x, t)
+        assert n_batched == 1 and len(net.calls) > 1
+        assert torch.equal(a, b), scales  # items are independent in the toy: the same numbers exactly
+
+
+def test_cfg_label_case_is_the_one_condition_case_and_keeps_its_batching():
+    """classifier_free(net, y, s): one call [conditional; null] of 2B items, eps_u + s (eps_c - eps_u), bit for bit."""
+    from ddlearn import nets
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        unet = nets.UNet(in_channels=1, image_size=8, base=8, channel_mults=(1, 2), attn_res=(), T=100, num_classes=3)
+        for p in unet.parameters():
+            if not p.detach().abs().max() > 0:
+                torch.nn.init.normal_(p, std=0.1)
+    x, y = torch.randn(4, 1, 8, 8, generator=gen(8)), torch.tensor([0, 1, 2, 0])
+    with torch.no_grad():
+        both = unet(torch.cat([x, x]), torch.full((8,), 40.0), y=torch.cat([y, torch.full((4,), 3)]))
+        want = both[4:] + 3.0 * (both[:4] - both[4:])
+        assert torch.equal(guidance.classifier_free(unet, y, 3.0)(x, 40), want)
+        assert torch.equal(guidance.classifier_free(unet, y, 3.0)(x, 40),
+                           guidance.classifier_free(unet, {"y": (y, torch.tensor([3]))}, 3.0)(x, 40))
+        assert torch.equal(guidance.classifier_free(unet, y, 1.0)(x, 40), unet(x, 40, y=y))
+        assert torch.equal(guidance.classifier_free(unet, 2, 0.0)(x, 40), unet(x, 40, y=torch.full((4,), 3)))
+    seen = []
+
+    def recording(x_t, t, *, y):
+        seen.append((x_t.shape[0], torch.as_tensor(t).tolist(), y.tolist()))
+        return unet(x_t, t, y=y)
+
+    recording.null_class, recording.num_classes = 3, 3
+    with torch.no_grad():
+        for scale in (0.0, 1.0, 3.0):
+            guidance.classifier_free(recording, y, scale)(x, 40)
+    assert seen == [(4, 40, [3, 3, 3, 3]), (4, 40, [0, 1, 2, 0]), (8, [40.0] * 8, [0, 1, 2, 0, 3, 3, 3, 3])]
+
+
+def test_cfg_conditions_bad_inputs():
+    net = ToyVideo()
+    x, t, conds = video_case()
+    with pytest.raises(ValueError, match="unknown condition 'text' in scales"):
+        guidance.classifier_free(net, conds, {"image": 1.0, "text": 2.0})
+    with pytest.raises(ValueError, match="no scale for condition.*'prompt'"):
+        guidance.classifier_free(net, conds, {"image": 1.0})
+    with pytest.raises(ValueError, match=r"scales\['prompt'\] must be >= 0"):
+        guidance.classifier_free(net, conds, {"image": 1.0, "prompt": -2.0})
+    with pytest.raises(ValueError, match="scale must be >= 0"):
+        guidance.classifier_free(net, conds, -1.0)
+    with pytest.raises(TypeError, match="scale must be a number"):
+        guidance.classifier_free(net, conds, "3")
+    with pytest.raises(ValueError, match=r"null of condition 'image' must have its value's shape \(3, 2, 3, 3\)"):
+        guidance.classifier_free(net, dict(conds, image=(conds["image"][0], torch.zeros(1, 2, 4, 4))), 2.0)
+    with pytest.raises(ValueError, match="null of condition 'image'"):
+        guidance.classifier_free(net, dict(conds, image=(conds["image"][0], torch.zeros(2, 2, 3, 3))), 2.0)
+    with pytest.raises(TypeError, match="null of condition 'prompt' must have its value's dtype"):
+        guidance.classifier_free(net, dict(conds, prompt=(conds["prompt"][0], torch.tensor([5.0]))), 2.0)
+    with pytest.raises(TypeError, match=r"condition 'image' must be a pair \(value, null\)"):
+        guidance.classifier_free(net, dict(conds, image=conds["image"][0]), 2.0)
+    with pytest.raises(TypeError, match="value of condition 'image' must be a tensor"):
+        guidance.classifier_free(net, dict(conds, image=("cat", None)), 2.0)
+    with pytest.raises(ValueError, match="at least one condition"):
+        guidance.ClassifierFreeGuidance(net, {}, 2.0)
+    with pytest.raises(TypeError, match="conditions must be a mapping"):
+        guidance.ClassifierFreeGuidance(net, [conds["image"]], 2.0)
+    with pytest.raises(TypeError, match="null_class and num_classes are for class labels"):
+        guidance.classifier_free(net, conds, 2.0, null_class=5)
+    with pytest.raises(TypeError, match="cond_model must be callable"):
+        guidance.classifier_free(3, conds, 2.0)
+    with pytest.raises(ValueError, match=r"condition 'image' must hold one item or one per item \(2\), got 3"):
+        guidance.classifier_free(net, conds, 2.0)(x[:2], t[:2])
+    with pytest.raises(ValueError, match="cond_model must return eps with x_t's shape"):
+        guidance.classifier_free(lambda x, t, **kw: x[:1], conds, 2.0)(x, t)
