@@ -1,4 +1,4 @@
-"""Chapter 06 exercise checkers accept the solution and reject a wrong answer."""
+"""Chapter 06's exercise checkers (ddlearn/exercises/ch06.py) accept the solution and reject a wrong answer."""
 from ddlearn.exercises import evaluate
 
 

@@ -1,0 +1,43 @@
+"""Exercise checkers of Chapter 04 (score SDEs), registered in :mod:`ddlearn.exercises`."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from . import close, exercise, not_callable
+
+
+@exercise("04.1", "the sub-VP standard deviation",
+          hint="sub-VP keeps VP's mean exp(-B/2) but its variance solves dv/du = -beta v + beta (1 - e^{-2B}); try v = (1 - e^{-B})^2")
+def _(answer):
+    from ..sde import SubVPSDE
+
+    problem = not_callable(answer, "subvp_std")
+    if problem:
+        return problem
+    sde = SubVPSDE()
+    u = torch.tensor([0.01, 0.1, 0.5, 1.0], dtype=torch.float64)
+    got = torch.stack([torch.as_tensor(answer(float(v)), dtype=torch.float64).reshape(()) for v in u])
+    return close(got, sde.std(u), rtol=1e-5, what="subvp_std(u) at u = 0.01, 0.1, 0.5, 1")
+
+
+@exercise("04.2", "the probability-flow drift of VE",
+          hint="VE has f = 0 and g^2 = d sigma^2/du = 2 log(sigma_max/sigma_min) sigma(u)^2; the PF-ODE is dx/du = f - g^2/2 score")
+def _(answer):
+    from ..sde import VESDE
+
+    problem = not_callable(answer, "ve_pf_drift")
+    if problem:
+        return problem
+    sde = VESDE(0.01, 50.0)
+    g = torch.Generator().manual_seed(0)
+    x, s = torch.randn(8, 2, generator=g, dtype=torch.float64), torch.randn(8, 2, generator=g, dtype=torch.float64)
+    return close(answer(x, 0.4, s), sde.pf_ode_drift(x, 0.4, s), rtol=1e-6,
+                 what="ve_pf_drift(x, 0.4, score) for sigma_min=0.01, sigma_max=50")
+
+
+@exercise("04.3", "bits per dimension of the uniform model",
+          hint="a model that spreads its density evenly over [-1, 1] gives every one of the 17 grey levels probability 1/17")
+def _(answer):
+    return close(answer, math.log2(17), rtol=1e-4, what="the bits per dimension")

@@ -1,0 +1,58 @@
+"""Exercise checkers of Chapter 05 (fast samplers), registered in :mod:`ddlearn.exercises`."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from . import close, exercise, not_callable, whole
+
+
+@exercise("05.1", "one DDIM step",
+          hint="predict x0 = (x_t - sqrt(1 - ab_t) eps) / sqrt(ab_t), then re-noise it to ab_s with the same eps")
+def _(answer):
+    if (problem := not_callable(answer, "ddim_step")) is not None:
+        return problem
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(16, 2, generator=gen, dtype=torch.float64)
+    eps = torch.randn(16, 2, generator=gen, dtype=torch.float64)
+    for ab_t, ab_s in [(0.01, 0.2), (0.5, 0.9), (0.9, 1.0)]:
+        x0 = (x - math.sqrt(1 - ab_t) * eps) / math.sqrt(ab_t)
+        expected = math.sqrt(ab_s) * x0 + math.sqrt(1 - ab_s) * eps
+        if (problem := close(answer(x, eps, ab_t, ab_s), expected, rtol=1e-6, atol=1e-9,
+                             what=f"ddim_step(x, eps, {ab_t}, {ab_s})")):
+            return problem
+    return None
+
+
+@exercise("05.2", "evaluations of DPM-Solver-3",
+          hint="each of the first N - 1 steps evaluates the model 3 times; the last step, to the clean data, once")
+def _(answer):
+    answer = whole(answer)
+    if isinstance(answer, bool) or not isinstance(answer, int):
+        return f"the answer is a whole number of model evaluations; got {answer!r}"
+    return None if answer == 3 * (6 - 1) + 1 else f"{answer} is not it: count the evaluations of 6 steps"
+
+
+@exercise("05.3", "the timestep of a noise level",
+          hint="sigma = sqrt((1 - ab) / ab) gives ab = 1 / (1 + sigma^2); find t with schedule.alpha_bar(t) = ab, "
+               "e.g. through the log-SNR -2 log(sigma) and schedule.t_from_log_snr")
+def _(answer):
+    from ..samplers.spacing import t_from_sigma
+    from ..schedules import linear
+
+    if (problem := not_callable(answer, "t_of_sigma")) is not None:
+        return problem
+    sch = linear()
+    for sigma in (0.02, 0.5, 1.0, 10.0, 100.0):
+        got = answer(sch, sigma)
+        if (problem := close(got, float(t_from_sigma(sch, sigma)), rtol=0, atol=0.5,
+                             what=f"t_of_sigma(linear(), {sigma}) (within half a step)")):
+            return problem
+    return None
+
+
+@exercise("05.4", "order from two errors",
+          hint="error ~ C h^p: doubling the steps halves h, so the error falls by 2^p; p = log2(ratio)")
+def _(answer):
+    return close(answer, math.log2(4.0e-3 / 5.0e-4), rtol=0, atol=0.05, what="the order p")
