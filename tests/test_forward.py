@@ -1,12 +1,15 @@
-"""The forward process: the closed form q(x_t | x_0) against the step-by-step chain."""
+"""The forward process: the closed form q(x_t | x_0) against the step-by-step chain, and the posterior
+q(x_{t-1} | x_t, x_0) against Bayes' rule and diffusers' DDPM step."""
 from __future__ import annotations
 
 import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ddlearn import forward, schedules
+from ddlearn import forward, param, schedules
 
 
 @pytest.mark.parametrize("name", ["linear", "cosine", "sigmoid"])
@@ -80,6 +83,72 @@ def test_two_steps_merge_into_one():
     # sqrt(1-b2)(sqrt(1-b1) x + sqrt(b1) e1) + sqrt(b2) e2 has variance 1 - (1-b1)(1-b2): alpha_bar composes
     s = schedules.linear(T=3, beta_start=0.1, beta_end=0.3)
     assert math.isclose(float(s.alpha_bars[1]), (1 - 0.1) * (1 - 0.2), rel_tol=1e-12)
+
+
+# ---- the posterior q(x_{t-1} | x_t, x_0) ----------------------------------------
+
+SCHEDULES = {"linear": schedules.linear(1000), "cosine": schedules.cosine(1000), "short": schedules.linear(50, 1e-3, 0.3)}
+
+
+@settings(max_examples=40, deadline=None)
+@given(name=st.sampled_from(sorted(SCHEDULES)), frac=st.floats(0.0, 1.0), seed=st.integers(0, 10_000))
+def test_posterior_is_bayes_rule_product_of_gaussians(name, frac, seed):
+    """q(x_{t-1}|x_t,x_0) ∝ q(x_t|x_{t-1}) q(x_{t-1}|x_0): multiply the two Gaussians by hand."""
+    s = SCHEDULES[name]
+    t = max(1, int(round(frac * (s.T - 1))))
+    g = torch.Generator().manual_seed(seed)
+    x0, xt = torch.randn(3, 4, generator=g, dtype=torch.float64), torch.randn(3, 4, generator=g, dtype=torch.float64)
+    a_t, b_t, ab_prev = s.alphas[t], s.betas[t], s.alpha_bars[t - 1]
+    # likelihood of x_{t-1} from x_t: N(x_t; sqrt(a) x_{t-1}, b) -> precision a/b, natural mean sqrt(a) x_t / b
+    prec = a_t / b_t + 1 / (1 - ab_prev)
+    var = 1 / prec
+    mean = var * (a_t.sqrt() * xt / b_t + ab_prev.sqrt() * x0 / (1 - ab_prev))
+    m, v, logv = forward.q_posterior(x0, xt, t, s)
+    torch.testing.assert_close(m, mean, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(v.expand_as(m), var.expand_as(m), rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(logv.expand_as(m), torch.log(var).expand_as(m), rtol=1e-9, atol=1e-9)
+
+
+def test_posterior_at_t0_returns_x0_and_a_finite_clipped_log_variance():
+    s = schedules.linear(100)
+    x0, xt = torch.randn(2, 3), torch.randn(2, 3)
+    m, v, logv = forward.q_posterior(x0, xt, 0, s)
+    torch.testing.assert_close(m, x0)
+    assert (v == 0).all() and torch.isfinite(logv).all()
+    _, v1, _ = forward.q_posterior(x0, xt, 1, s)
+    torch.testing.assert_close(logv, torch.log(v1))
+
+
+def test_posterior_matches_diffusers_ddpm_step():
+    """diffusers' DDPMScheduler.step: mean (eq. 7) and 'fixed_small' variance, same noise draw."""
+    diffusers = pytest.importorskip("diffusers")
+    from diffusers.utils.torch_utils import randn_tensor
+
+    s = schedules.linear(1000)
+    sched = diffusers.DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", clip_sample=False,
+                                    variance_type="fixed_small")
+    g = torch.Generator().manual_seed(0)
+    x0, eps = torch.randn(4, 1, 4, 4, generator=g), torch.randn(4, 1, 4, 4, generator=g)
+    for t in (1, 10, 500, 999):
+        xt = forward.q_sample(x0, t, eps, s)
+        out = sched.step(eps, t, xt, generator=torch.Generator().manual_seed(t)).prev_sample
+        noise = randn_tensor(eps.shape, generator=torch.Generator().manual_seed(t), dtype=eps.dtype)
+        x0_hat = param.eps_to_x0(xt, eps, s.alpha_bars[t])
+        m, v, _ = forward.q_posterior(x0_hat, xt, t, s)
+        torch.testing.assert_close(m + v.sqrt() * noise, out, rtol=1e-4, atol=1e-4)
+
+
+def test_posterior_rejects_bad_input():
+    s = schedules.linear(10)
+    x = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match="whole timesteps"):
+        forward.q_posterior(x, x, 1.5, s)
+    with pytest.raises(ValueError, match=r"t must lie in \[0, 9\]"):
+        forward.q_posterior(x, x, 10, s)
+    with pytest.raises(ValueError, match="x_t must have the same shape"):
+        forward.q_posterior(x, torch.zeros(2, 4), 1, s)
+    with pytest.raises(TypeError, match="schedule"):
+        forward.q_posterior(x, x, 1, "linear")
 
 
 # ---- bad input -----------------------------------------------------------------

@@ -1,16 +1,13 @@
-"""Langevin and annealed Langevin dynamics; denoising score matching and the SDE loss.
+"""Langevin and annealed Langevin dynamics (ddlearn/langevin.py); the DSM and SDE losses are in test_losses.py.
 
-Checked against closed forms (Gaussian stationary laws, the DSM optimum of
-Gaussian data) and the exact mixture oracle.
+Checked against closed forms (Gaussian stationary laws) and the exact
+mixture oracle.
 """
-import math
-
 import pytest
 import torch
 
 from ddlearn import langevin as L
-from ddlearn import losses, oracles, schedules
-from ddlearn import sde as S
+from ddlearn import oracles, schedules
 
 
 def test_langevin_reaches_a_gaussian():
@@ -61,31 +58,6 @@ def test_sample_annealed_langevin_uses_the_sampler_signature():
     assert (x[:, 0] > 0).float().mean().item() == pytest.approx(0.8, abs=0.06)
 
 
-def test_dsm_loss_optimum_is_the_noised_score():
-    # Data N(0, I): the score of the noised data at sigma is -x/(1+sigma^2) and its sigma^2-weighted
-    # DSM loss is 1/(1+sigma^2) per dimension (E||(z - sigma x0)||^2/(1+sigma^2)^2).
-    g = torch.Generator().manual_seed(4)
-    x0 = torch.randn(200000, 2, generator=g)
-    for sigma in (0.1, 1.0, 3.0):
-        best = losses.dsm_loss(lambda x, s: -x / (1 + sigma ** 2), x0, sigma, generator=g).item()
-        assert best == pytest.approx(1 / (1 + sigma ** 2), rel=0.02)
-        worse = losses.dsm_loss(lambda x, s: -1.3 * x / (1 + sigma ** 2), x0, sigma, generator=g).item()
-        assert worse > best
-
-
-def test_sde_loss_of_exact_model_matches_closed_form():
-    # Data N(0, I) under VP: the optimal eps is s(u) x_u, and the remaining error is m(u)^2 per dimension,
-    # so the loss is the average of m(u)^2 over u ~ U(u_min, 1).
-    sde, g = S.VPSDE(), torch.Generator().manual_seed(5)
-    x0 = torch.randn(100000, 2, generator=g)
-    model = sde.oracle_model(oracles.gaussian([0.0, 0.0], [1.0, 1.0]))
-    got = losses.sde_loss(model, x0, sde, generator=g).item()
-    u = torch.linspace(0, 1, 10001, dtype=torch.float64)
-    assert got == pytest.approx(sde.mean_coef(u).pow(2).mean().item(), rel=0.03)
-    with pytest.raises(TypeError, match="needs a ddlearn.sde.SDE"):
-        losses.sde_loss(model, x0, schedules.linear())
-
-
 def test_bad_input():
     x = torch.zeros(4, 2)
     with pytest.raises(ValueError, match="step_size must be > 0"):
@@ -98,5 +70,3 @@ def test_bad_input():
         L.langevin(lambda x: torch.full_like(x, float("nan")), x, 0.1, 3)
     with pytest.raises(ValueError, match="x contains"):
         L.langevin(lambda x: x, torch.full((2, 2), float("inf")), 0.1, 3)
-    with pytest.raises(ValueError, match="sigma must be positive"):
-        losses.dsm_loss(lambda x, s: x, x, -1.0)
