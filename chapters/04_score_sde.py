@@ -52,7 +52,7 @@ from ddlearn.config import is_fast, pick
 from ddlearn.notebook import check, show_source
 from ddlearn.samplers import (CountedModel, bits_per_dim, log_likelihood, pf_ode_encode, sample_euler_maruyama,
                               sample_pc, sample_pf_ode)
-from ddlearn.samplers import sde as sde_samplers
+from ddlearn.samplers import reverse_sde
 
 # The tensors here are small (2-D points, 8x8 and 16x16 digits): one thread avoids the cost of handing
 # each tiny operation between threads, and keeps the timings printed below steady on a busy machine.
@@ -150,7 +150,7 @@ for sde_ in (vp, subvp, sde_lib.VESDE(0.01, 10.0)):
 # (Euler-Maruyama). We stop at $u_\min = 10^{-3}$, where VP's noise std is 0.01.
 
 # %%
-show_source(sde_samplers.sample_euler_maruyama)
+show_source(reverse_sde.sample_euler_maruyama)
 
 # %% [markdown]
 # **How a model plugs in.** Every network in the book predicts $\epsilon$ as
@@ -196,7 +196,7 @@ plt.show()
 # $\epsilon = 2\,(r\,\|z\|/\|s\|)^2$.
 
 # %%
-show_source(sde_samplers.langevin_corrector)
+show_source(reverse_sde.langevin_corrector)
 
 # %% [markdown]
 # Is it worth it? Compare at an equal number of score evaluations, on `ring8`

@@ -49,7 +49,7 @@ from ddlearn.config import is_fast, pick
 from ddlearn.notebook import check, show_source
 from ddlearn.oracles import named_mixture
 from ddlearn.samplers import (CountedModel, sample_ancestral, sample_ddim, sample_dpm_solver,
-                              sample_dpm_solver_pp, sample_euler, sample_heun, timesteps)
+                              sample_dpm_solver_pp, sample_euler, sample_heun, time_grid)
 from ddlearn.samplers.compare import FAST_SAMPLERS, run_at_budget
 from ddlearn.schedules import linear
 
@@ -186,7 +186,7 @@ show_source(sample_dpm_solver_pp, docstring=False)
 # %%
 fig, ax = plt.subplots(figsize=(8, 2.8), layout="constrained")
 for k, name in enumerate(["leading", "trailing", "quadratic", "karras", "logsnr"]):
-    sig = schedule.sigma(timesteps(schedule, 10, name))
+    sig = schedule.sigma(time_grid(schedule, 10, name))
     ax.plot(sig, np.full(10, k), "o", ms=5)
 ax.set_yticks(range(5), ["leading", "trailing", "quadratic", "karras", "logsnr"])
 ax.set_xscale("log")

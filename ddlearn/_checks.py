@@ -83,6 +83,22 @@ def timesteps(name: str, t, T: int, batch: int | None = None, *, integer: bool =
     return t
 
 
+def model_output(out, x: torch.Tensor, *, where: str, what: str = "model") -> torch.Tensor:
+    """Check what a model (or score function) returned for input ``x``: a tensor of x's shape, all finite.
+
+    ``where`` says when it was called (``"step 3 (t=999)"``, ``"u=0.5"``), so
+    the error points at the step that failed. Returns ``out`` in x's dtype.
+    """
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"{what} returned {type(out).__name__} at {where}; expected a tensor")
+    if out.shape != x.shape:
+        raise ValueError(f"{what} returned shape {tuple(out.shape)} at {where}; "
+                         f"expected the input's shape {tuple(x.shape)}")
+    if not torch.isfinite(out).all():
+        raise ValueError(f"{what} returned non-finite values at {where}")
+    return out.to(x.dtype)
+
+
 def same_shape(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
     if a.shape != b.shape:
         raise ValueError(f"{name_b} must have the same shape as {name_a} {tuple(a.shape)}, got {tuple(b.shape)}")

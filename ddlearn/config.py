@@ -5,7 +5,10 @@ so that every notebook still runs every cell in seconds; CI runs the book
 this way. Full mode (the default) is what a reader gets.
 
 The library never sets a global seed: every random function takes a
-``torch.Generator``; :func:`generator` makes one from a seed.
+``torch.Generator``; :func:`generator` makes one from a seed, and
+:func:`randn` / :func:`randn_like` are the one way the library draws Gaussian
+noise: on the generator's device, then moved to where the data lives, so a CPU
+generator gives the same numbers whether the model runs on the CPU or a GPU.
 """
 from __future__ import annotations
 
@@ -67,3 +70,21 @@ def generator(seed: int | torch.Generator | None = 0, device: str | torch.device
     else:
         g.manual_seed(seed)
     return g
+
+
+def randn(shape, *, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32,
+          device: str | torch.device = "cpu") -> torch.Tensor:
+    """N(0, I) noise of ``shape``, drawn on ``generator``'s device and returned on ``device``.
+
+    Same generator state, same numbers, wherever the result goes. With no
+    generator, torch's global generator of ``device`` draws it.
+    """
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    draw_on = generator.device if generator is not None else torch.device(device)
+    return torch.randn(tuple(shape), generator=generator, dtype=dtype, device=draw_on).to(device)
+
+
+def randn_like(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """N(0, I) noise shaped like ``x`` (its dtype, on its device), drawn from ``generator`` (see :func:`randn`)."""
+    return randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)

@@ -14,27 +14,18 @@ import math
 import torch
 
 from . import _checks
-from .schedules import Schedule
-
-
-def _check_schedule(schedule) -> Schedule:
-    if not isinstance(schedule, Schedule):
-        raise TypeError(f"schedule must be a ddlearn.schedules.Schedule, got {type(schedule).__name__}")
-    return schedule
-
-
-def _bcast(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Per-item coefficients (B,) shaped to broadcast over x (B, ...), in x's dtype and device."""
-    return v.to(device=like.device, dtype=like.dtype).reshape(-1, *([1] * (like.ndim - 1)))
+from .config import randn_like
+from .param import per_item
+from .schedules import Schedule, check_schedule
 
 
 def q_mean_std(x0: torch.Tensor, t, schedule: Schedule) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean sqrt(abar_t) x0 and standard deviation sqrt(1 - abar_t) of q(x_t | x_0)."""
-    _check_schedule(schedule)
+    check_schedule(schedule)
     _checks.tensor("x0", x0, ndim=tuple(range(2, 6)))
     tt = _checks.timesteps("t", t, schedule.T, batch=x0.shape[0])
     ab = schedule.alpha_bar(tt)
-    return _bcast(ab.sqrt(), x0) * x0, _bcast((1 - ab).sqrt(), x0)
+    return per_item(ab.sqrt(), x0) * x0, per_item((1 - ab).sqrt(), x0)
 
 
 def q_sample(x0: torch.Tensor, t, noise: torch.Tensor | None = None, schedule: Schedule | None = None,
@@ -48,7 +39,7 @@ def q_sample(x0: torch.Tensor, t, noise: torch.Tensor | None = None, schedule: S
         raise TypeError("q_sample needs a schedule, e.g. q_sample(x0, t, noise, schedules.linear())")
     mean, std = q_mean_std(x0, t, schedule)
     if noise is None:
-        noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype).to(x0.device)
+        noise = randn_like(x0, generator)
     else:
         _checks.tensor("noise", noise)
         _checks.same_shape("x0", x0, "noise", noise)
@@ -58,22 +49,18 @@ def q_sample(x0: torch.Tensor, t, noise: torch.Tensor | None = None, schedule: S
 def q_step(x_prev: torch.Tensor, t, schedule: Schedule, noise: torch.Tensor | None = None,
            *, generator: torch.Generator | None = None) -> torch.Tensor:
     """One step of the chain: x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) eps (t integer)."""
-    _check_schedule(schedule)
+    check_schedule(schedule)
     _checks.tensor("x_prev", x_prev, ndim=tuple(range(2, 6)))
     tt = _checks.timesteps("t", t, schedule.T, batch=x_prev.shape[0], integer=True).long()
     if noise is None:
-        noise = _draw_noise(x_prev, generator)
+        noise = randn_like(x_prev, generator)
     else:
         _checks.tensor("noise", noise)
         _checks.same_shape("x_prev", x_prev, "noise", noise)
     if bool((tt == tt[0]).all()):  # one t for the batch: scalar coefficients, fewer tensor ops
         return _step(x_prev, float(schedule.betas[tt[0]]), noise)
     beta = schedule.betas[tt]
-    return _bcast((1 - beta).sqrt(), x_prev) * x_prev + _bcast(beta.sqrt(), x_prev) * noise
-
-
-def _draw_noise(x: torch.Tensor, generator) -> torch.Tensor:
-    return torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+    return per_item((1 - beta).sqrt(), x_prev) * x_prev + per_item(beta.sqrt(), x_prev) * noise
 
 
 def _step(x: torch.Tensor, beta: float, noise: torch.Tensor) -> torch.Tensor:
@@ -88,7 +75,7 @@ def noise_chain(x0: torch.Tensor, schedule: Schedule, keep=None, *,
     ``keep`` is an iterable of integer timesteps (default: every step). The
     chain stops at the largest kept step, so short prefixes are cheap.
     """
-    _check_schedule(schedule)
+    check_schedule(schedule)
     _checks.tensor("x0", x0, ndim=tuple(range(2, 6)))
     if keep is None:
         keep = list(range(schedule.T))
@@ -104,7 +91,7 @@ def noise_chain(x0: torch.Tensor, schedule: Schedule, keep=None, *,
     betas = schedule.betas.tolist()
     for t in range(keep[-1] + 1):
         # the same draws as q_step(x, t, schedule, generator=generator), without re-checking x each step
-        x = _step(x, betas[t], _draw_noise(x, generator))
+        x = _step(x, betas[t], randn_like(x, generator))
         if t in wanted:
             out[t] = x
     return out
@@ -125,7 +112,7 @@ def q_posterior(x0: torch.Tensor, x_t: torch.Tensor, t, schedule: Schedule):
     have shape (B, 1, ...) and broadcast over x. At t = 0, tilde-beta is 0 (x_0 is
     known), so the log-variance is clipped to that of t = 1, as in the paper's code.
     """
-    _check_schedule(schedule)
+    check_schedule(schedule)
     _checks.tensor("x0", x0, ndim=tuple(range(2, 6)))
     _checks.tensor("x_t", x_t, ndim=tuple(range(2, 6)))
     _checks.same_shape("x0", x0, "x_t", x_t)
@@ -139,5 +126,5 @@ def q_posterior(x0: torch.Tensor, x_t: torch.Tensor, t, schedule: Schedule):
     all_var = schedule.betas * (1 - schedule.alpha_bars_prev) / (1 - schedule.alpha_bars)
     floor = all_var[1] if schedule.T > 1 else schedule.betas[0]
     log_var = torch.log(torch.cat([floor.reshape(1), all_var[1:]]))[tt]
-    mean = _bcast(coef_x0, x0) * x0 + _bcast(coef_xt, x0) * x_t
-    return mean, _bcast(var, x0), _bcast(log_var, x0)
+    mean = per_item(coef_x0, x0) * x0 + per_item(coef_xt, x0) * x_t
+    return mean, per_item(var, x0), per_item(log_var, x0)

@@ -34,21 +34,9 @@ import math
 import torch
 
 from . import _checks
-from .samplers._common import Step, progress_bar
+from .config import randn_like
+from .samplers.base import Step, progress_bar
 from .schedules import Schedule
-
-
-def _noise(x, generator):
-    return torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
-
-
-def _check_score_out(s, x, where):
-    if not isinstance(s, torch.Tensor) or s.shape != x.shape:
-        got = tuple(s.shape) if isinstance(s, torch.Tensor) else type(s).__name__
-        raise ValueError(f"score returned {got} at {where}; expected the input's shape {tuple(x.shape)}")
-    if not torch.isfinite(s).all():
-        raise ValueError(f"score returned non-finite values at {where} (step size too large?)")
-    return s
 
 
 @torch.no_grad()
@@ -64,8 +52,8 @@ def langevin(score, x: torch.Tensor, step_size: float, n_steps: int, *, generato
     _checks.number("step_size", step_size, low=0, low_open=True)
     _checks.positive_int("n_steps", n_steps)
     for i in progress_bar(range(n_steps), progress=progress, desc="Langevin"):
-        s = _check_score_out(score(x), x, f"step {i}")
-        x = x + step_size * s + math.sqrt(2 * step_size) * _noise(x, generator)
+        s = _checks.model_output(score(x), x, where=f"step {i}", what="score")
+        x = x + step_size * s + math.sqrt(2 * step_size) * randn_like(x, generator)
         if callback is not None:
             callback(Step(i, 0.0, x, None))
     return x
@@ -105,12 +93,12 @@ def annealed_langevin(score, x: torch.Tensor, sigmas, n_steps_each: int, step_si
         sig = s[i].expand(B)
         eps_i = step_size * (s[i] / s[-1]).item() ** 2
         for k in range(n_steps_each):
-            g = _check_score_out(score(x, sig), x, f"noise level {i} (sigma={s[i].item():g}), step {k}")
-            x = x + eps_i * g + math.sqrt(2 * eps_i) * _noise(x, generator)
+            g = _checks.model_output(score(x, sig), x, where=f"noise level {i} (sigma={s[i].item():g}), step {k}", what="score")
+            x = x + eps_i * g + math.sqrt(2 * eps_i) * randn_like(x, generator)
         if callback is not None:
             callback(Step(i, s[i].item(), x, None))
     if denoise:
-        g = _check_score_out(score(x, s[-1].expand(B)), x, "the final denoising step")
+        g = _checks.model_output(score(x, s[-1].expand(B)), x, where="the final denoising step", what="score")
         x = x + s[-1].item() ** 2 * g
     return x
 

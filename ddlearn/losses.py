@@ -29,7 +29,10 @@ import math
 import torch
 
 from . import _checks, param
-from .forward import _bcast, _check_schedule, q_posterior, q_sample
+from .config import randn_like
+from .forward import q_posterior, q_sample
+from .param import per_item
+from .schedules import check_schedule
 from .schedules import Schedule
 
 
@@ -94,14 +97,14 @@ def simple_loss(model, x0: torch.Tensor, schedule: Schedule, *, generator=None, 
     (for networks used by continuous-time samplers). ``p_uncond``: label
     dropout for classifier-free guidance (needs ``model.null_class``).
     """
-    _check_schedule(schedule)
+    check_schedule(schedule)
     _checks.tensor("x0", x0, ndim=tuple(range(2, 6)))
     _checks.choice("weighting", weighting, ("simple", "vlb"))
     if weighting == "vlb" and continuous:
         raise ValueError("weighting='vlb' is defined on the integer timesteps; use continuous=False")
     B = x0.shape[0]
     t = sample_t(B, schedule, continuous=continuous, generator=generator)
-    noise = torch.randn(x0.shape, generator=generator).to(x0)
+    noise = randn_like(x0, generator)
     x_t = q_sample(x0, t, noise, schedule)
     if p_uncond:
         cond = drop_labels(cond, p_uncond, model.null_class, generator=generator)
@@ -128,17 +131,17 @@ def vlb_terms(model, x0: torch.Tensor, schedule: Schedule, t, *, generator=None,
     * t = 0: the decoder term :math:`-\log\mathcal N(x_0;\ \hat x_0(x_{t=0}),\ \sigma_0^2 I)`, a
       *continuous* density (see :func:`ddlearn.metrics.elbo_bpd` for the dequantisation).
     """
-    _check_schedule(schedule)
+    check_schedule(schedule)
     _checks.tensor("x0", x0, ndim=tuple(range(2, 6)))
     tt = _checks.timesteps("t", t, schedule.T, batch=x0.shape[0], integer=True)
     if noise is None:
-        noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype).to(x0.device)
+        noise = randn_like(x0, generator)
     x0d, noised = x0.double(), noise.double()
     x_t = q_sample(x0d, tt, noised, schedule)
     eps = _model_eps(model, x_t.to(x0.dtype), tt.to(x0.dtype), cond).double()
     ab = schedule.alpha_bars[tt.long()]
     x0_hat = param.eps_to_x0(x_t, eps, ab)
-    logvar_p = _bcast(torch.log(reverse_variance(schedule, variance))[tt.long()], x_t)
+    logvar_p = per_item(torch.log(reverse_variance(schedule, variance))[tt.long()], x_t)
     # mu_theta = posterior mean with x0 replaced by the prediction (equivalent to the eps form)
     mean_p, _, _ = q_posterior(x0_hat, x_t, tt, schedule)
     mean_q, _, logvar_q = q_posterior(x0d, x_t, tt, schedule)
@@ -150,7 +153,7 @@ def vlb_terms(model, x0: torch.Tensor, schedule: Schedule, t, *, generator=None,
 
 def prior_kl(x0: torch.Tensor, schedule: Schedule) -> torch.Tensor:
     """L_T = KL(q(x_{T-1} | x_0) || N(0, I)) per item (B,), nats: how much signal the schedule leaves at the end."""
-    _check_schedule(schedule)
+    check_schedule(schedule)
     ab = schedule.alpha_bars[-1]
     mean = ab.sqrt() * x0.double()
     logvar = torch.log1p(-ab) * torch.ones_like(mean)
@@ -166,7 +169,7 @@ def nll_bound(model, x0: torch.Tensor, schedule: Schedule, *, n_t: int | None = 
     ``n_t`` timesteps per item uniformly (stratified) and rescales by T/n_t, an
     unbiased and much cheaper estimate.
     """
-    _check_schedule(schedule)
+    check_schedule(schedule)
     _checks.tensor("x0", x0, ndim=tuple(range(2, 6)))
     T = schedule.T
     total = prior_kl(x0, schedule).double()
@@ -228,8 +231,8 @@ def dsm_loss(score, x0: torch.Tensor, sigma, *, generator=None) -> torch.Tensor:
         sig = sig.expand(x0.shape[0])
     if sig.numel() != x0.shape[0] or not torch.isfinite(sig).all() or (sig <= 0).any():
         raise ValueError(f"sigma must be positive and finite, a number or one value per item ({x0.shape[0]})")
-    z = torch.randn(x0.shape, generator=generator).to(x0)
-    s_col = _bcast(sig, x0)
+    z = randn_like(x0, generator)
+    s_col = per_item(sig, x0)
     x_tilde = x0 + s_col * z
     return ((s_col * score(x_tilde, sig) + z) ** 2).mean()
 
@@ -266,7 +269,7 @@ def sde_loss(model, x0: torch.Tensor, schedule, *, generator=None, cond=None, u_
     if dequantize is not None:  # fresh uniform noise in every batch: the model learns the dequantised density
         x0 = globals()["dequantize"](x0, dequantize, generator=generator)
     u = u_min + (1 - u_min) * torch.rand(x0.shape[0], generator=generator, dtype=torch.float64)
-    noise = torch.randn(x0.shape, generator=generator).to(x0)
+    noise = randn_like(x0, generator)
     x_u, _ = schedule.marginal_sample(x0, u, noise=noise)
     x_in, t = schedule.model_input(x_u, u)
     return ((_model_eps(model, x_in, t, cond) - noise) ** 2).mean()

@@ -21,6 +21,7 @@ import math
 import torch
 
 from . import _checks
+from .config import randn
 from .schedules import Schedule
 
 
@@ -72,7 +73,7 @@ class GaussianMixture:
         """n samples as a float32 tensor (n, D) (and component labels with ``return_labels``)."""
         _checks.positive_int("n", n)
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
-        z = torch.randn(n, self.D, generator=generator, dtype=torch.float64)
+        z = randn((n, self.D), generator=generator, dtype=torch.float64)
         L = torch.linalg.cholesky(self.covs)
         x = self.means[k] + (L[k] @ z.unsqueeze(-1)).squeeze(-1)
         return (x.float(), k) if return_labels else x.float()

@@ -22,6 +22,11 @@ from . import _checks
 KINDS = ("eps", "x0", "v", "score")
 
 
+def per_item(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Per-item values ``v`` (B,) shaped (B, 1, ..., 1) to broadcast over ``like`` (B, ...), in its dtype and device."""
+    return v.to(device=like.device, dtype=like.dtype).reshape(-1, *([1] * (like.ndim - 1)))
+
+
 def _coefs(alpha_bar, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     ab = torch.as_tensor(alpha_bar, dtype=torch.float64)
     if ab.ndim == 0:
@@ -30,10 +35,7 @@ def _coefs(alpha_bar, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raise ValueError(f"alpha_bar must be a scalar or of shape ({x.shape[0]},), got shape {tuple(ab.shape)}")
     if (ab <= 0).any() or (ab > 1).any():
         raise ValueError("alpha_bar must lie in (0, 1]")
-    shape = (-1,) + (1,) * (x.ndim - 1)
-    a = ab.sqrt().to(x.dtype).to(x.device).reshape(shape)
-    s = (1 - ab).sqrt().to(x.dtype).to(x.device).reshape(shape)
-    return a, s
+    return per_item(ab.sqrt(), x), per_item((1 - ab).sqrt(), x)
 
 
 def eps_to_x0(x_t, eps, alpha_bar):

@@ -106,7 +106,8 @@ class Schedule:
         lo = tt.floor().long().clamp(max=self.T - 1)
         hi = (lo + 1).clamp(max=self.T - 1)
         w = tt - lo.to(torch.float64)
-        out = torch.exp((1 - w) * log_ab[lo] + w * log_ab[hi])
+        # exact on the grid (exp(log a) can miss a by an ulp), interpolated between grid points
+        out = torch.where(w == 0, self.alpha_bars[lo], torch.exp((1 - w) * log_ab[lo] + w * log_ab[hi]))
         if isinstance(t, torch.Tensor) and t.ndim == 0:
             return out.reshape(())
         return out
@@ -157,6 +158,13 @@ def _betas_from_alpha_bar(alpha_bar_fn, T: int, max_beta: float) -> torch.Tensor
     ab = alpha_bar_fn(t)
     betas = 1.0 - ab[1:] / ab[:-1]
     return betas.clamp(max=max_beta)
+
+
+def check_schedule(schedule, name: str = "schedule") -> Schedule:
+    """``schedule`` itself if it is a :class:`Schedule`, else a TypeError naming ``name``."""
+    if not isinstance(schedule, Schedule):
+        raise TypeError(f"{name} must be a ddlearn.schedules.Schedule, got {type(schedule).__name__}")
+    return schedule
 
 
 def linear(T: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> Schedule:

@@ -60,6 +60,8 @@ import math
 import torch
 
 from . import _checks
+from .config import randn, randn_like
+from .param import per_item
 from .schedules import Schedule
 
 NAMES = ("vp", "subvp", "ve")
@@ -90,11 +92,6 @@ def check_u(name: str, u, batch: int | None = None) -> torch.Tensor:
     return u
 
 
-def _col(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Per-item values (B,) shaped to broadcast over ``like`` (B, ...)."""
-    return v.to(device=like.device, dtype=like.dtype).reshape(-1, *([1] * (like.ndim - 1)))
-
-
 class SDE:
     """Base class: subclasses give ``mean_coef``, ``std``, ``drift_coef`` (f = drift_coef * x) and ``g2``."""
 
@@ -121,7 +118,7 @@ class SDE:
     def drift(self, x: torch.Tensor, u) -> torch.Tensor:
         """f(x, u)."""
         uu = check_u("u", u, x.shape[0])
-        return _col(self.drift_coef(uu), x) * x
+        return per_item(self.drift_coef(uu), x) * x
 
     def diffusion(self, u) -> torch.Tensor:
         """g(u) (float64, shape of u)."""
@@ -131,13 +128,13 @@ class SDE:
         """Mean m(u) x_0 and std s(u) (broadcastable) of p(x_u | x_0)."""
         _checks.tensor("x0", x0, ndim=tuple(range(2, 6)))
         uu = check_u("u", u, x0.shape[0])
-        return _col(self.mean_coef(uu), x0) * x0, _col(self.std(uu), x0)
+        return per_item(self.mean_coef(uu), x0) * x0, per_item(self.std(uu), x0)
 
     def marginal_sample(self, x0: torch.Tensor, u, *, generator=None, noise=None):
         """x_u = m(u) x_0 + s(u) eps; returns (x_u, eps)."""
         mean, std = self.marginal_mean_std(x0, u)
         if noise is None:
-            noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype).to(x0.device)
+            noise = randn_like(x0, generator)
         return mean + std * noise, noise
 
     def log_snr(self, u) -> torch.Tensor:
@@ -174,7 +171,7 @@ class SDE:
         return 1.0
 
     def prior_sample(self, shape, *, generator=None, dtype=torch.float32) -> torch.Tensor:
-        return self.prior_std * torch.randn(tuple(shape), generator=generator, dtype=dtype)
+        return self.prior_std * randn(shape, generator=generator, dtype=dtype)
 
     def prior_log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """log N(x; 0, prior_std^2 I), summed per item, float64 (B,)."""
@@ -191,7 +188,7 @@ class SDE:
         """
         uu = check_u("u", u, x.shape[0])
         _checks.number("du", du, low=0, low_open=True)
-        return self.drift(x, uu) * du, _col(self.g2(uu).sqrt() * math.sqrt(du), x)
+        return self.drift(x, uu) * du, per_item(self.g2(uu).sqrt() * math.sqrt(du), x)
 
     # ---- reverse time ---------------------------------------------------------
     def reverse_drift(self, x: torch.Tensor, u, score: torch.Tensor, *, probability_flow: bool = False):
@@ -203,7 +200,7 @@ class SDE:
         uu = check_u("u", u, x.shape[0])
         _checks.same_shape("x", x, "score", score)
         coef = 0.5 if probability_flow else 1.0
-        return self.drift(x, uu) - coef * _col(self.g2(uu), x) * score
+        return self.drift(x, uu) - coef * per_item(self.g2(uu), x) * score
 
     def pf_ode_drift(self, x: torch.Tensor, u, score: torch.Tensor) -> torch.Tensor:
         """dx/du of the probability-flow ODE."""
@@ -217,7 +214,7 @@ class SDE:
         """
         uu = check_u("u", u, x.shape[0])
         scale = (self.mean_coef(uu) ** 2 + self.std(uu) ** 2).rsqrt()
-        return x * _col(scale, x), (uu * (self.T - 1)).to(dtype=x.dtype, device=x.device)
+        return x * per_item(scale, x), (uu * (self.T - 1)).to(dtype=x.dtype, device=x.device)
 
     def oracle_model(self, mixture):
         """A Gaussian mixture's exact eps-model in this SDE's own frame: ``model(x_in, t)``."""
@@ -399,16 +396,12 @@ def score_fn(model, frame, sde: SDE, *, check: bool = True):
     def score(x: torch.Tensor, u) -> torch.Tensor:
         uu = check_u("u", u, x.shape[0])
         m, s = sde.mean_coef(uu), sde.std(uu)
-        x_in = x * _col((m ** 2 + s ** 2).rsqrt(), x)
+        x_in = x * per_item((m ** 2 + s ** 2).rsqrt(), x)
         t = frame_time(frame, sde, uu).to(dtype=x.dtype, device=x.device)
         eps = model(x_in, t)
         if check:
-            if not isinstance(eps, torch.Tensor) or eps.shape != x.shape:
-                got = tuple(eps.shape) if isinstance(eps, torch.Tensor) else type(eps).__name__
-                raise ValueError(f"model returned {got} at u={uu[0].item():g}; expected the input's shape {tuple(x.shape)}")
-            if not torch.isfinite(eps).all():
-                raise ValueError(f"model returned non-finite values at u={uu[0].item():g}")
-        return -eps.to(x.dtype) / _col(s, x)
+            eps = _checks.model_output(eps, x, where=f"u={uu[0].item():g}")
+        return -eps.to(x.dtype) / per_item(s, x)
 
     return score
 

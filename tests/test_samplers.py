@@ -8,7 +8,7 @@ from scipy.integrate import solve_ivp
 
 from ddlearn.oracles import named_mixture
 from ddlearn.samplers import (SPACINGS, CountedModel, sample_ddim, sample_dpm_solver, sample_dpm_solver_pp,
-                              sample_euler, sample_heun, timesteps)
+                              sample_euler, sample_heun, time_grid)
 from ddlearn.samplers.spacing import t_from_sigma
 from ddlearn.schedules import cosine, linear
 
@@ -28,7 +28,7 @@ def noise(n, seed=0, dtype=torch.float64):
 @pytest.mark.parametrize("spacing", SPACINGS)
 @pytest.mark.parametrize("steps", [1, 2, 7, 50, 1000])
 def test_spacing_decreasing_in_range(spacing, steps):
-    t = timesteps(SCHEDULE, steps, spacing)
+    t = time_grid(SCHEDULE, steps, spacing)
     assert t.shape == (steps,) and t.dtype == torch.float64
     assert (t >= 0).all() and (t <= 999).all()
     assert (t[1:] < t[:-1]).all()
@@ -36,12 +36,13 @@ def test_spacing_decreasing_in_range(spacing, steps):
 
 def test_spacing_definitions():
     s = SCHEDULE
-    assert timesteps(s, 4, "leading").tolist() == [750, 500, 250, 0]
-    assert timesteps(s, 4, "trailing").tolist() == [999, 749, 499, 249]
-    assert timesteps(s, 3, "quadratic").tolist() == [999, 999 / 4, 0]
-    lam = s.log_snr_at(timesteps(s, 6, "logsnr"))
+    assert time_grid(s, 4, "leading").tolist() == [750, 500, 250, 0]
+    assert time_grid(s, 4, "trailing").tolist() == [999, 749, 499, 249]
+    assert time_grid(s, 3, "quadratic").tolist() == [999, 999 / 4, 0]
+    assert time_grid(s, 4, "linspace").tolist() == [999, 666, 333, 0]
+    lam = s.log_snr_at(time_grid(s, 6, "logsnr"))
     assert torch.allclose(lam.diff(), lam.diff()[0].expand(5), rtol=1e-6)  # uniform in log-SNR
-    sig = s.sigma(timesteps(s, 6, "karras"))
+    sig = s.sigma(time_grid(s, 6, "karras"))
     root = sig ** (1 / 7)
     assert torch.allclose(root.diff(), root.diff()[0].expand(5), rtol=1e-6)  # uniform in sigma^(1/rho)
     assert torch.allclose(s.sigma(t_from_sigma(s, torch.tensor([0.5, 3.0]))), torch.tensor([0.5, 3.0],
@@ -126,8 +127,30 @@ def test_evaluation_counts_and_callbacks(name, steps, nfe):
     assert model.nfe == nfe
     assert [s.i for s in seen] == list(range(steps))
     assert all(s.x.shape == (8, 2) and s.x0.shape == (8, 2) for s in seen)
-    assert [s.t for s in seen] == timesteps(SCHEDULE, steps, opts.get("spacing", "karras" if name in
+    assert [s.t for s in seen] == time_grid(SCHEDULE, steps, opts.get("spacing", "karras" if name in
                                             ("euler", "heun") else "logsnr" if "dpm" in name else "leading")).tolist()
+
+
+def test_every_sampler_declares_its_cost_and_keeps_to_it():
+    """Each sampler's declared evaluations (samplers.base.declare) equal what CountedModel counts."""
+    from ddlearn import samplers
+
+    cases = [(samplers.sample_ddim, 7, {}), (samplers.sample_euler, 7, {}), (samplers.sample_heun, 7, {}),
+             (samplers.sample_dpm_solver, 7, {"order": 1}), (samplers.sample_dpm_solver, 7, {"order": 2}),
+             (samplers.sample_dpm_solver, 7, {"order": 3}), (samplers.sample_dpm_solver_pp, 7, {}),
+             (samplers.sample_euler_maruyama, 6, {}), (samplers.sample_pc, 6, {"n_corrector": 2}),
+             (samplers.sample_pf_ode, 6, {"solver": "euler"}), (samplers.sample_pf_ode, 6, {"solver": "heun"})]
+    for sampler, steps, opts in cases:
+        model = CountedModel(MODEL)
+        sampler(model, noise(4), SCHEDULE, steps, progress=False, generator=torch.Generator().manual_seed(0), **opts)
+        assert model.nfe == samplers.evaluations(sampler, steps, **opts), (sampler.__name__, opts)
+    model = CountedModel(MODEL)
+    samplers.sample_ancestral(model, noise(4), SCHEDULE, progress=False)
+    assert model.nfe == samplers.evaluations(samplers.sample_ancestral, SCHEDULE.T)
+    assert samplers.evaluations(samplers.sample_pf_ode, 6, solver="rk45") is None  # adaptive: counted, not declared
+    assert samplers.steps_for(samplers.sample_heun, 10) == 5 and samplers.steps_for(samplers.sample_ddim, 10) == 10
+    with pytest.raises(TypeError, match="declares no evaluations"):
+        samplers.evaluations(lambda *a, **k: None, 3)
 
 
 # ---- the right distribution -----------------------------------------------------

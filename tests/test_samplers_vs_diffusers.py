@@ -32,7 +32,7 @@ diffusers = pytest.importorskip("diffusers")
 
 from ddlearn.oracles import named_mixture  # noqa: E402
 from ddlearn.samplers import (sample_ddim, sample_dpm_solver_pp, sample_euler, sample_heun,  # noqa: E402
-                              timesteps)
+                              time_grid)
 from ddlearn.schedules import linear  # noqa: E402
 
 TOL = 1e-5
@@ -77,7 +77,7 @@ def trajectory(sampler, x, steps, **kw):
 def test_spacing_matches_diffusers_ddim(spacing, steps):
     sched = diffusers.DDIMScheduler(num_train_timesteps=1000, timestep_spacing=spacing)
     sched.set_timesteps(steps)
-    assert timesteps(SCHEDULE, steps, spacing).tolist() == sched.timesteps.double().tolist()
+    assert time_grid(SCHEDULE, steps, spacing).tolist() == sched.timesteps.double().tolist()
 
 
 @pytest.mark.parametrize("spacing", ["leading", "trailing"])
@@ -156,5 +156,5 @@ def test_karras_spacing_matches_diffusers_sigmas():
     steps = 12
     sched = with_our_schedule(diffusers.EulerDiscreteScheduler(num_train_timesteps=1000, use_karras_sigmas=True))
     sched.set_timesteps(steps)
-    ours = SCHEDULE.sigma(timesteps(SCHEDULE, steps, "karras"))
+    ours = SCHEDULE.sigma(time_grid(SCHEDULE, steps, "karras"))
     np.testing.assert_allclose(ours.numpy(), sched.sigmas[:-1].double().numpy(), rtol=1e-5)

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from ddlearn.oracles import named_mixture
-from ddlearn.samplers.compare import FAST_SAMPLERS, run_at_budget, steps_for
+from ddlearn.samplers import sample_ddim, sample_dpm_solver, sample_heun, steps_for
+from ddlearn.samplers.compare import FAST_SAMPLERS, run_at_budget
 from ddlearn.schedules import linear
 from ddlearn.widgets import sampler_explorer
 
@@ -26,9 +27,9 @@ class TinyImageModel(torch.nn.Module):
 
 
 def test_steps_for_budget():
-    assert [steps_for(b, 1) for b in (1, 5, 10)] == [1, 5, 10]
-    assert [steps_for(b, 2) for b in (1, 2, 3, 10)] == [1, 1, 2, 5]
-    assert steps_for(10, 3) == 4  # 3 * 3 + 1 = 10
+    assert [steps_for(sample_ddim, b) for b in (1, 5, 10)] == [1, 5, 10]
+    assert [steps_for(sample_heun, b) for b in (1, 2, 3, 10)] == [1, 1, 2, 5]
+    assert steps_for(sample_dpm_solver, 10, order=3) == 4  # 3 * 3 + 1 = 10
     for name in FAST_SAMPLERS:
         _, nfe = run_at_budget(name, MODEL, torch.randn(4, 2), SCHEDULE, 10)
         assert nfe <= 10 and nfe >= 8, (name, nfe)

@@ -38,6 +38,7 @@ from __future__ import annotations
 import torch
 
 from .. import _checks
+from ..config import randn_like
 
 
 class Operator(torch.nn.Module):
@@ -96,8 +97,7 @@ class Operator(torch.nn.Module):
         y = self(x)
         if self.noise == 0:
             return y
-        n = torch.randn(y.shape, generator=generator, dtype=y.dtype).to(y.device)
-        return y + self.noise * n
+        return y + self.noise * randn_like(y, generator)
 
     def _need_linear(self, what: str):
         if not self.linear:

@@ -21,48 +21,25 @@ model's prediction of the clean sample
 
 All share the book's sampler signature (:mod:`ddlearn.samplers`) plus the
 measurement: ``sample_X(model, x_T, schedule, steps, *, operator, y,
-generator=None, callback=None, progress=True, ...)``. Steps use the
-generalised DDIM update (Song et al. 2021) on ``steps`` evenly spaced
-timesteps; ``eta=1`` is ancestral (DDPM-like) sampling, ``eta=0`` deterministic.
+generator=None, callback=None, progress=True, ...)``. Each method is a
+``predict`` hook on the one DDIM-family loop (:func:`ddlearn.samplers.ddim.ddim_loop`):
+the generalised DDIM update (Song et al. 2021) on ``steps`` timesteps of
+``spacing`` (default ``"linspace"``: evenly spaced whole timesteps from T-1 to 0);
+``eta=1`` is ancestral (DDPM-like) sampling, ``eta=0`` deterministic. With
+guidance scale 0 a method is exactly :func:`ddlearn.samplers.sample_ddim` on the
+same grid, eta and generator.
 
 The exact posterior of a Gaussian-mixture prior (:mod:`.exact`) measures each method's bias.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 
 from .. import _checks, param
 from ..operators import Operator
-from ..samplers._common import Step, check_inputs, check_steps, progress_bar
+from ..samplers.base import check_inputs, eval_eps
+from ..samplers.ddim import ddim_loop, model_predict
 from ..schedules import Schedule
-
-
-# ---- the shared loop ----------------------------------------------------------------
-def timesteps(schedule: Schedule, steps: int) -> list[int]:
-    """``steps`` evenly spaced integer timesteps from T-1 down to 0 (duplicates removed)."""
-    grid = torch.linspace(schedule.T - 1, 0, steps, dtype=torch.float64).round().long().tolist()
-    return list(dict.fromkeys(grid))
-
-
-def _eps(model, x, t: int, step: int) -> torch.Tensor:
-    out = model(x, torch.full((x.shape[0],), float(t), dtype=x.dtype, device=x.device))
-    if not isinstance(out, torch.Tensor) or out.shape != x.shape:
-        raise ValueError(f"model returned {getattr(out, 'shape', type(out).__name__)} at step {step} (t={t}); "
-                         f"expected the input's shape {tuple(x.shape)}")
-    if not torch.isfinite(out).all():
-        raise ValueError(f"model returned non-finite values at step {step} (t={t})")
-    return out
-
-
-def ddim_step(x, eps, x0, ab_t: float, ab_prev: float, eta: float, generator) -> torch.Tensor:
-    r"""x_prev = sqrt(ab_prev) x0 + sqrt(1 - ab_prev - s^2) eps + s z, s = eta sqrt((1-ab_prev)/(1-ab_t) (1 - ab_t/ab_prev))."""
-    s = eta * math.sqrt(max((1 - ab_prev) / (1 - ab_t) * (1 - ab_t / ab_prev), 0.0))
-    out = math.sqrt(ab_prev) * x0 + math.sqrt(max(1 - ab_prev - s * s, 0.0)) * eps
-    if s > 0:
-        out = out + s * torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
-    return out
 
 
 def _check_measurement(operator, y, x_T) -> None:
@@ -76,34 +53,63 @@ def _check_measurement(operator, y, x_T) -> None:
                          f"got {tuple(y.shape)}")
 
 
-def _loop(model, x_T, schedule, steps, *, correct, eta, generator, callback, progress, desc, clip):
-    """Walk the timesteps; ``correct(x, t, ab, step) -> (x0, eps, shift)`` is each method's part."""
-    check_inputs(model, x_T, schedule)
-    check_steps(steps, schedule.T)
-    _checks.number("eta", eta, low=0)
-    ts = timesteps(schedule, steps)
-    abars = schedule.alpha_bars
-    x = x_T
-    for i in progress_bar(range(len(ts)), progress=progress, desc=desc):
-        t = ts[i]
-        ab_t = float(abars[t])
-        ab_prev = float(abars[ts[i + 1]]) if i + 1 < len(ts) else 1.0
-        x0, eps, shift = correct(x, t, ab_t, i)
-        if clip is not None:
-            x0 = x0.clamp(*clip)
-            eps = param.x0_to_eps(x, x0, ab_t)
-        x = ddim_step(x, eps, x0, ab_t, ab_prev, eta, generator)
-        if shift is not None:
-            x = x - shift
-        x = x.detach()
-        if callback is not None:
-            callback(Step(i, float(t), x, x0.detach()))
-    return x
+# ---- the methods: each a predict hook on samplers.ddim.ddim_loop -------------------------
+def _per_item_norm(v: torch.Tensor) -> torch.Tensor:
+    """Sum over items of per-item norms: each item then gets its own gradient."""
+    return v.reshape(v.shape[0], -1).norm(dim=1).sum()
 
 
-# ---- the methods ---------------------------------------------------------------------
+def dps_predict(model, operator: Operator, y: torch.Tensor, scale: float):
+    r"""DPS's hook: the model's prediction, plus the shift :math:`\text{scale}\cdot\nabla_{x_t}\lVert y - \mathcal A(\hat x_0(x_t))\rVert`."""
+    plain = model_predict(model)
+    if scale == 0:
+        return plain
+
+    def predict(x, t, alpha_bar, i):
+        with torch.enable_grad():
+            xg = x.detach().requires_grad_(True)
+            eps = eval_eps(model, xg, t, step=i)
+            x0 = param.eps_to_x0(xg, eps, alpha_bar)
+            (g,) = torch.autograd.grad(_per_item_norm(y - operator(x0)), xg)
+        return x0.detach(), eps.detach(), scale * g
+    return predict
+
+
+def x0_guidance_predict(model, operator: Operator, y: torch.Tensor, scale: float):
+    r"""Guidance on the predicted x0: move :math:`\hat x_0` by ``scale`` times one exact line-search step of
+    :math:`\tfrac12\lVert y - \mathcal A(\hat x_0)\rVert^2` along its negative gradient; eps follows x0."""
+    plain = model_predict(model)
+    if scale == 0:
+        return plain
+
+    def predict(x, t, alpha_bar, i):
+        x0, _, _ = plain(x, t, alpha_bar, i)
+        with torch.enable_grad():
+            z = x0.detach().requires_grad_(True)
+            (g,) = torch.autograd.grad(0.5 * (y - operator(z)).pow(2).sum(), z)
+        # step length: exact line search of the quadratic along -g, per item: |g|^2 / |J g|^2
+        Jg = operator(g) if operator.linear else torch.autograd.functional.jvp(operator, x0, g)[1]
+        num = g.reshape(g.shape[0], -1).pow(2).sum(1)
+        den = Jg.reshape(Jg.shape[0], -1).pow(2).sum(1).clamp_min(1e-12)
+        x0 = x0 - scale * param.per_item(num / den, x0) * g
+        return x0, param.x0_to_eps(x, x0, alpha_bar), None
+    return predict
+
+
+def ddnm_predict(model, operator: Operator, y: torch.Tensor):
+    r"""DDNM's hook: project :math:`\hat x_0` onto :math:`A x = y`, :math:`A^+ y + (I - A^+A)\hat x_0`; eps follows x0."""
+    plain = model_predict(model)
+    Apy = operator.pinv(y)
+
+    def predict(x, t, alpha_bar, i):
+        x0, _, _ = plain(x, t, alpha_bar, i)
+        x0 = Apy + x0 - operator.pinv(operator(x0))
+        return x0, param.x0_to_eps(x, x0, alpha_bar), None
+    return predict
+
+
 def sample_guided(model, x_T: torch.Tensor, schedule: Schedule, steps: int, *, operator: Operator,
-                  y: torch.Tensor, scale: float = 1.0, on: str = "xt", eta: float = 1.0,
+                  y: torch.Tensor, scale: float = 1.0, on: str = "xt", eta: float = 1.0, spacing="linspace",
                   clip: tuple[float, float] | None = None, generator: torch.Generator | None = None,
                   callback=None, progress: bool = True) -> torch.Tensor:
     r"""Posterior sampling by likelihood guidance, on x_t (``on="xt"``, DPS) or on the predicted x0 (``on="x0"``).
@@ -124,53 +130,26 @@ def sample_guided(model, x_T: torch.Tensor, schedule: Schedule, steps: int, *, o
     Both differentiate through ``operator`` with autograd, so non-linear and
     parametrised operators work. ``clip`` clamps :math:`\hat x_0` (e.g. (-1, 1) for images).
     """
+    check_inputs(model, x_T, schedule)
     _check_measurement(operator, y, x_T)
     _checks.number("scale", scale, low=0)
     _checks.choice("on", on, ("xt", "x0"))
-
-    def per_item(v):  # sum over items of per-item norms: each item gets its own gradient
-        return v.reshape(v.shape[0], -1).norm(dim=1).sum()
-
-    def correct(x, t, ab, i):
-        if on == "x0":
-            with torch.no_grad():
-                eps = _eps(model, x, t, i)
-                x0 = param.eps_to_x0(x, eps, ab)
-            with torch.enable_grad():
-                z = x0.detach().requires_grad_(True)
-                loss = 0.5 * (y - operator(z)).pow(2).sum()
-                (g,) = torch.autograd.grad(loss, z)
-            # step length: exact line search of the quadratic along -g, per item: |g|^2 / |J g|^2
-            if operator.linear:
-                Jg = operator(g)
-            else:
-                _, Jg = torch.autograd.functional.jvp(operator, x0, g)
-            num = g.reshape(g.shape[0], -1).pow(2).sum(1)
-            den = Jg.reshape(Jg.shape[0], -1).pow(2).sum(1).clamp_min(1e-12)
-            step = (num / den).reshape(-1, *([1] * (x0.ndim - 1)))
-            x0 = x0 - scale * step * g
-            return x0, param.x0_to_eps(x, x0, ab), None
-        with torch.enable_grad():
-            xg = x.detach().requires_grad_(True)
-            eps = _eps(model, xg, t, i)
-            x0 = param.eps_to_x0(xg, eps, ab)
-            (g,) = torch.autograd.grad(per_item(y - operator(x0)), xg)
-        return x0.detach(), eps.detach(), scale * g
-
-    return _loop(model, x_T, schedule, steps, correct=correct, eta=eta, generator=generator,
-                 callback=callback, progress=progress, desc=f"guided ({on})", clip=clip)
+    hook = dps_predict if on == "xt" else x0_guidance_predict
+    return ddim_loop(hook(model, operator, y, scale), x_T, schedule, steps, eta=eta, spacing=spacing, clip=clip,
+                     generator=generator, callback=callback, progress=progress, desc=f"guided ({on})")
 
 
 def sample_dps(model, x_T: torch.Tensor, schedule: Schedule, steps: int, *, operator: Operator,
-               y: torch.Tensor, scale: float = 1.0, eta: float = 1.0, clip: tuple[float, float] | None = None,
-               generator: torch.Generator | None = None, callback=None, progress: bool = True) -> torch.Tensor:
+               y: torch.Tensor, scale: float = 1.0, eta: float = 1.0, spacing="linspace",
+               clip: tuple[float, float] | None = None, generator: torch.Generator | None = None, callback=None,
+               progress: bool = True) -> torch.Tensor:
     """Diffusion posterior sampling (Chung et al. 2023): :func:`sample_guided` with guidance on x_t."""
     return sample_guided(model, x_T, schedule, steps, operator=operator, y=y, scale=scale, on="xt", eta=eta,
-                         clip=clip, generator=generator, callback=callback, progress=progress)
+                         spacing=spacing, clip=clip, generator=generator, callback=callback, progress=progress)
 
 
 def sample_ddnm(model, x_T: torch.Tensor, schedule: Schedule, steps: int, *, operator: Operator,
-                y: torch.Tensor, eta: float = 0.85, clip: tuple[float, float] | None = None,
+                y: torch.Tensor, eta: float = 0.85, spacing="linspace", clip: tuple[float, float] | None = None,
                 generator: torch.Generator | None = None, callback=None, progress: bool = True) -> torch.Tensor:
     r"""Denoising diffusion null-space model (Wang et al. 2023): project :math:`\hat x_0` onto :math:`A x = y` every step.
 
@@ -181,20 +160,12 @@ def sample_ddnm(model, x_T: torch.Tensor, schedule: Schedule, steps: int, *, ope
     with ``pinv``. The final sample is projected once more, so
     :math:`A\,x = A A^+ y` holds to machine precision (``clip`` permitting).
     """
+    check_inputs(model, x_T, schedule)
     _check_measurement(operator, y, x_T)
     if not operator.linear:
         raise TypeError(f"sample_ddnm needs a linear operator with a pseudo-inverse; {type(operator).__name__} is "
                         "non-linear (use sample_dps)")
-    Apy = operator.pinv(y)
-
-    def correct(x, t, ab, i):
-        with torch.no_grad():
-            eps = _eps(model, x, t, i)
-            x0 = param.eps_to_x0(x, eps, ab)
-            x0 = Apy + x0 - operator.pinv(operator(x0))
-        return x0, param.x0_to_eps(x, x0, ab), None
-
-    x = _loop(model, x_T, schedule, steps, correct=correct, eta=eta, generator=generator,
-              callback=callback, progress=progress, desc="DDNM", clip=clip)
+    x = ddim_loop(ddnm_predict(model, operator, y), x_T, schedule, steps, eta=eta, spacing=spacing, clip=clip,
+                  generator=generator, callback=callback, progress=progress, desc="DDNM")
     with torch.no_grad():
-        return Apy + x - operator.pinv(operator(x))
+        return operator.project(x, y)

@@ -21,9 +21,11 @@ import torch
 
 from .. import _checks, param
 from ..forward import q_posterior
-from ._common import Step, check_inputs, eval_eps, progress_bar, randn_like
+from ..config import randn_like
+from .base import Step, check_inputs, declare, eval_eps, progress_bar
 
 
+@declare(evals_per_step=1)
 @torch.no_grad()
 def sample_ancestral(model, x_T: torch.Tensor, schedule, *, variance: str = "beta", clip_x0=None,
                      generator: torch.Generator | None = None, callback=None, progress: bool = True) -> torch.Tensor:

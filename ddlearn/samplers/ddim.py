@@ -30,19 +30,98 @@ With ``eta > 0`` part of the re-noising uses fresh noise,
           \varsigma = \eta\sqrt{\frac{1-\bar\alpha_s}{1-\bar\alpha_t}\Big(1-\frac{\bar\alpha_t}{\bar\alpha_s}\Big)},
 
 and eta = 1 with every timestep is DDPM's ancestral sampler.
+
+One loop for the DDIM family
+----------------------------
+Posterior samplers (DPS, guidance on x0, DDNM: :mod:`ddlearn.restoration`),
+GDP and the data-consistency samplers of later chapters are this loop with
+a different *prediction*: at each timestep a hook
+
+    ``predict(x, t, alpha_bar, i) -> (x0, eps, shift)``
+
+returns the clean-sample estimate and the noise the step re-uses (both may be
+corrected by a measurement), and optionally a ``shift`` subtracted from the
+state after the step (DPS's gradient step on x_t). :func:`model_predict` is
+the plain hook; :func:`ddim_loop` walks the grid, applies ``clip`` to x0 (and
+re-derives eps from the clipped x0) and takes :func:`ddim_step`.
 """
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 
 from .. import _checks, param
-from ._common import Step, check_inputs, eval_eps, progress_bar, randn_like
-from .spacing import alpha_bars, timesteps
+from ..config import randn_like
+from .base import Step, check_inputs, declare, eval_eps, progress_bar
+from .spacing import alpha_bars, time_grid
+
+#: predict(x, t, alpha_bar, i) -> (x0, eps, shift or None)
+Predict = Callable[[torch.Tensor, float, float, int], tuple]
+
+
+def model_predict(model) -> Predict:
+    """The plain hook: the model's eps at (x, t) and the x0 it implies (Tweedie)."""
+    def predict(x, t, alpha_bar, i):
+        eps = eval_eps(model, x, t, step=i)
+        return param.eps_to_x0(x, eps, alpha_bar), eps, None
+    return predict
+
+
+def ddim_step(x0: torch.Tensor, eps: torch.Tensor, alpha_bar: float, alpha_bar_next: float, eta: float,
+              generator: torch.Generator | None) -> torch.Tensor:
+    r"""One generalised DDIM step from alpha-bar ``alpha_bar`` to ``alpha_bar_next`` (the formula above)."""
+    a, a_next = alpha_bar, alpha_bar_next
+    noise_std = eta * math.sqrt((1 - a_next) / (1 - a) * (1 - a / a_next))
+    x = math.sqrt(a_next) * x0 + math.sqrt(max(1 - a_next - noise_std ** 2, 0.0)) * eps
+    if noise_std > 0:
+        x = x + noise_std * randn_like(x, generator)
+    return x
+
+
+def check_clip(clip):
+    """``clip`` is None or a (low, high) pair of numbers with low < high."""
+    if clip is None:
+        return None
+    if not (isinstance(clip, (tuple, list)) and len(clip) == 2):
+        raise TypeError(f"clip must be None or a (low, high) pair, got {clip!r}")
+    lo, hi = _checks.number("clip[0]", clip[0]), _checks.number("clip[1]", clip[1])
+    if lo >= hi:
+        raise ValueError(f"clip must have low < high, got {tuple(clip)}")
+    return lo, hi
 
 
 @torch.no_grad()
+def ddim_loop(predict: Predict, x_T: torch.Tensor, schedule, steps: int, *, eta: float = 0.0, spacing="leading",
+              clip=None, generator=None, callback=None, progress: bool = True, desc: str = "DDIM") -> torch.Tensor:
+    """Walk ``steps`` timesteps of ``spacing`` with the DDIM update, asking ``predict`` at each.
+
+    The loop runs without gradients; a hook that needs them (DPS) enables them
+    for its own computation and returns detached tensors.
+    """
+    _checks.number("eta", eta, low=0)
+    clip = check_clip(clip)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable as callback(step), got {type(callback).__name__}")
+    ts = time_grid(schedule, steps, spacing)
+    ab = alpha_bars(schedule, ts)
+    x = x_T
+    for i in progress_bar(range(steps), progress=progress, desc=desc):
+        t = ts[i].item()
+        x0, eps, shift = predict(x, t, ab[i], i)
+        if clip is not None:
+            x0 = x0.clamp(*clip)
+            eps = param.x0_to_eps(x, x0, ab[i])
+        x = ddim_step(x0, eps, ab[i], ab[i + 1], eta, generator)
+        if shift is not None:
+            x = x - shift
+        if callback is not None:
+            callback(Step(i, t, x, x0))
+    return x
+
+
+@declare(evals_per_step=1)
 def sample_ddim(model, x_T, schedule, steps, *, eta=0.0, spacing="leading", generator=None,
                 callback=None, progress=True):
     """DDIM with ``steps`` model evaluations; ``eta`` = 0 deterministic, 1 DDPM-like.
@@ -51,18 +130,5 @@ def sample_ddim(model, x_T, schedule, steps, *, eta=0.0, spacing="leading", gene
     timesteps (:mod:`ddlearn.samplers.spacing`).
     """
     check_inputs(model, x_T, schedule)
-    _checks.number("eta", eta, low=0)
-    ts = timesteps(schedule, steps, spacing)
-    ab = alpha_bars(schedule, ts)
-    x = x_T
-    for i in progress_bar(range(steps), progress=progress, desc="DDIM"):
-        a, a_next = ab[i], ab[i + 1]
-        eps = eval_eps(model, x, ts[i].item(), step=i)
-        x0 = param.eps_to_x0(x, eps, a)
-        noise_std = eta * math.sqrt((1 - a_next) / (1 - a) * (1 - a / a_next))
-        x = math.sqrt(a_next) * x0 + math.sqrt(max(1 - a_next - noise_std ** 2, 0.0)) * eps
-        if noise_std > 0:
-            x = x + noise_std * randn_like(x, generator)
-        if callback is not None:
-            callback(Step(i, ts[i].item(), x, x0))
-    return x
+    return ddim_loop(model_predict(model), x_T, schedule, steps, eta=eta, spacing=spacing, generator=generator,
+                     callback=callback, progress=progress)

@@ -40,8 +40,8 @@ import math
 import torch
 
 from .. import param
-from ._common import Step, check_inputs, eval_eps, progress_bar
-from .spacing import alpha_bars, timesteps
+from .base import Step, check_inputs, declare, eval_eps, progress_bar
+from .spacing import alpha_bars, time_grid
 
 ORDERS = (1, 2, 3)
 
@@ -51,6 +51,7 @@ def _lam(ab: float) -> float:
     return math.inf if ab >= 1.0 else 0.5 * (math.log(ab) - math.log1p(-ab))
 
 
+@declare(evals_per_step=lambda order=2, **_: order)
 @torch.no_grad()
 def sample_dpm_solver(model, x_T, schedule, steps, *, order=2, spacing="logsnr", generator=None,
                       callback=None, progress=True):
@@ -63,7 +64,7 @@ def sample_dpm_solver(model, x_T, schedule, steps, *, order=2, spacing="logsnr",
     check_inputs(model, x_T, schedule)
     if isinstance(order, bool) or order not in ORDERS:
         raise ValueError(f"order must be one of {ORDERS} (DPM-Solver-1/2/3), got {order!r}")
-    ts = timesteps(schedule, steps, spacing)
+    ts = time_grid(schedule, steps, spacing)
     ab = alpha_bars(schedule, ts)
 
     def at(lam):  # (timestep, alpha, sigma) where lambda = lam
@@ -108,6 +109,7 @@ def sample_dpm_solver(model, x_T, schedule, steps, *, order=2, spacing="logsnr",
     return x
 
 
+@declare(evals_per_step=1)
 @torch.no_grad()
 def sample_dpm_solver_pp(model, x_T, schedule, steps, *, spacing="logsnr", generator=None,
                          callback=None, progress=True):
@@ -118,7 +120,7 @@ def sample_dpm_solver_pp(model, x_T, schedule, steps, *, spacing="logsnr", gener
     ``generator`` is unused (deterministic) and kept for the common signature.
     """
     check_inputs(model, x_T, schedule)
-    ts = timesteps(schedule, steps, spacing)
+    ts = time_grid(schedule, steps, spacing)
     ab = alpha_bars(schedule, ts)
     lam = [_lam(a) for a in ab]
     x, x0_prev = x_T, None

@@ -33,8 +33,9 @@ import math
 import torch
 
 from .. import _checks
-from ._common import Step, check_inputs, eval_eps, progress_bar, randn_like
-from .spacing import t_from_sigma, timesteps
+from ..config import randn_like
+from .base import Step, check_inputs, declare, eval_eps, progress_bar
+from .spacing import t_from_sigma, time_grid
 
 
 def _sigmas(schedule, ts):
@@ -48,6 +49,7 @@ def _slope(model, y, sigma, t, step):
     return eps, y - sigma * eps
 
 
+@declare(evals_per_step=1)
 @torch.no_grad()
 def sample_euler(model, x_T, schedule, steps, *, spacing="karras", generator=None, callback=None,
                  progress=True):
@@ -56,6 +58,7 @@ def sample_euler(model, x_T, schedule, steps, *, spacing="karras", generator=Non
                        callback=callback, progress=progress, second_order=False)
 
 
+@declare(evals_per_step=2)
 @torch.no_grad()
 def sample_heun(model, x_T, schedule, steps, *, spacing="karras", S_churn=0.0, S_tmin=0.0,
                 S_tmax=float("inf"), S_noise=1.0, generator=None, callback=None, progress=True,
@@ -71,7 +74,7 @@ def sample_heun(model, x_T, schedule, steps, *, spacing="karras", S_churn=0.0, S
     for name, v in (("S_tmin", S_tmin), ("S_tmax", S_tmax)):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v < 0:
             raise ValueError(f"{name} must be a non-negative number (sigma units), got {v!r}")
-    ts = timesteps(schedule, steps, spacing)
+    ts = time_grid(schedule, steps, spacing)
     sig = _sigmas(schedule, ts)
     sigma_top = schedule.sigmas[-1].item()  # the model knows no noisier level
     y = x_T * math.sqrt(1 + sig[0] ** 2)  # x_T is the VP sample at t_0; y = x / sqrt(alpha_bar)

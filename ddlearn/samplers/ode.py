@@ -8,7 +8,7 @@ change of variables (Chen et al. 2018) gives exact log-likelihoods:
 
 .. math:: \log p_{u_{min}}(x(u_{min})) = \log p_1(x(1)) + \int_{u_{min}}^1 \nabla\cdot v(x(u), u)\,du .
 
-Samplers follow the signature of :mod:`ddlearn.samplers.sde` (the same
+Samplers follow the signature of :mod:`ddlearn.samplers.reverse_sde` (the same
 ``schedule`` = model frame, ``sde``, ``x_T`` standard normal, ``u_min``):
 
 * :func:`sample_pf_ode`: fixed steps, ``solver="euler"`` (``steps`` evaluations)
@@ -34,8 +34,8 @@ import torch
 
 from .. import _checks
 from .. import sde as sde_lib
-from ._common import Step, progress_bar
-from .sde import setup, tweedie_x0
+from .base import Step, declare, progress_bar
+from .reverse_sde import setup, tweedie_x0
 
 SOLVERS = ("euler", "heun", "rk45")
 
@@ -49,6 +49,7 @@ def _solve_ivp(fun, u_span, y0, rtol, atol, t_eval=None):
     return sol
 
 
+@declare(evaluations=lambda steps, solver="heun", **_: {"euler": steps, "heun": 2 * steps}.get(solver))
 def sample_pf_ode(model, x_T, schedule, steps, *, sde=None, generator=None, callback=None, progress=True,
                   u_min=1e-3, solver="heun", rtol=1e-5, atol=1e-5):
     """Integrate the probability-flow ODE from u = 1 to ``u_min``; deterministic (``generator`` unused).

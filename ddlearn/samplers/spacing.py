@@ -20,8 +20,11 @@ Spacings (T the schedule's number of steps, N = ``steps``):
 * ``"karras"`` (Karras et al. 2022): sigma_i spaced with rho = 7 between the
   schedule's largest and smallest sigma, mapped back to (fractional) timesteps.
 * ``"logsnr"`` (Lu et al. 2022): uniform in log-SNR, mapped back to timesteps.
+* ``"linspace"``: ``round(T-1 - i (T-1)/(N-1))``, evenly spaced whole timesteps
+  from T-1 down to 0 (diffusers' "linspace" rounded; the grid of the posterior
+  samplers of Chapter 06, :mod:`ddlearn.restoration.posterior`).
 
-The last three go from T-1 down to 0 inclusive. ``spacing`` may also be a
+The last four go from T-1 down to 0 inclusive. ``spacing`` may also be a
 1-D tensor of ``steps`` decreasing timesteps, to reproduce another library's grid.
 """
 from __future__ import annotations
@@ -30,9 +33,9 @@ import torch
 
 from .. import _checks
 from ..schedules import Schedule, karras_sigmas
-from ._common import check_steps
+from .base import check_steps
 
-SPACINGS = ("leading", "trailing", "quadratic", "karras", "logsnr")
+SPACINGS = ("leading", "trailing", "quadratic", "karras", "logsnr", "linspace")
 
 
 def t_from_sigma(schedule: Schedule, sigma) -> torch.Tensor:
@@ -41,8 +44,8 @@ def t_from_sigma(schedule: Schedule, sigma) -> torch.Tensor:
     return schedule.t_from_log_snr(-2.0 * torch.log(sigma))  # log-SNR = -2 log sigma
 
 
-def timesteps(schedule: Schedule, steps: int, spacing="leading") -> torch.Tensor:
-    """``steps`` decreasing float64 timesteps in [0, T-1] for the named ``spacing``."""
+def time_grid(schedule: Schedule, steps: int, spacing="leading") -> torch.Tensor:
+    """The ``steps`` decreasing float64 timesteps in [0, T-1] a sampler visits, for the named ``spacing``."""
     if not isinstance(schedule, Schedule):
         raise TypeError(f"schedule must be a ddlearn.schedules.Schedule, got {type(schedule).__name__}")
     T = schedule.T
@@ -62,6 +65,8 @@ def timesteps(schedule: Schedule, steps: int, spacing="leading") -> torch.Tensor
             t = (steps - 1 - i) * (T // steps)
         elif spacing == "trailing":
             t = torch.round(T - i * (T / steps)) - 1
+        elif spacing == "linspace":
+            t = torch.linspace(T - 1, 0, steps, dtype=torch.float64).round()
         elif spacing == "quadratic":
             t = (T - 1) * u ** 2
         elif spacing == "karras":

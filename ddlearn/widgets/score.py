@@ -172,11 +172,11 @@ def sde_trajectory_explorer(model, frame, x_T, *, sde=None, steps: int = 100, se
                             n_trails: int = 4) -> SDETrajectoryExplorer:
     """Run the reverse SDE (Euler-Maruyama) and the PF-ODE (Heun) from the same 2-D ``x_T``; scrub over steps.
 
-    ``model``/``frame`` as for every SDE sampler (:mod:`ddlearn.samplers.sde`). The SDE panel shows the
+    ``model``/``frame`` as for every SDE sampler (:mod:`ddlearn.samplers.reverse_sde`). The SDE panel shows the
     state after each step, the ODE panel likewise; red lines follow the first ``n_trails`` particles.
     """
     from ..samplers.ode import sample_pf_ode
-    from ..samplers.sde import sample_euler_maruyama, setup
+    from ..samplers.reverse_sde import sample_euler_maruyama, setup
 
     _checks.tensor("x_T", x_T, ndim=2)
     if x_T.shape[1] != 2:

@@ -1,49 +1,15 @@
-"""Posterior sampling: the exact mixture posterior against Monte Carlo, DDNM's consistency, bad inputs."""
+"""restoration.posterior: DPS, guidance on x0 and DDNM as hooks on the one DDIM loop."""
 import pytest
 import torch
 
 from ddlearn import operators as ops
 from ddlearn import oracles, schedules
-from ddlearn.restoration import (classical, exact_posterior, mixture_mean_cov, posterior_bias, sample_ddnm,
-                                 sample_dps, sample_guided)
+from ddlearn.restoration import exact_posterior, posterior_bias, sample_ddnm, sample_dps, sample_guided
+from ddlearn.samplers import sample_ddim, time_grid
 
 
 def gen(seed=0):
     return torch.Generator().manual_seed(seed)
-
-
-@pytest.mark.parametrize("A,noise,y", [([[1.0, 0.0]], 0.3, [0.4]), ([[0.6, 0.8]], 0.2, [-0.5]),
-                                       ([[1.0, 0.0], [0.3, -1.0]], 0.4, [0.2, 0.5])])
-def test_exact_posterior_against_importance_sampling(A, noise, y):
-    prior = oracles.named_mixture("grid9")
-    op = ops.Matrix(A, noise=noise)
-    y = torch.tensor(y, dtype=torch.float64)
-    post = exact_posterior(prior, op, y)
-    # self-normalised importance sampling with the prior as proposal: weights p(y | x)
-    x, k = prior.sample(400_000, generator=gen(1), return_labels=True)
-    x = x.double()
-    logw = -0.5 * ((y - op(x)) ** 2).sum(1) / noise ** 2
-    w = torch.softmax(logw, 0)
-    mc_mean = (w[:, None] * x).sum(0)
-    d = x - mc_mean
-    mc_cov = (w[:, None, None] * d[:, :, None] * d[:, None, :]).sum(0)
-    mc_weights = torch.zeros(prior.K, dtype=torch.float64).index_add_(0, k, w)
-    mean, cov = mixture_mean_cov(post)
-    assert torch.allclose(mean, mc_mean, atol=0.01)
-    assert torch.allclose(cov, mc_cov, atol=0.01)
-    assert torch.allclose(post.weights, mc_weights, atol=0.01)
-
-
-def test_exact_posterior_of_a_gaussian_is_the_textbook_formula():
-    """One Gaussian, y = x + n: posterior mean = S (S + s^2 I)^-1 y (prior mean 0)."""
-    S = torch.tensor([[1.0, 0.3], [0.3, 0.5]], dtype=torch.float64)
-    prior = oracles.gaussian(torch.zeros(2), S)
-    op = ops.Matrix(torch.eye(2), noise=0.5)
-    y = torch.tensor([1.0, -2.0], dtype=torch.float64)
-    post = exact_posterior(prior, op, y)
-    K = S @ torch.linalg.inv(S + 0.25 * torch.eye(2, dtype=torch.float64))
-    assert torch.allclose(post.means[0], K @ y)
-    assert torch.allclose(post.covs[0], S - K @ S, atol=1e-9)
 
 
 def tiny_image_prior(side=4):
@@ -93,14 +59,40 @@ def test_guidance_pulls_samples_towards_the_measurement():
     # DDNM lands on the line x = 0.7 and in the two likely components (up to its mode-weight bias)
     assert posterior_bias(x, post)["weight_tv"] < 0.3
 
+@pytest.mark.parametrize("method", ["dps", "x0", "ddnm_identity"])
+@pytest.mark.parametrize("eta", [0.0, 1.0])
+def test_posterior_samplers_at_scale_0_are_exactly_sample_ddim(method, eta):
+    """One loop: with no guidance a posterior sampler is sample_ddim on the same grid, eta and generator."""
+    prior = tiny_image_prior()
+    sch = schedules.linear(200)
+    model = prior.eps_model(sch)
+    x_T = torch.randn(3, 1, 4, 4, generator=gen(20), dtype=torch.float64)
+    op = ops.Downsample(2)
+    y = op(x_T)
+    ref = sample_ddim(model, x_T, sch, 12, eta=eta, spacing="linspace", generator=gen(21), progress=False)
+    if method == "dps":
+        x = sample_dps(model, x_T, sch, 12, operator=op, y=y, scale=0.0, eta=eta, generator=gen(21), progress=False)
+    elif method == "x0":
+        x = sample_guided(model, x_T, sch, 12, operator=op, y=y, scale=0.0, on="x0", eta=eta, generator=gen(21),
+                          progress=False)
+    else:  # DDNM with a measurement that sees nothing keeps the prior's x0; eps is re-derived from it (rounding)
+        blind = ops.Mask(torch.zeros(1, 1, 4, 4, dtype=torch.float64))
+        x = sample_ddnm(model, x_T, sch, 12, operator=blind, y=blind(x_T), eta=eta, generator=gen(21),
+                        progress=False)
+        assert torch.allclose(x, ref, rtol=0, atol=1e-12)
+        return
+    assert torch.equal(x, ref)
 
-def test_classical_baselines_run_and_fit_the_measurement():
-    x = torch.rand(2, 1, 8, 8, generator=gen(12), dtype=torch.float64) * 2 - 1
-    for op in (ops.Mask.box(8, 2, 2, 3, 3), ops.Downsample(2), ops.Blur(1.0)):
-        out = classical(op, op(x))
-        assert out.shape == x.shape
-    m = ops.Mask.box(8, 2, 2, 3, 3)
-    assert torch.allclose(m(classical(m, m(x))), m(x))
+
+def test_posterior_samplers_default_to_the_linspace_grid():
+    prior = tiny_image_prior()
+    sch = schedules.linear(100)
+    x_T = torch.randn(2, 1, 4, 4, generator=gen(22), dtype=torch.float64)
+    op = ops.Downsample(2)
+    seen = []
+    sample_dps(prior.eps_model(sch), x_T, sch, 7, operator=op, y=op(x_T), generator=gen(23), progress=False,
+               callback=lambda s: seen.append(s.t))
+    assert seen == time_grid(sch, 7, "linspace").tolist() == [99.0, 82.0, 66.0, 50.0, 33.0, 16.0, 0.0]
 
 
 def test_bad_inputs():

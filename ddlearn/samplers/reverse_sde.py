@@ -29,7 +29,8 @@ import torch
 
 from .. import _checks
 from .. import sde as sde_lib
-from ._common import Step, progress_bar, randn_like
+from ..config import randn_like
+from .base import Step, declare, progress_bar
 
 
 def setup(model, x_T, schedule, steps, sde, u_min):
@@ -89,6 +90,7 @@ def langevin_corrector(x, score, snr, generator):
     return x + step * score + (2 * step).sqrt() * z
 
 
+@declare(evals_per_step=1)
 def sample_euler_maruyama(model, x_T, schedule, steps, *, sde=None, generator=None, callback=None,
                           progress=True, u_min=1e-3):
     r"""Reverse-time SDE (Anderson 1982) by Euler-Maruyama: ``steps`` model evaluations.
@@ -99,6 +101,7 @@ def sample_euler_maruyama(model, x_T, schedule, steps, *, sde=None, generator=No
                     n_corrector=0, snr=None, desc="reverse SDE")
 
 
+@declare(evaluations=lambda steps, n_corrector=1, **_: steps * (1 + n_corrector))
 def sample_pc(model, x_T, schedule, steps, *, sde=None, generator=None, callback=None, progress=True,
               u_min=1e-3, snr=0.16, n_corrector=1):
     r"""Predictor-corrector (Song et al. 2021, Algorithm 1): at each u, ``n_corrector`` Langevin
