@@ -2,9 +2,10 @@
 
 * :mod:`.toy`     2-D point clouds ``(N, 2)``: swiss roll, moons, named Gaussian mixtures;
 * :mod:`.digits`  scikit-learn's handwritten digits ``(N, 1, S, S)``, fixed 80/20 split;
-* :mod:`.photos`  scikit-image's bundled photographs ``(1, C, H, W)``.
+* :mod:`.photos`  scikit-image's bundled photographs ``(1, C, H, W)`` and patches of them (Ch. 07);
+* :mod:`.faces`   ``lfw_subset``'s aligned faces ``(N, 1, S, S)``, fixed held-out faces (Ch. 07).
 
-Later chapters add a module each (faces and patches, clips, phantoms and
+Later chapters add a module each (clips, phantoms and
 DICOM). Every data set is in [-1, 1] and keeps a held-out split that no
 shipped checkpoint saw.
 
@@ -17,11 +18,12 @@ from __future__ import annotations
 
 from .. import _checks
 from .digits import SPLIT_SEED, SPLITS, digits
-from .photos import IMAGES, image
+from .faces import faces
+from .photos import HELDOUT, IMAGES, image, patches
 from .toy import HELDOUT_OFFSET, TOY, gaussian_mixture, moons, swiss_roll, toy
 
 __all__ = ["swiss_roll", "moons", "gaussian_mixture", "toy", "TOY", "digits", "image", "IMAGES",
-           "SPLIT_SEED", "SPLITS", "HELDOUT_OFFSET", "DATASETS", "load"]
+           "SPLIT_SEED", "SPLITS", "HELDOUT_OFFSET", "DATASETS", "load", "patches", "faces", "HELDOUT"]
 
 
 def _toy(name):
@@ -43,10 +45,19 @@ def _mixture(split="train", n=10000, seed=0, name="ring8"):
     return {"x": gaussian_mixture(n, seed=seed, split=split, name=name)}
 
 
+def _photo_patches(split="train", size=32, channels=1, stride=None, n=None):
+    return {"x": patches(split, size, channels=channels, stride=stride, n=n)}
+
+
+def _faces(split="train", size=32, flips=True):
+    return {"x": faces(split, size, flips=flips and split == "train")}
+
+
 #: Data sets for training recipes by name: ``fn(split, **data_kwargs) -> {"x": tensor, ...}``;
 #: splits "train" / "test".
 DATASETS = {"swiss_roll": _toy("swiss_roll"), "moons": _toy("moons"), "mixture": _mixture,
-            "digits": _digits, "digits_labelled": _digits_labelled}
+            "digits": _digits, "digits_labelled": _digits_labelled,
+            "photo_patches": _photo_patches, "faces": _faces}  # Chapter 07
 
 
 def load(name: str, split: str = "train", **data_kwargs) -> dict:

@@ -4,6 +4,10 @@ scikit-image and scipy do the work wherever they have the method (never
 hand-written where a library has it): biharmonic inpainting for masks,
 bicubic upsampling for block-average downsampling, Wiener deconvolution for
 blur, and the operator's pseudo-inverse otherwise.
+
+Chapter 07 adds the baselines of its tasks, each a scikit-image call on
+intensities :math:`u = (y + 1)/2`: Richardson-Lucy deconvolution,
+gamma correction, CLAHE and a max-stretch for low light.
 """
 from __future__ import annotations
 
@@ -34,3 +38,86 @@ def classical(operator: Operator, y: torch.Tensor) -> torch.Tensor:
     if isinstance(operator, Convolution):
         return operator.wiener(y)
     return operator.pinv(y)
+
+
+# ---- Chapter 07's baselines ------------------------------------------------------------------------
+def _intensity(name: str, y: torch.Tensor):
+    from .. import _checks
+
+    _checks.tensor(name, y, ndim=4)
+    return ((y.detach().double().cpu() + 1) / 2).clamp(0, 1).numpy()
+
+
+def _back(u, like: torch.Tensor) -> torch.Tensor:
+    return (torch.from_numpy(u) * 2 - 1).to(like.dtype)
+
+
+def richardson_lucy(operator: Convolution, y: torch.Tensor, num_iter: int = 30) -> torch.Tensor:
+    """Richardson-Lucy deconvolution (scikit-image) of a blurred ``y`` with the operator's kernel.
+
+    The image is padded periodically by the kernel's radius first, since the
+    book's blur is circular and scikit-image's convolution is not.
+    """
+    import numpy as np
+    from skimage.restoration import richardson_lucy as rl
+
+    from .. import _checks
+
+    kernel = getattr(operator, "kernel", None)
+    if kernel is None and hasattr(operator, "sigma"):  # a BlindBlur at its current width
+        from ..operators import gaussian_kernel
+        kernel = gaussian_kernel(float(operator.sigma.reshape(-1)[0]), 2 * operator.radius + 1)
+    if kernel is None:
+        raise TypeError(f"operator must be a blur with a kernel (Convolution, Blur, BlindBlur), got "
+                        f"{type(operator).__name__}")
+    _checks.positive_int("num_iter", num_iter)
+    k = kernel.detach().double().cpu().numpy()
+    r = max(k.shape) // 2
+    u = _intensity("y", y)
+    out = np.empty_like(u)
+    for b in range(u.shape[0]):
+        for c in range(u.shape[1]):
+            padded = np.pad(u[b, c], r, mode="wrap")
+            out[b, c] = rl(padded, k, num_iter=num_iter, clip=True)[r:r + u.shape[2], r:r + u.shape[3]]
+    return _back(out, y)
+
+
+def gamma_correction(y: torch.Tensor, gamma: float | None = None) -> torch.Tensor:
+    """Gamma correction (scikit-image's ``adjust_gamma``) of each image; by default the gamma that takes
+    its mean intensity to 0.5 (``gamma = log 0.5 / log mean(u)``)."""
+    import numpy as np
+    from skimage.exposure import adjust_gamma
+
+    u = _intensity("y", y)
+    out = np.empty_like(u)
+    for b in range(u.shape[0]):
+        g = gamma if gamma is not None else float(np.log(0.5) / np.log(np.clip(u[b].mean(), 1e-4, 0.9999)))
+        out[b] = adjust_gamma(u[b], g)
+    return _back(out, y)
+
+
+def clahe(y: torch.Tensor, clip_limit: float = 0.01) -> torch.Tensor:
+    """Contrast-limited adaptive histogram equalisation (scikit-image's ``equalize_adapthist``) of each image."""
+    import numpy as np
+    from skimage.exposure import equalize_adapthist
+
+    u = _intensity("y", y)
+    out = np.empty_like(u)
+    for b in range(u.shape[0]):
+        img = u[b].transpose(1, 2, 0) if u.shape[1] == 3 else u[b, 0]
+        eq = equalize_adapthist(img, clip_limit=clip_limit)
+        out[b] = eq.transpose(2, 0, 1) if u.shape[1] == 3 else eq[None]
+    return _back(out, y)
+
+
+def max_stretch(y: torch.Tensor) -> torch.Tensor:
+    """Stretch each image's intensities linearly so its brightest value becomes white (scikit-image's
+    ``rescale_intensity`` with ``in_range=(0, max)``)."""
+    import numpy as np
+    from skimage.exposure import rescale_intensity
+
+    u = _intensity("y", y)
+    out = np.empty_like(u)
+    for b in range(u.shape[0]):
+        out[b] = rescale_intensity(u[b], in_range=(0.0, max(float(u[b].max()), 1e-6)), out_range=(0.0, 1.0))
+    return _back(out, y)

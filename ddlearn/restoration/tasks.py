@@ -1,0 +1,145 @@
+r"""Chapter 07's restoration tasks: the degradation, the measurement, the operator a restoration is given,
+and the classical baselines, in one place for the chapter, its widget and ``benchmarks/restoration.py``.
+
+:func:`make_task` degrades clean images ``x`` (B, C, H, W) in [-1, 1]:
+
+=================  ==================================================  =====================================
+task               measurement                                         classical baselines
+=================  ==================================================  =====================================
+``sr4``, ``sr8``   4x / 8x block averages (:class:`~ddlearn.operators.Downsample`)  bicubic
+``blur``           Gaussian blur, sigma 2 px, known                    Wiener, Richardson-Lucy
+``inpaint_random`` half of the pixels, at random                       biharmonic
+``inpaint_box``    a centred box covering a quarter of the image      biharmonic
+``inpaint_text``   pixels under rendered text                          biharmonic
+``colorize``       the channel mean (colour images only)               luminance only (gray copies)
+``lowlight``       :math:`u_y = f u + M`, f in [0.15, 0.35] and a      gamma correction, CLAHE, max-stretch
+                   smooth M, both unknown (a guess f = 0.5, M = 0)
+``blind_blur``     Gaussian blur of unknown width in [1.5, 2.5] px     Wiener and Richardson-Lucy with the
+                   (a guess of 1 px)                                   guess; with the true width (an oracle)
+=================  ==================================================  =====================================
+
+``noise`` adds Gaussian measurement noise of that standard deviation (in
+[-1, 1] units) to y. Blind tasks draw their true parameters per image from
+``generator``, and the restoration operator starts from the guess with one
+copy of the parameters per image, learnt while sampling.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from .. import _checks
+from ..operators import Blur, Downsample, Grayscale, Mask, Operator
+from ..operators.parametric import BlindBlur, LowLight
+from . import classical as _classical
+
+TASKS = ("sr4", "sr8", "blur", "inpaint_random", "inpaint_box", "inpaint_text", "colorize", "lowlight",
+         "blind_blur")
+#: tasks whose degradation has unknown parameters the restoration learns
+BLIND = ("lowlight", "blind_blur")
+BLUR_SIGMA = 2.0
+LOWLIGHT_F = (0.15, 0.35)
+BLIND_SIGMA = (1.5, 2.5)
+GUESS = {"lowlight": 0.5, "blind_blur": 1.0}
+
+
+@lru_cache(maxsize=None)
+def text_mask(size: int, text: str = "diffusion\nprior\nGDP 07") -> torch.Tensor:
+    """A (size, size) 0/1 mask, 0 under ``text`` rendered by Matplotlib (Agg, DejaVu Sans bold): text inpainting."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    _checks.positive_int("size", size, minimum=8)
+    fig = Figure(figsize=(1, 1), dpi=size)
+    FigureCanvasAgg(fig)
+    fig.text(0.5, 0.5, text, ha="center", va="center", fontsize=15, family="DejaVu Sans", fontweight="bold",
+             linespacing=1.0)
+    fig.canvas.draw()
+    ink = np.asarray(fig.canvas.buffer_rgba())[..., 0] < 160
+    return torch.from_numpy(~ink).float()
+
+
+@dataclass
+class Task:
+    """A degraded batch: ``y`` measured from ``x`` by ``truth``; ``operator`` is what a restoration is given
+    (for blind tasks: a fresh copy at the guess, whose parameters it learns); ``true_params`` the hidden values."""
+
+    name: str
+    x: torch.Tensor
+    y: torch.Tensor
+    operator: Operator
+    truth: Operator
+    true_params: dict = field(default_factory=dict)
+
+    def baselines(self) -> dict:
+        """The classical restorations of ``y``, by name (scikit-image / scipy)."""
+        y, op = self.y, self.truth
+        n = self.name
+        if n in ("sr4", "sr8"):
+            return {"bicubic": _classical.classical(op, y)}
+        if n == "blur":
+            return {"Wiener": op.wiener(y), "Richardson-Lucy": _classical.richardson_lucy(op, y)}
+        if n.startswith("inpaint"):
+            return {"biharmonic": _classical.classical(op, y)}
+        if n == "colorize":
+            return {"luminance only": op.pinv(y)}
+        if n == "lowlight":
+            return {"gamma": _classical.gamma_correction(y), "CLAHE": _classical.clahe(y),
+                    "max-stretch": _classical.max_stretch(y)}
+        if n == "blind_blur":
+            guess = Blur(GUESS["blind_blur"], noise=op.noise)
+            out = {"Wiener (guess)": guess.wiener(y), "Richardson-Lucy (guess)": _classical.richardson_lucy(guess, y)}
+            sig = self.true_params["sigma"]
+            per = [Blur(float(s), noise=op.noise) for s in sig.reshape(-1)]
+            out["Wiener (true width)"] = torch.cat([b.wiener(y[i:i + 1]) for i, b in enumerate(per)])
+            return out
+        raise ValueError(f"no baselines for task {n!r}")  # pragma: no cover - TASKS is closed
+
+
+def make_task(name: str, x: torch.Tensor, *, noise: float = 0.0, generator: torch.Generator | None = None) -> Task:
+    """Degrade clean images ``x`` (B, C, H, W) for task ``name`` (see the table above); y gets ``noise``."""
+    _checks.choice("task", name, TASKS)
+    _checks.tensor("x", x, ndim=4)
+    _checks.number("noise", noise, low=0)
+    B, C, H, W = x.shape
+    params = {}
+    if name in ("sr4", "sr8"):
+        truth = Downsample(int(name[2:]), noise)
+        op = truth
+    elif name == "blur":
+        truth = op = Blur(BLUR_SIGMA, noise)
+    elif name == "inpaint_random":
+        truth = op = Mask.random_pixels((H, W), 0.5, generator=generator, noise=noise)
+    elif name == "inpaint_box":
+        truth = op = Mask.box((H, W), H // 4, W // 4, H // 2, W // 2, noise)
+    elif name == "inpaint_text":
+        if H != W:
+            raise ValueError(f"inpaint_text needs square images, got {H}x{W}")
+        truth = op = Mask(text_mask(H), noise)
+    elif name == "colorize":
+        if C != 3:
+            raise ValueError(f"colorize needs colour images (3 channels), got {C}")
+        truth = op = Grayscale(3, noise)
+    elif name == "lowlight":
+        lo, hi = LOWLIGHT_F
+        f = lo + (hi - lo) * torch.rand(B, generator=generator)
+        # a smooth illumination offset: a 3x3 grid of values in [0, 0.05] (intensity units), bilinear
+        mask = 0.05 * torch.rand(B, 1, 3, 3, generator=generator)
+        truth = LowLight(f, mask, mask_res=3, noise=noise, copies=B).requires_grad_(False)
+        op = LowLight(GUESS["lowlight"], mask_res=3, noise=noise, copies=B)
+        params = {"f": f, "mask": mask}
+    else:  # blind_blur
+        lo, hi = BLIND_SIGMA
+        sigma = lo + (hi - lo) * torch.rand(B, generator=generator)
+        truth = BlindBlur(sigma, noise=noise, copies=B).requires_grad_(False)
+        op = BlindBlur(GUESS["blind_blur"], noise=noise, copies=B)
+        params = {"sigma": sigma}
+    with torch.no_grad():
+        y = truth.measure(x, generator=generator).detach()
+    return Task(name, x, y, op, truth, params)
+
+
+__all__ = ["TASKS", "BLIND", "Task", "make_task", "text_mask", "BLUR_SIGMA", "LOWLIGHT_F", "BLIND_SIGMA", "GUESS"]
