@@ -270,11 +270,8 @@ class ClassifierFreeGuidance(torch.nn.Module):
         return dict(zip(order, both.split(B)))
 
     def _call(self, x, t, kw):
-        out = self.model(x, t, **kw)
-        if not isinstance(out, torch.Tensor) or out.shape != x.shape:
-            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise ValueError(f"cond_model must return eps with x_t's shape {tuple(x.shape)}, got {got}")
-        return out
+        where = f"classifier-free guidance with {', '.join(kw) or 'no conditions'}"
+        return _checks.model_output(self.model(x, t, **kw), x, where=where, what="cond_model")
 
 
 def classifier_guidance(model, classifier, y, scale: float, schedule: Schedule, **kw) -> ClassifierGuidance:
