@@ -249,6 +249,16 @@ class BlindBlur(ParametricOperator):
         self.check_y(y)
         return self._filter(y, self.transfer(*y.shape[-2:]).conj())
 
+    def pinv(self, y, *, rcond: float = 1e-3, **_):
+        """Truncated-SVD pseudo-inverse at the current width: divide by H where |H| > rcond max|H|
+        (as :meth:`ddlearn.operators.Convolution.pinv`)."""
+        self.check_y(y)
+        _checks.number("rcond", rcond, low=0)
+        H = self.transfer(*y.shape[-2:]).detach()
+        keep = H.abs() > rcond * H.abs().amax((-2, -1), keepdim=True)
+        inv = torch.where(keep, 1.0 / torch.where(keep, H, torch.ones_like(H)), torch.zeros_like(H))
+        return self._filter(y, inv)
+
     def extra_repr(self):
         return f"radius={self.radius}, copies={self.copies}, noise={self.noise:g}"
 

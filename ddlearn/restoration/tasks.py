@@ -34,7 +34,7 @@ import torch
 from .. import _checks
 from ..operators import Blur, Downsample, Grayscale, Mask, Operator
 from ..operators.parametric import BlindBlur, LowLight
-from . import classical as _classical
+from .classical import clahe, classical, gamma_correction, max_stretch, richardson_lucy
 
 TASKS = ("sr4", "sr8", "blur", "inpaint_random", "inpaint_box", "inpaint_text", "colorize", "lowlight",
          "blind_blur")
@@ -74,24 +74,57 @@ class Task:
     truth: Operator
     true_params: dict = field(default_factory=dict)
 
+    def fresh_operator(self, repeat: int = 1) -> Operator:
+        """The operator to restore with, for ``y.repeat_interleave(repeat, 0)`` (K samples of each image):
+        for blind tasks a new copy at the guess with one set of parameters per sample; else ``operator``."""
+        _checks.positive_int("repeat", repeat)
+        n = self.y.shape[0] * repeat
+        if self.name == "lowlight":
+            return LowLight(GUESS["lowlight"], mask_res=self.operator.mask_res, noise=self.truth.noise, copies=n)
+        if self.name == "blind_blur":
+            return BlindBlur(GUESS["blind_blur"], noise=self.truth.noise, copies=n)
+        return self.operator
+
+    def true_operator(self, repeat: int = 1) -> Operator:
+        """The true degradation for ``y.repeat_interleave(repeat, 0)`` (blind tasks: parameters repeated, frozen)."""
+        _checks.positive_int("repeat", repeat)
+        if self.name not in BLIND or repeat == 1:
+            return self.truth
+        n = self.y.shape[0] * repeat
+        if self.name == "lowlight":
+            p = self.true_params
+            return LowLight(p["f"].repeat_interleave(repeat), p["mask"].repeat_interleave(repeat, 0),
+                            mask_res=p["mask"].shape[-1], noise=self.truth.noise, copies=n).requires_grad_(False)
+        return BlindBlur(self.true_params["sigma"].repeat_interleave(repeat), noise=self.truth.noise,
+                         copies=n).requires_grad_(False)
+
+    def estimate_error(self, operator: Operator, repeat: int = 1) -> dict:
+        """Relative error of the learnt parameters (f or sigma) against the truth, per sample: |est/true - 1|."""
+        if self.name not in BLIND:
+            return {}
+        key = "f" if self.name == "lowlight" else "sigma"
+        est = operator.f.detach().reshape(-1) if key == "f" else operator.sigma.detach().reshape(-1)
+        true = self.true_params[key].reshape(-1).repeat_interleave(repeat)
+        return {key: (est / true - 1).abs()}
+
     def baselines(self) -> dict:
         """The classical restorations of ``y``, by name (scikit-image / scipy)."""
         y, op = self.y, self.truth
         n = self.name
         if n in ("sr4", "sr8"):
-            return {"bicubic": _classical.classical(op, y)}
+            return {"bicubic": classical(op, y)}
         if n == "blur":
-            return {"Wiener": op.wiener(y), "Richardson-Lucy": _classical.richardson_lucy(op, y)}
+            return {"Wiener": op.wiener(y), "Richardson-Lucy": richardson_lucy(op, y)}
         if n.startswith("inpaint"):
-            return {"biharmonic": _classical.classical(op, y)}
+            return {"biharmonic": classical(op, y)}
         if n == "colorize":
             return {"luminance only": op.pinv(y)}
         if n == "lowlight":
-            return {"gamma": _classical.gamma_correction(y), "CLAHE": _classical.clahe(y),
-                    "max-stretch": _classical.max_stretch(y)}
+            return {"gamma": gamma_correction(y), "CLAHE": clahe(y),
+                    "max-stretch": max_stretch(y)}
         if n == "blind_blur":
             guess = Blur(GUESS["blind_blur"], noise=op.noise)
-            out = {"Wiener (guess)": guess.wiener(y), "Richardson-Lucy (guess)": _classical.richardson_lucy(guess, y)}
+            out = {"Wiener (guess)": guess.wiener(y), "Richardson-Lucy (guess)": richardson_lucy(guess, y)}
             sig = self.true_params["sigma"]
             per = [Blur(float(s), noise=op.noise) for s in sig.reshape(-1)]
             out["Wiener (true width)"] = torch.cat([b.wiener(y[i:i + 1]) for i, b in enumerate(per)])
@@ -142,4 +175,81 @@ def make_task(name: str, x: torch.Tensor, *, noise: float = 0.0, generator: torc
     return Task(name, x, y, op, truth, params)
 
 
-__all__ = ["TASKS", "BLIND", "Task", "make_task", "text_mask", "BLUR_SIGMA", "LOWLIGHT_F", "BLIND_SIGMA", "GUESS"]
+# ---- running and scoring the diffusion methods on a task ------------------------------------------------
+METHODS = ("GDP-x0", "GDP-xt", "DPS", "DDNM")
+
+#: Per-task settings of each method, chosen on validation patches (``benchmarks/restoration.py --split val
+#: --sweep``); anything not listed uses the method's defaults.
+SETTINGS: dict = {}
+
+
+def settings(task: str, method: str) -> dict:
+    """The options :func:`restore` passes to ``method`` for ``task`` (a copy of :data:`SETTINGS`' entry)."""
+    _checks.choice("task", task, TASKS)
+    _checks.choice("method", method, METHODS)
+    return dict(SETTINGS.get(task, {}).get(method, {}))
+
+
+def restore(method: str, model, schedule, task: Task, *, steps: int = 100, k: int = 1,
+            generator: torch.Generator | None = None, progress: bool = False, **options):
+    """Restore ``task.y`` with ``method`` (one of :data:`METHODS`), ``k`` samples per image.
+
+    Returns ``(samples, operator)``: samples (B, k, C, H, W) (raw, unclipped) and
+    the operator the method ended with (for blind tasks: its learnt parameters).
+    DPS and DDNM learn no parameters: on blind tasks they are given the *true*
+    operator (an advantage GDP does not get). DDNM needs a linear operator: for
+    ``lowlight`` it returns ``(None, None)``. ``options`` override :func:`settings`.
+    """
+    from .gdp import sample_gdp
+    from .posterior import sample_ddnm, sample_dps
+
+    _checks.choice("method", method, METHODS)
+    _checks.positive_int("k", k)
+    B = task.y.shape[0]
+    opts = {**settings(task.name, method), **options}
+    y = task.y.repeat_interleave(k, 0)
+    shape = (B * k, *task.x.shape[1:])
+    from ..config import randn
+
+    x_T = randn(shape, generator=generator, dtype=task.x.dtype, device=task.x.device)
+    if method.startswith("GDP"):
+        op = task.fresh_operator(k)
+        out = sample_gdp(model, x_T, schedule, steps, operator=op, y=y, on=method[4:], generator=generator,
+                         progress=progress, **opts)
+    else:
+        op = task.true_operator(k) if task.name in BLIND else task.operator
+        if method == "DDNM" and not op.linear:
+            return None, None
+        sampler = sample_dps if method == "DPS" else sample_ddnm
+        opts.setdefault("clip", (-1.0, 1.0))
+        out = sampler(model, x_T, schedule, steps, operator=op, y=y, generator=generator, progress=progress, **opts)
+    return out.detach().reshape(B, k, *task.x.shape[1:]), op
+
+
+def _consistency(op: Operator, x: torch.Tensor, y: torch.Tensor, cap: float = 200.0) -> list[float]:
+    """Per-image consistency PSNR (dB) of A(x) against y (as :func:`ddlearn.metrics.consistency_psnr`, per item)."""
+    import math
+
+    with torch.no_grad():
+        mse = (op(x).double() - y.double()).pow(2).reshape(len(x), -1).mean(1).tolist()
+    return [min(cap, 10 * math.log10(4.0 / m)) if m > 0 else cap for m in mse]
+
+
+def score(task: Task, x_hat: torch.Tensor) -> dict:
+    """Per-image measures of restorations ``x_hat`` (B, C, H, W) of ``task.x``: PSNR, SSIM (dB / 1, on
+    outputs clipped to [-1, 1]), consistency PSNR of A(x_hat) to y (raw output, the true operator),
+    sharpness (gradient energy / the truth's) and, for colour images, the CIELAB chroma error."""
+    from .. import metrics
+
+    _checks.same_shape("task.x", task.x, "x_hat", x_hat)
+    xc = x_hat.clamp(-1, 1)
+    out = {"psnr": metrics.psnr(xc, task.x, reduction="none"), "ssim": metrics.ssim(xc, task.x, reduction="none"),
+           "consistency": _consistency(task.truth, x_hat, task.y),
+           "sharpness": metrics.sharpness(xc, task.x, reduction="none")}
+    if task.x.shape[1] == 3:
+        out["colour_error"] = metrics.colour_error(xc, task.x, reduction="none")
+    return out
+
+
+__all__ = ["TASKS", "BLIND", "Task", "make_task", "text_mask", "BLUR_SIGMA", "LOWLIGHT_F", "BLIND_SIGMA", "GUESS",
+           "METHODS", "SETTINGS", "settings", "restore", "score"]

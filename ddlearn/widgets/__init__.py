@@ -27,3 +27,8 @@ __all__ += ["ScoreFieldExplorer", "SDETrajectoryExplorer", "score_field_explorer
 from .reverse import Recorder, ReverseExplorer, reverse_explorer  # noqa: E402
 
 __all__ += ["Recorder", "ReverseExplorer", "reverse_explorer"]
+
+# Chapter 07: GDP restoration (task, guidance scale, steps)
+from .restoration import RestorationExplorer, restoration_explorer  # noqa: E402
+
+__all__ += ["RestorationExplorer", "restoration_explorer"]
