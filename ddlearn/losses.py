@@ -276,3 +276,13 @@ def sde_loss(model, x0: torch.Tensor, schedule, *, generator=None, cond=None, u_
 
 
 LOSSES["sde"] = sde_loss
+
+
+def reconstruction(model, x0: torch.Tensor, schedule=None, *, generator=None, cond=None) -> torch.Tensor:
+    """Mean squared error of ``model(x0)`` against x0: an autoencoder's objective (Chapter 09's anomaly baseline)."""
+    _checks.tensor("x0", x0, ndim=tuple(range(2, 6)))
+    out = _checks.model_output(model(x0), x0, where="reconstruction", what="autoencoder")
+    return ((out - x0) ** 2).mean()
+
+
+LOSSES["reconstruction"] = reconstruction

@@ -209,7 +209,11 @@ def consistency_psnr(operator, x: torch.Tensor, y: torch.Tensor, *, data_range: 
         raise TypeError(f"operator must be a ddlearn.operators.Operator, got {type(operator).__name__}")
     operator.check_y(y)
     with torch.no_grad():
-        mse = (operator(x).double() - y.double()).pow(2).mean().item()
+        ax = operator(x)
+        if ax.is_complex() or y.is_complex():  # k-space (Chapter 09's MRI): mean of |A(x) - y|^2
+            mse = (ax.to(torch.complex128) - y.to(torch.complex128)).abs().pow(2).mean().item()
+        else:
+            mse = (ax.double() - y.double()).pow(2).mean().item()
     return min(cap, 10 * math.log10(data_range ** 2 / mse)) if mse > 0 else cap
 
 

@@ -60,6 +60,15 @@ DATASETS = {"swiss_roll": _toy("swiss_roll"), "moons": _toy("moons"), "mixture":
             "photo_patches": _photo_patches, "faces": _faces}  # Chapter 07
 
 
+def _phantoms(split="train", size=64, n=None, seed=0):
+    from .medical import phantoms  # Chapter 09: random-ellipse head phantoms (scikit-image/pydicom-free)
+
+    return {"x": phantoms(split, size, n, seed=seed)}
+
+
+DATASETS["phantoms"] = _phantoms
+
+
 def load(name: str, split: str = "train", **data_kwargs) -> dict:
     """The data set ``name`` of :data:`DATASETS` as a dict of tensors (``"x"`` and conditioning keys)."""
     _checks.choice("data set", name, tuple(DATASETS))

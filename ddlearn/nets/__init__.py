@@ -21,6 +21,10 @@ from .unet import UNet
 
 NETS = {"mlp": MLP, "unet": UNet, "classifier": Classifier}
 
+from .autoencoder import AutoEncoder  # noqa: E402  (Chapter 09: the anomaly-detection baseline)
+
+NETS["autoencoder"] = AutoEncoder
+
 
 def build(name: str, **kwargs):
     """A network by registry name: ``build("unet", base=32, T=1000)``."""
@@ -33,4 +37,4 @@ def n_params(net) -> int:
     return sum(p.numel() for p in net.parameters())
 
 
-__all__ = ["MLP", "UNet", "Classifier", "TimeEmbedding", "timestep_embedding", "NETS", "build", "n_params"]
+__all__ = ["MLP", "UNet", "Classifier", "AutoEncoder", "TimeEmbedding", "timestep_embedding", "NETS", "build", "n_params"]

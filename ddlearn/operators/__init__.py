@@ -7,6 +7,8 @@ r"""Measurement operators :math:`y = \mathcal A(x) + \sigma_y n`, one module a f
 * :mod:`.parametric`  Chapter 07's operators with unknown ``nn.Parameter`` s learnt while
   restoring: :class:`LowLight` (exposure f, illumination M), :class:`Gamma`,
   :class:`ColourMatrix`, :class:`BlindBlur` (unknown width).
+* :mod:`.medical`  Chapter 09's :class:`Radon` (parallel-beam CT, scikit-image's radon as a
+  sparse matrix with its exact transpose) and :class:`KSpace` (undersampled Cartesian MRI, complex).
 
 A new measurement is a subclass of :class:`Operator` in the module of its
 family (a new module for a new family); linear ones get an adjoint and a
@@ -18,3 +20,6 @@ from .parametric import BlindBlur, ColourMatrix, Gamma, LowLight, ParametricOper
 
 __all__ = ["Operator", "Identity", "Matrix", "Compose", "Mask", "Downsample", "Grayscale", "Convolution", "Blur",
            "gaussian_kernel", "get", "NAMES", "ParametricOperator", "LowLight", "Gamma", "ColourMatrix", "BlindBlur"]
+from .medical import KSpace, Radon, kspace_mask  # noqa: E402  (Chapter 09)
+
+__all__ += ["Radon", "KSpace", "kspace_mask"]

@@ -11,6 +11,11 @@
 * :mod:`.patches`    a large image restored as overlapping patches (:class:`PatchModel` keeps
   ``model(x_t, t)``), hierarchical guidance (Chapter 07);
 * :mod:`.tasks`      Chapter 07's degradations with their baselines (:func:`make_task`).
+* :mod:`.consistency`  data consistency on the one DDIM loop: Song et al. 2022's projection,
+  score-MRI's hard consistency, x0 consistency; :func:`reconstruct` averages draws (Chapter 09);
+* :mod:`.reconstruction`  CT/MRI baselines: FBP, SART, SART+TV, zero-filled, TV-CS (Chapter 09);
+* :mod:`.anomaly`    AnoDDPM (partial noising with Gaussian or simplex noise), thresholding and
+  autoencoder scores, pixel AUROC and best Dice (Chapter 09).
 
 A new posterior method is a hook in :mod:`.posterior` (or a module of its own
 when it is a topic: GDP, patch-wise restoration of large images, anomaly
@@ -27,3 +32,13 @@ from .tasks import TASKS, make_task  # noqa: E402
 __all__ = ["sample_dps", "sample_guided", "sample_ddnm", "classical", "consistency_psnr", "exact_posterior",
            "posterior_bias", "mixture_mean_cov", "sample_gdp", "sample_gdp_x0", "sample_gdp_xt", "PatchModel",
            "sample_hierarchical", "TASKS", "make_task"]
+
+# Chapter 09: data consistency (Song et al. 2022, score-MRI), CT/MRI baselines, anomaly detection (AnoDDPM)
+from .anomaly import anomaly_map, best_dice, pixel_auroc, simplex_noise  # noqa: E402
+from .consistency import (data_consistency, reconstruct, sample_consistency, sample_projection,  # noqa: E402
+                          sample_score_mri)
+from .reconstruction import baseline, fbp, sart, sart_tv, tv_cs, zero_filled  # noqa: E402
+
+__all__ += ["anomaly_map", "best_dice", "pixel_auroc", "simplex_noise", "data_consistency", "reconstruct",
+            "sample_consistency", "sample_projection", "sample_score_mri", "baseline", "fbp", "sart", "sart_tv",
+            "tv_cs", "zero_filled"]

@@ -32,3 +32,8 @@ __all__ += ["Recorder", "ReverseExplorer", "reverse_explorer"]
 from .restoration import RestorationExplorer, restoration_explorer  # noqa: E402
 
 __all__ += ["RestorationExplorer", "restoration_explorer"]
+
+# Chapter 09: medical imaging (case, views / acceleration / t0, step)
+from .medical import MedicalExplorer, medical_explorer  # noqa: E402
+
+__all__ += ["MedicalExplorer", "medical_explorer"]

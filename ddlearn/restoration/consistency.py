@@ -1,0 +1,229 @@
+r"""Reconstruction with a diffusion prior and *data consistency*: hooks on the one DDIM loop.
+
+For a linear measurement :math:`y = A x` (CT's Radon transform, MRI's
+undersampled Fourier transform) the measurement-consistent images form an
+affine set :math:`\{x : A x = y\}`. The closest point of it to an image
+:math:`x` is :math:`x + A^+(y - A x)`; a weight :math:`\lambda \in [0, 1]`
+moves part of the way, and a damping :math:`\mu \ge 0` replaces :math:`A^+` by
+:math:`A^\top (A A^\top + \mu I)^{-1}` (Tikhonov) for noisy data:
+
+.. math:: \mathrm{DC}_{\lambda,\mu}(x; y) = x + \lambda\, A^\top (A A^\top + \mu I)^{-1} (y - A x).
+
+The methods differ in *what* they make consistent, at each step of the
+DDIM-family loop (:func:`ddlearn.samplers.ddim.ddim_loop`, hook
+``predict(x, t, alpha_bar, i) -> (x0, eps, shift)``):
+
+* :func:`sample_projection` (Song, Shen, Xing & Ermon, ICLR 2022, "Solving
+  inverse problems in medical imaging with score-based generative models"):
+  the **noisy state** :math:`x_t` is moved towards a measurement noised to the
+  same level, :math:`\hat y_t = \sqrt{\bar\alpha_t}\,y + \sqrt{1-\bar\alpha_t}\,A z`
+  (fresh :math:`z \sim \mathcal N(0, I)` each step), before the model sees it:
+  :math:`x_t \leftarrow \mathrm{DC}_{\lambda,\mu}(x_t; \hat y_t)`. Their paper
+  writes it in the transformed space :math:`T x` (Fourier for MRI, the full
+  sinogram for CT) as a blend of the measured entries; with the exact
+  pseudo-inverse it is the same projection for any linear :math:`A`.
+* :func:`sample_score_mri` (Chung & Ye, Medical Image Analysis 2022,
+  "Score-based diffusion models for accelerated MRI"): **hard** data
+  consistency after each step, :math:`\lambda = 1`, against the clean
+  measurement at the state's signal scale, :math:`\sqrt{\bar\alpha_t}\,y` (their
+  VE-SDE state carries the signal at scale 1; a VP state at
+  :math:`\sqrt{\bar\alpha_t}`). For MRI this replaces the sampled k-space
+  lines of the state by the measured ones.
+* ``sample_consistency(..., on="x0")``: the same projection on the model's
+  **clean estimate** :math:`\hat x_0` (the range-null-space step of DDNM,
+  Wang et al. 2023, with a weight and a damping), then the ordinary step
+  from the corrected :math:`\hat x_0`.
+
+All three end with one projection of the output onto the measurement
+(``final=True``), so that with :math:`\lambda = 1, \mu = 0` the result explains
+the data exactly (check it with :func:`ddlearn.metrics.consistency_psnr`).
+
+An operator needs :meth:`pinv` (and, for damping, a ``solve(y, damping)``
+method, as :class:`ddlearn.operators.medical.Radon` has). The k-space operator
+maps real images to complex data; its ``solve_real`` is the pseudo-inverse over
+*real* images (a real image's spectrum is Hermitian-symmetric, so a sampled
+line also fixes its mirror), which keeps the state real and the data
+consistency exact.
+
+:func:`reconstruct` runs any of these for ``samples`` independent draws per
+measurement and returns their mean (the posterior mean estimate, which
+scores higher PSNR than any one draw) and the draws.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .. import _checks, param
+from ..config import randn_like
+from ..operators import Operator
+from ..samplers.base import check_inputs, eval_eps
+from ..samplers.ddim import ddim_loop
+
+ON = ("xt", "x0")
+
+#: Defaults, chosen on the validation phantoms (``python benchmarks/medical.py --tune``), never on the test set:
+#: sparse-view CT (Song et al.'s projection sampler), the same with 1% measurement noise, MRI (score-MRI),
+#: and DPS for CT. ``samples`` draws are averaged.
+CT = {"steps": 50, "weight": 1.0, "damping": 0.0, "eta": 0.0, "samples": 4}
+CT_NOISY = {"steps": 50, "weight": 1.0, "damping": 1.0, "eta": 0.0, "samples": 4}
+MRI = {"steps": 50, "eta": 0.0, "samples": 4}
+DPS_CT = {"steps": 100, "scale": 0.1, "eta": 1.0}
+
+
+def _check_operator(operator, y, x_T) -> None:
+    if not isinstance(operator, Operator):
+        raise TypeError(f"operator must be a ddlearn.operators.Operator, got {type(operator).__name__}")
+    if not operator.linear:
+        raise TypeError(f"data consistency needs a linear operator with a pseudo-inverse; "
+                        f"{type(operator).__name__} is non-linear (use sample_dps)")
+    operator.check_y(y)
+    with torch.no_grad():
+        want = operator(torch.zeros_like(x_T)).shape
+    if y.shape != want:
+        raise ValueError(f"y must have the shape of operator(x) {tuple(want)} for x_T of shape {tuple(x_T.shape)}, "
+                         f"got {tuple(y.shape)}")
+
+
+def damped_pinv(operator: Operator, r: torch.Tensor, damping: float = 0.0, *, real: bool = False) -> torch.Tensor:
+    r""":math:`A^\top (A A^\top + \mu I)^{-1} r`; ``damping`` :math:`\mu = 0` is the pseudo-inverse :math:`A^+ r`.
+
+    ``real=True`` asks for the inverse over real images where the operator knows it
+    (:meth:`~ddlearn.operators.medical.KSpace.solve_real`: complex data of a real image).
+    """
+    _checks.number("damping", damping, low=0)
+    if real and hasattr(operator, "solve_real"):
+        return operator.solve_real(r, damping)
+    if damping == 0:
+        return operator.pinv(r)
+    if hasattr(operator, "solve"):
+        return operator.solve(r, damping)
+    raise TypeError(f"{type(operator).__name__} has no damped solve; use damping=0")
+
+
+def data_consistency(operator: Operator, x: torch.Tensor, y: torch.Tensor, *, weight: float = 1.0,
+                     damping: float = 0.0) -> torch.Tensor:
+    r""":math:`x + \lambda A^\top (A A^\top + \mu I)^{-1}(y - A x)` (``weight`` :math:`\lambda`, ``damping`` :math:`\mu`).
+
+    ``weight=1, damping=0`` is the orthogonal projection onto :math:`\{A x = y\}`.
+    A real ``x`` stays real (the real part of a complex correction).
+    """
+    _checks.number("weight", weight, low=0)
+    with torch.no_grad():
+        corr = damped_pinv(operator, y - operator(x), damping, real=not x.is_complex())
+    if corr.is_complex() and not x.is_complex():
+        corr = corr.real
+    return x + weight * corr.to(x.dtype)
+
+
+def consistency_predict(model, operator: Operator, y: torch.Tensor, *, on: str = "xt", weight: float = 1.0,
+                        damping: float = 0.0, noisy_y: bool = True, generator: torch.Generator | None = None):
+    """The ``predict(x, t, alpha_bar, i) -> (x0, eps, None)`` hook of :func:`ddim_loop` with data consistency.
+
+    ``on="xt"``: make the state consistent with :math:`\\sqrt{\\bar\\alpha}\\,y`
+    (+ :math:`\\sqrt{1-\\bar\\alpha}\\,A z` if ``noisy_y``), then ask the model;
+    ``on="x0"``: ask the model, then make its :math:`\\hat x_0` consistent with y.
+    """
+    _checks.choice("on", on, ON)
+
+    def predict(x, t, alpha_bar, i):
+        if on == "xt":
+            target = math.sqrt(alpha_bar) * y
+            if noisy_y and alpha_bar < 1:
+                target = target + math.sqrt(1 - alpha_bar) * operator(randn_like(x, generator))
+            x = data_consistency(operator, x, target, weight=weight, damping=damping)
+            eps = eval_eps(model, x, t, step=i)
+            return param.eps_to_x0(x, eps, alpha_bar), eps, None
+        eps = eval_eps(model, x, t, step=i)
+        x0 = data_consistency(operator, param.eps_to_x0(x, eps, alpha_bar), y, weight=weight, damping=damping)
+        return x0, param.x0_to_eps(x, x0, alpha_bar), None
+
+    return predict
+
+
+@torch.no_grad()
+def sample_consistency(model, x_T: torch.Tensor, schedule, steps: int, *, operator: Operator, y: torch.Tensor,
+                       on: str = "xt", weight: float = 1.0, damping: float = 0.0, noisy_y: bool = True,
+                       final: bool = True, eta: float = 0.0, spacing="linspace", clip=None,
+                       generator: torch.Generator | None = None, callback=None, progress: bool = True) -> torch.Tensor:
+    """DDIM-family sampling with data consistency at every step (see the module docstring for ``on``).
+
+    The book's sampler signature plus the measurement (``operator``, ``y``) and
+    the consistency's ``weight``, ``damping``, ``noisy_y`` (noise the measurement
+    to the state's level, ``on="xt"`` only) and ``final`` (project the output
+    once more onto the data). ``clip`` clamps each x0 estimate (e.g. (-1, 1)).
+    """
+    check_inputs(model, x_T, schedule)
+    _check_operator(operator, y, x_T)
+    _checks.number("weight", weight, low=0)
+    _checks.number("damping", damping, low=0)
+    predict = consistency_predict(model, operator, y, on=on, weight=weight, damping=damping, noisy_y=noisy_y,
+                                  generator=generator)
+    x = ddim_loop(predict, x_T, schedule, steps, eta=eta, spacing=spacing, clip=clip, generator=generator,
+                  callback=callback, progress=progress, desc=f"consistency ({on})")
+    if final:
+        x = data_consistency(operator, x, y, weight=weight, damping=damping)
+    return x
+
+
+def sample_projection(model, x_T: torch.Tensor, schedule, steps: int, *, operator: Operator, y: torch.Tensor,
+                      weight: float = 1.0, damping: float = 0.0, eta: float = 0.0, spacing="linspace", clip=None,
+                      generator: torch.Generator | None = None, callback=None, progress: bool = True) -> torch.Tensor:
+    r"""Song et al. (ICLR 2022): project :math:`x_t` towards the noised measurement :math:`\hat y_t` before every step.
+
+    ``weight`` is their :math:`\lambda` (1: replace the measured components; less
+    trusts the prior more, for noisy data), ``damping`` a Tikhonov term of the
+    projection.
+    """
+    return sample_consistency(model, x_T, schedule, steps, operator=operator, y=y, on="xt", weight=weight,
+                              damping=damping, noisy_y=True, eta=eta, spacing=spacing, clip=clip,
+                              generator=generator, callback=callback, progress=progress)
+
+
+def sample_score_mri(model, x_T: torch.Tensor, schedule, steps: int, *, operator: Operator, y: torch.Tensor,
+                     eta: float = 0.0, spacing="linspace", clip=None, generator: torch.Generator | None = None,
+                     callback=None, progress: bool = True) -> torch.Tensor:
+    r"""Chung & Ye (2022), score-MRI: hard data consistency of the state after every step,
+    :math:`x \leftarrow x + A^+(\sqrt{\bar\alpha}\,y - A x)` (for MRI: the sampled k-space lines replaced)."""
+    return sample_consistency(model, x_T, schedule, steps, operator=operator, y=y, on="xt", weight=1.0,
+                              damping=0.0, noisy_y=False, eta=eta, spacing=spacing, clip=clip,
+                              generator=generator, callback=callback, progress=progress)
+
+
+SAMPLERS = {"projection": sample_projection, "score_mri": sample_score_mri, "consistency": sample_consistency}
+
+
+def reconstruct(model, schedule, operator: Operator, y: torch.Tensor, *, method="projection", steps: int = 50,
+                samples: int = 1, generator: torch.Generator | None = None, progress: bool = False,
+                callback=None, **options) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reconstruct each measurement in ``y`` (B, ...) from ``samples`` draws; returns ``(mean, draws)``.
+
+    ``method``: a name of :data:`SAMPLERS` ("projection", "score_mri",
+    "consistency"), or any function with the sampler-with-measurement
+    signature (e.g. :func:`ddlearn.restoration.sample_dps`). ``draws`` is
+    ``(samples, B, C, H, W)``; the mean over draws estimates the posterior mean.
+    ``options`` go to the sampler.
+    """
+    if isinstance(method, str):
+        _checks.choice("method", method, tuple(SAMPLERS))
+        method = SAMPLERS[method]
+    elif not callable(method):
+        raise TypeError(f"method must be a name ({', '.join(SAMPLERS)}) or a sampler function, "
+                        f"got {type(method).__name__}")
+    _checks.positive_int("samples", samples)
+    operator.check_y(y)
+    B = y.shape[0]
+    shape = operator.input_shape(tuple(y.shape))
+    from ..config import randn
+
+    x_T = randn((samples * B, *shape[1:]), generator=generator, dtype=torch.float32, device=y.device)
+    yy = y.repeat(samples, *([1] * (y.ndim - 1)))
+    out = method(model, x_T, schedule, steps, operator=operator, y=yy, generator=generator, progress=progress,
+                 callback=callback, **options)
+    draws = out.reshape(samples, B, *shape[1:])
+    return draws.mean(0), draws
+
+
+__all__ = ["data_consistency", "damped_pinv", "consistency_predict", "sample_consistency", "sample_projection",
+           "sample_score_mri", "reconstruct", "SAMPLERS", "ON", "CT", "CT_NOISY", "MRI", "DPS_CT"]
