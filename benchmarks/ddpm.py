@@ -28,7 +28,7 @@ import time
 
 import torch
 
-from ddlearn import data, metrics, pretrained, train
+from ddlearn import data, metrics, pretrained, recipes, train
 from ddlearn.oracles import named_mixture
 from ddlearn.samplers import sample_ancestral
 
@@ -60,7 +60,7 @@ def main():
     if a.digits_steps:
         from dataclasses import replace
 
-        recipe = train.RECIPES["digits"]
+        recipe = recipes.RECIPES["digits"]
         for n_threads in sorted({1, threads}):
             torch.set_num_threads(n_threads)
             out = train.train(replace(recipe, steps=a.digits_steps), progress=False)
@@ -81,7 +81,7 @@ def main():
     table("1. training time (sidecar: measured when the checkpoint was made)",
           ("checkpoint", "steps", "seconds", "machine", "command"), rows)
     if step_rows:
-        table(f"1b. digits recipe: seconds per step now, and the {train.RECIPES['digits'].steps}-step run it implies",
+        table(f"1b. digits recipe: seconds per step now, and the {recipes.RECIPES['digits'].steps}-step run it implies",
               ("torch threads", "steps timed", "s / step", "implied minutes"), step_rows)
 
     rows = []

@@ -42,7 +42,7 @@ import time
 import numpy as np
 import torch
 
-from ddlearn import data, pretrained
+from ddlearn import data, train
 from ddlearn.restoration import PatchModel
 from ddlearn.restoration.tasks import METHODS, TASKS, make_task, restore, score
 
@@ -180,7 +180,7 @@ def main(argv=None):
     sweep = parse_sweep(args.sweep) if args.sweep else None
     start = time.perf_counter()
     for prior in args.prior:
-        model, schedule = pretrained.load_or_train(PRIORS[prior])
+        model, schedule = train.load_or_train(PRIORS[prior])
         tasks = [t for t in (args.tasks or PRIOR_TASKS[prior]) if t in TASKS and (t != "colorize" or prior == "rgb")]
         if args.whole:
             if prior == "faces":

@@ -47,7 +47,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from ddlearn import data, forward, losses, metrics, oracles, pretrained, schedules, train, viz, widgets
+from ddlearn import data, forward, losses, metrics, oracles, pretrained, recipes, schedules, train, viz, widgets
 from ddlearn.config import generator, is_fast, pick
 from ddlearn.notebook import check, show_source
 from ddlearn.samplers import sample_ancestral
@@ -159,7 +159,7 @@ plt.show()
 # fractional $t$ works too).
 
 # %%
-print(train.RECIPES["toy2d"])
+print(recipes.RECIPES["toy2d"])
 show_source(train.train, docstring=False)
 
 # %% [markdown]

@@ -45,7 +45,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from ddlearn import langevin, losses, nets, oracles, pretrained, schedules, viz, widgets
+from ddlearn import langevin, losses, nets, oracles, schedules, train, viz, widgets
 from ddlearn import sde as sde_lib
 from ddlearn.config import is_fast, pick
 from ddlearn.notebook import check, show_source
@@ -330,7 +330,7 @@ widgets.score_field_explorer(two, net, ve, sigmas=(3.0, 1.0, 0.5, 0.25, 0.1, 0.0
 
 
 # %%
-digit_model, digit_schedule = pretrained.load_or_train("digits")
+digit_model, digit_schedule = train.load_or_train("digits")
 n_digits = pick(36, 9)
 x_T = torch.randn(n_digits, 1, 16, 16, generator=torch.Generator().manual_seed(5))
 levels = pick(50, 8)

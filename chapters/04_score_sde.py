@@ -46,7 +46,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from ddlearn import data, losses, metrics, oracles, pretrained, schedules, viz, widgets
+from ddlearn import data, losses, metrics, oracles, schedules, train, viz, widgets
 from ddlearn import sde as sde_lib
 from ddlearn.config import is_fast, pick
 from ddlearn.notebook import check, show_source
@@ -295,7 +295,7 @@ show_source(losses.sde_loss)
 
 
 # %%
-models = {name: pretrained.load_or_train(name) for name in ("mixture", "sde_vp_ring8", "sde_ve_ring8")}
+models = {name: train.load_or_train(name) for name in ("mixture", "sde_vp_ring8", "sde_ve_ring8")}
 print(f"{'model (frame)':34} {'sampler':26} {'evaluations':>11} {'sliced W2':>10} {'escaped':>8}")
 steps = pick(100, 20)
 for name, (model, frame) in models.items():
@@ -382,7 +382,7 @@ print(f"{'Hutchinson, exact score':28} {hut['logp'].mean():18.4f} {hut['nfe']:16
 # training split; the held-out split was never seen.
 
 # %%
-dig_model, dig_sde = pretrained.load_or_train("sde_vp_digits8")
+dig_model, dig_sde = train.load_or_train("sde_vp_digits8")
 test8 = data.digits("test", size=8)
 n_eval = pick(359, 6)
 x_deq = losses.dequantize(test8[:n_eval], 17, generator=torch.Generator().manual_seed(9))

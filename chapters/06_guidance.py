@@ -44,7 +44,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from ddlearn import data, guidance, metrics, operators, oracles, pretrained, schedules, train, viz, widgets
+from ddlearn import data, guidance, metrics, operators, oracles, pretrained, recipes, schedules, train, viz, widgets
 from ddlearn.config import is_fast, pick
 from ddlearn.notebook import check, show_source
 from ddlearn.restoration import (classical, consistency_psnr, exact_posterior, posterior_bias, sample_ddnm,
@@ -162,7 +162,7 @@ for name in ("digits_cfg", "digit_classifier_noisy"):
     print(f"{name}: `{info['command']}`, {info['train_seconds']:.0f} s, metrics {info['metrics']}")
 
 # %% [markdown]
-# The recipe is in `ddlearn.train.RECIPES["digits_cfg"]`; training it yourself
+# The recipe is in `ddlearn.recipes.RECIPES["digits_cfg"]`; training it yourself
 # is `ddlearn train digits_cfg` (minutes on two cores; the sidecar above records
 # the time it took here, on a busy machine). Fast mode runs three steps of it
 # here, to show the loop (label dropout happens inside the loss):
@@ -172,7 +172,7 @@ if is_fast():
     tiny = train.train("digits_cfg", fast=True, progress=False, stop_after=3)
     print(f"{tiny.step} steps in {tiny.seconds:.1f} s, losses {[round(v, 3) for v in tiny.losses]}")
 else:
-    print(train.RECIPES["digits_cfg"])
+    print(recipes.RECIPES["digits_cfg"])
 
 # %% [markdown]
 # Ten rows, one per requested class, classifier-free guidance at scale 3:

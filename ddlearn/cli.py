@@ -37,22 +37,11 @@ def _default_chapters_dir() -> Path:
                    "run from the ddlearn checkout or pass --chapters-dir")
 
 
-def _train_module():
-    """``ddlearn.train``, imported only when needed so the rest works without it."""
-    try:
-        from ddlearn import train
-    except ModuleNotFoundError as exc:
-        if exc.name in ("ddlearn.train",):
-            raise CLIError("ddlearn.train is not available in this installation, so there are no recipes to run") from exc
-        raise
-    return train
+def _recipe_names() -> list[str]:
+    """The recipe names of :mod:`ddlearn.recipes` (imported only when needed, so ``book`` works without torch)."""
+    from ddlearn import recipes
 
-
-def _recipe_names(train) -> list[str]:
-    recipes = getattr(train, "RECIPES", None)
-    if recipes is None:
-        raise CLIError("ddlearn.train has no RECIPES table")
-    return sorted(recipes)
+    return recipes.names()
 
 
 # --------------------------------------------------------------------------- subcommands
@@ -80,8 +69,9 @@ def cmd_book(args) -> int:
 
 
 def cmd_train(args) -> int:
-    train = _train_module()
-    names = _recipe_names(train)
+    from ddlearn import train
+
+    names = _recipe_names()
     if args.recipe not in names:
         raise CLIError(f"unknown recipe {args.recipe!r}; choose from: {', '.join(names)} (see `ddlearn list`)")
     result = train.run_recipe(args.recipe, fast=args.fast, out_dir=args.out, seed=args.seed, progress=True)
@@ -104,15 +94,12 @@ def cmd_list(args) -> int:
     except (CLIError, FileNotFoundError) as exc:
         print(f"  (none: {exc})")
     print("recipes (ddlearn train RECIPE):")
-    try:
-        train = _train_module()
-        recipes = getattr(train, "RECIPES", {})
-        for name in _recipe_names(train):
-            doc = getattr(recipes[name], "description", None) or (getattr(recipes[name], "__doc__", None) or "")
-            doc = doc.strip().splitlines()[0] if isinstance(doc, str) and doc.strip() else ""
-            print(f"  {name:<28} {doc}".rstrip())
-    except CLIError as exc:
-        print(f"  (none: {exc})")
+    from ddlearn import recipes
+
+    for name in recipes.names():
+        doc = recipes.get(name).description.strip()
+        doc = doc.splitlines()[0] if doc else ""
+        print(f"  {name:<28} {doc}".rstrip())
     return 0
 
 

@@ -49,7 +49,8 @@ def test_unet_shapes_zero_start_and_every_conditioning_input():
 
 
 def test_digits_unet_is_cpu_sized():
-    from ddlearn.train import RECIPES, build_net
+    from ddlearn.recipe import build_net
+    from ddlearn.recipes import RECIPES
 
     n = nets.n_params(build_net(RECIPES["digits"]))
     assert 300_000 <= n <= 1_000_000, n

@@ -5,8 +5,8 @@ import shutil
 import pytest
 import torch
 
-from ddlearn import pretrained, train
-from ddlearn.train import Recipe
+from ddlearn import checkpoint, evals, pretrained, train
+from ddlearn.recipe import Recipe
 
 SHIPPED = pretrained.available()
 TINY = Recipe(name="tiny_ckpt", data="swiss_roll", data_kwargs={"n": 500}, net="mlp",
@@ -24,11 +24,11 @@ def test_something_is_shipped_and_small():
 def test_shipped_checkpoint_loads_and_reproduces_its_metrics(name):
     ck = pretrained.load(name)
     info = ck.info
-    assert info["sha256"] == train.sha256(pretrained.HERE / f"{name}.safetensors")
+    assert info["sha256"] == checkpoint.sha256(pretrained.HERE / f"{name}.safetensors")
     assert info["command"].startswith(f"ddlearn train {name}") and "seed" in info and "train_seconds" in info
     assert not ck.model.training and not any(p.requires_grad for p in ck.model.parameters())
     # the sidecar's metrics were computed by the same evaluation with fixed seeds: they come back
-    again = train.evaluate(ck.model, ck.schedule, ck.recipe)
+    again = evals.evaluate(ck.model, ck.schedule, ck.recipe)
     for key, value in info["metrics"].items():
         assert again[key] == pytest.approx(value, rel=0.05, abs=1e-3), key
 

@@ -161,10 +161,11 @@ def test_non_finite_states_and_outputs():
 
 
 def test_sde_recipes_train_and_plug_into_the_samplers():
-    from ddlearn import train
+    from ddlearn import recipes, train
+    from ddlearn.recipe import build_schedule
 
     for name, kind in (("sde_vp_ring8", S.VPSDE), ("sde_ve_ring8", S.VESDE), ("sde_vp_digits8", S.VPSDE)):
-        assert isinstance(train.build_schedule(train.get_recipe(name)), kind)
+        assert isinstance(build_schedule(recipes.get(name)), kind)
     result = train.train("sde_ve_ring8", fast=True, progress=False, stop_after=3)
     assert result.step == 3 and all(math.isfinite(v) for v in result.losses)
     x = sample_pf_ode(result.model, torch.randn(8, 2), result.schedule, 4, progress=False)

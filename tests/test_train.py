@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from ddlearn import pretrained, train
-from ddlearn.train import Recipe
+from ddlearn import checkpoint, pretrained, train
+from ddlearn.recipe import Recipe
 
 TINY = Recipe(name="tiny_test", data="swiss_roll", data_kwargs={"n": 1000}, net="mlp",
               net_kwargs={"dim": 2, "hidden": 32, "depth": 2, "emb_dim": 16, "T": 100},
@@ -55,37 +55,28 @@ def test_resume_continues_exactly(tmp_path):
         train.train(replace(short, lr=1e-2), progress=False, resume=ckpt)
 
 
-def test_failed_write_leaves_the_old_file_intact(tmp_path):
-    path = tmp_path / "w.safetensors"
-    train.save_safetensors({"a": torch.ones(3)}, path)
-    digest = train.sha256(path)
-
-    def boom(tmp):
-        with open(tmp, "wb") as f:
-            f.write(b"half a file")
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train._atomic_write(path, boom)
-    assert train.sha256(path) == digest and os.listdir(tmp_path) == ["w.safetensors"]
-
-
-def test_recipe_registry_and_bad_names():
-    assert {"toy2d", "digits", "digit_classifier", "mixture"} <= set(train.RECIPES)
+def test_unknown_recipe_name():
     with pytest.raises(ValueError, match="unknown recipe"):
         train.train("nope", progress=False)
-    with pytest.raises(ValueError, match="exists already"):
-        train.register(train.RECIPES["toy2d"])
-    r = train.RECIPES["digits"]
-    assert Recipe.from_dict(json.loads(json.dumps(r.to_dict()))) == r
-    assert r.resolved(fast=True).steps < r.steps
+    with pytest.raises(TypeError, match="device must be"):
+        train.train(TINY, progress=False, device=3)
+
+
+def test_device_argument_cpu_is_the_default_on_a_cpu_machine(monkeypatch):
+    short = replace(TINY, steps=5)
+    monkeypatch.setenv("DDLEARN_DEVICE", "cpu")
+    a = train.train(short, progress=False)
+    b = train.train(short, progress=False, device="cpu")
+    c = train.train(short, progress=False, device=torch.device("cpu"))
+    assert _same(a.net, b.net) and _same(a.net, c.net)
+    assert next(a.model.parameters()).device.type == "cpu"
 
 
 def test_run_recipe_writes_a_loadable_checkpoint(tmp_path):
     path = train.run_recipe("digit_classifier", fast=True, out_dir=tmp_path, progress=False)
     side = json.loads((tmp_path / "digit_classifier.json").read_text())
     assert side["command"] == f"ddlearn train digit_classifier --fast --out {tmp_path}"
-    assert side["sha256"] == train.sha256(path) and "heldout_accuracy" in side["metrics"]
+    assert side["sha256"] == checkpoint.sha256(path) and "heldout_accuracy" in side["metrics"]
     loaded = pretrained.load("digit_classifier", directory=tmp_path)
     assert loaded.schedule is None and not loaded.model.training
 

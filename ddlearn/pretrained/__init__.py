@@ -19,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-from .. import _checks
+from ..checkpoint import CheckpointError, sha256
+from ..recipe import Recipe, build_net, build_schedule
 
 HERE = Path(__file__).resolve().parent
 
@@ -32,14 +33,10 @@ def _dir(directory=None) -> Path:
     return Path(env) if env else HERE
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint that is missing, damaged or does not match its sidecar."""
-
-
 @dataclass
 class Pretrained:
     """A loaded checkpoint: ``model`` (eval mode, EMA weights), ``schedule`` (None for a classifier),
-    ``recipe`` (:class:`ddlearn.train.Recipe`) and ``info`` (the sidecar dict)."""
+    ``recipe`` (:class:`ddlearn.recipe.Recipe`) and ``info`` (the sidecar dict)."""
 
     model: torch.nn.Module
     schedule: object
@@ -83,8 +80,6 @@ def load(name: str, *, directory=None, device: str | torch.device = "cpu") -> Pr
     """
     from safetensors.torch import load_file
 
-    from .. import train as _train
-
     d = _dir(directory)
     meta = info(name, d)
     weights = d / f"{name}.safetensors"
@@ -95,7 +90,7 @@ def load(name: str, *, directory=None, device: str | torch.device = "cpu") -> Pr
     if "bytes" in meta and size != meta["bytes"]:
         raise CheckpointError(f"{weights} has {size} bytes but its sidecar says {meta['bytes']} "
                               f"(truncated or replaced?); {hint}")
-    digest = _train.sha256(weights)
+    digest = sha256(weights)
     if digest != meta.get("sha256"):
         raise CheckpointError(f"{weights} does not match the sha256 in {d / (name + '.json')} "
                               f"(got {digest[:12]}..., expected {str(meta.get('sha256'))[:12]}...); {hint}")
@@ -103,33 +98,15 @@ def load(name: str, *, directory=None, device: str | torch.device = "cpu") -> Pr
         state = load_file(str(weights), device=str(device))
     except Exception as err:  # safetensors' own error class has changed name across versions
         raise CheckpointError(f"{weights} could not be read as safetensors ({err}); {hint}") from err
-    recipe = _train.Recipe.from_dict(meta["recipe"])
-    model = _train.build_net(recipe)
+    recipe = Recipe.from_dict(meta["recipe"])
+    model = build_net(recipe)
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
         raise CheckpointError(f"{weights} does not fit the net of recipe {recipe.name!r} ({err}); {hint}") from err
     model = model.to(device).eval().requires_grad_(False)
-    return Pretrained(model=model, schedule=_train.build_schedule(recipe), recipe=recipe, info=meta)
+    return Pretrained(model=model, schedule=build_schedule(recipe), recipe=recipe, info=meta)
 
 
 __all__ = ["available", "load", "info", "CheckpointError", "Pretrained"]
 
-
-def load_or_train(name: str, *, directory=None):
-    """``(model, schedule)`` of checkpoint ``name``; if it is not there, a quick stand-in.
-
-    The stand-in is the recipe trained with its fast settings (seconds, not
-    minutes), so a chapter still runs top to bottom on a checkout without the
-    weights; ``ddlearn train NAME`` rebuilds the real checkpoint.
-    """
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a checkpoint or recipe name (str), got {type(name).__name__}")
-    if name in available(directory):
-        return tuple(load(name, directory=directory))
-    from .. import train
-
-    print(f"checkpoint {name!r} not found: training a quick stand-in (the recipe's fast settings); "
-          f"`ddlearn train {name}` rebuilds the real one")
-    result = train.train(name, fast=True, progress=False)
-    return result.model, result.schedule

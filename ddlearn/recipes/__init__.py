@@ -1,0 +1,42 @@
+"""The book's training recipes, one module a chapter; ``ddlearn train NAME`` runs one.
+
+    from ddlearn import recipes
+    recipes.names()              # ['digit_classifier', 'digits', ...]
+    recipes.get("digits")        # the Recipe (a Recipe passes through)
+    recipes.RECIPES["digits"]    # the same, from the registry
+
+Adding a chapter's recipes: add a module ``chNN.py`` here that builds
+:class:`ddlearn.recipe.Recipe` objects and passes each to
+:func:`ddlearn.recipe.register`, then list it in the import line below
+(``from . import ch02, ch04, ch06, chNN``). A recipe is plain data: it names
+its data set, net, objective and evaluations by string, so a recipe module
+imports only :mod:`ddlearn.recipe` (never evals, metrics or samplers; that
+is what keeps the import graph free of cycles). A new data set goes to
+:data:`ddlearn.data.DATASETS`, a new evaluation to :data:`ddlearn.evals.EVALS`.
+"""
+from __future__ import annotations
+
+from .. import _checks
+from ..recipe import RECIPES, Recipe, register
+from . import ch02, ch04, ch06  # noqa: F401  (each registers its chapter's recipes)
+
+
+def names() -> list[str]:
+    """The recipe names, sorted."""
+    return sorted(RECIPES)
+
+
+def get(recipe) -> Recipe:
+    """The :class:`~ddlearn.recipe.Recipe` called ``recipe`` (a Recipe passes through)."""
+    if isinstance(recipe, Recipe):
+        return recipe
+    if not isinstance(recipe, str):
+        raise TypeError(f"recipe must be a Recipe or a recipe name, got {type(recipe).__name__}")
+    _checks.choice("recipe", recipe, tuple(names()))
+    return RECIPES[recipe]
+
+
+get_recipe = get  # the name the training loop's callers know
+
+
+__all__ = ["RECIPES", "Recipe", "register", "names", "get", "get_recipe"]
