@@ -10,7 +10,7 @@ import torch
 
 from ddlearn import oracles
 from ddlearn import sde as S
-from ddlearn.samplers import bits_per_dim, log_likelihood, pf_ode_encode, sample_pf_ode
+from ddlearn.samplers import CountedModel, bits_per_dim, log_likelihood, pf_ode_encode, sample_pf_ode
 
 
 def _gaussian():
@@ -80,3 +80,15 @@ def test_bad_input():
         log_likelihood(sde.oracle_model(gm), torch.full((2, 2), float("nan")), sde)
     with pytest.raises(ValueError, match="bin_width must be > 0"):
         bits_per_dim(torch.zeros(2), 4, 0.0)
+
+
+def test_rk45_matches_fine_heun_and_reports_evaluations():
+    mix, sde = oracles.named_mixture("ring8"), S.VPSDE()
+    x_T = torch.randn(200, 2, generator=torch.Generator().manual_seed(3))
+    m = CountedModel(sde.oracle_model(mix))
+    seen = []
+    x_rk = sample_pf_ode(m, x_T, sde, 10, solver="rk45", rtol=1e-6, atol=1e-6, progress=False,
+                         callback=seen.append)
+    x_heun = sample_pf_ode(sde.oracle_model(mix), x_T, sde, 200, solver="heun", progress=False)
+    assert (x_rk - x_heun).abs().max() < 5e-3
+    assert 20 < m.nfe < 2000 and len(seen) == 10
