@@ -69,6 +69,16 @@ def _phantoms(split="train", size=64, n=None, seed=0):
 DATASETS["phantoms"] = _phantoms
 
 
+def _sprite_clips(split="train", size=16, n=12000, n_test=256, seed=0):
+    from .clips import clips  # Chapter 08: generated clips of moving sprites (B, 3, F, H, W)
+
+    d = clips(n if split == "train" else n_test, size=size, split=split, seed=seed)
+    return {k: d[k] for k in ("x", "prompt", "stride", "y")}
+
+
+DATASETS["sprite_clips"] = _sprite_clips
+
+
 def load(name: str, split: str = "train", **data_kwargs) -> dict:
     """The data set ``name`` of :data:`DATASETS` as a dict of tensors (``"x"`` and conditioning keys)."""
     _checks.choice("data set", name, tuple(DATASETS))
