@@ -278,6 +278,51 @@ def sde_loss(model, x0: torch.Tensor, schedule, *, generator=None, cond=None, u_
 LOSSES["sde"] = sde_loss
 
 
+# ---- image-to-video (Chapter 08): condition on one frame, drop the conditions for two-scale guidance ----------
+def drop_conditions(cond: dict, nulls: dict, p_uncond: float, *, first: str = "prompt", second: str = "image",
+                    generator=None) -> tuple[dict, dict]:
+    """DynamiCrafter's joint condition dropout: with u ~ U(0, 1) per item, ``first`` is replaced by its null
+    when u < 2p, ``second`` when p <= u < 3p; so p of the items lose only ``first``, p both, p only ``second``.
+
+    Returns the new condition dict and the boolean drop masks ``{first: (B,), second: (B,)}``.
+    """
+    _checks.number("p_uncond", p_uncond, low=0, high=1 / 3)
+    B = cond[second].shape[0]
+    u = torch.rand(B, generator=generator)
+    masks = {first: u < 2 * p_uncond, second: (u >= p_uncond) & (u < 3 * p_uncond)}
+    out = dict(cond)
+    for name, m in masks.items():
+        keep = ~m.to(cond[name].device)
+        out[name] = torch.where(keep.reshape(-1, *[1] * (cond[name].ndim - 1)), cond[name], nulls[name].to(cond[name]))
+    return out, masks
+
+
+def image_to_video_loss(model, x0: torch.Tensor, schedule: Schedule, *, generator=None, cond=None,
+                        cond_frame: str = "first", p_uncond: float = 0.0) -> torch.Tensor:
+    r"""Simple loss of a clip model conditioned on one of its frames (Chapter 08, after DynamiCrafter).
+
+    ``x0``: clips (B, C, F, H, W). The conditioning image is frame 0 (``cond_frame="first"``)
+    or a frame drawn per clip (``"random"``, as DynamiCrafter trains); the model
+    diffuses ``model.encode(x0, image)`` (the frames, or their change from the image)
+    and is called as ``model(z_t, t, image=..., **cond)``. ``p_uncond``: the share
+    of items that lose only the prompt, both, or only the image
+    (:func:`drop_conditions`, nulls from ``model.null_conditions``).
+    """
+    _checks.tensor("x0", x0, ndim=5)
+    _checks.choice("cond_frame", cond_frame, ("first", "random"))
+    B, F = x0.shape[0], x0.shape[2]
+    k = (torch.zeros(B, dtype=torch.long) if cond_frame == "first"
+         else torch.randint(0, F, (B,), generator=generator))
+    image = x0[torch.arange(B), :, k.to(x0.device)]
+    cond = {**(cond or {}), "image": image}
+    if p_uncond:
+        cond, _ = drop_conditions(cond, model.null_conditions(B, x0.device), p_uncond, generator=generator)
+    return simple_loss(model, model.encode(x0, image), schedule, generator=generator, cond=cond)
+
+
+LOSSES["image_to_video"] = image_to_video_loss
+
+
 def reconstruction(model, x0: torch.Tensor, schedule=None, *, generator=None, cond=None) -> torch.Tensor:
     """Mean squared error of ``model(x0)`` against x0: an autoencoder's objective (Chapter 09's anomaly baseline)."""
     _checks.tensor("x0", x0, ndim=tuple(range(2, 6)))

@@ -25,6 +25,12 @@ from .autoencoder import AutoEncoder  # noqa: E402  (Chapter 09: the anomaly-det
 
 NETS["autoencoder"] = AutoEncoder
 
+from .clip_classifier import ClipClassifier  # noqa: E402  (Chapter 08: features of the Frechet clip distance)
+from .video_unet import VideoUNet  # noqa: E402  (Chapter 08: a space-time UNet animating one image)
+
+NETS["video_unet"] = VideoUNet
+NETS["clip_classifier"] = ClipClassifier
+
 
 def build(name: str, **kwargs):
     """A network by registry name: ``build("unet", base=32, T=1000)``."""
