@@ -52,6 +52,10 @@ continuous-time model is trained with the same two lines
 (:meth:`SDE.oracle_model`).
 
 All SDE quantities are computed in float64 and cast to the state's dtype.
+
+:class:`GaussianData` is the example solvable by hand: Gaussian data under any
+of the three SDEs, with its marginal, score, reverse-SDE drift and
+probability-flow velocity (and the ODE's exact solution) in closed form.
 """
 from __future__ import annotations
 
@@ -390,6 +394,7 @@ def score_fn(model, frame, sde: SDE, *, check: bool = True):
     if not callable(model):
         raise TypeError(f"model must be callable as model(x_t, t) -> eps, got {type(model).__name__}")
     check_frame(frame)
+    _checks.same_T(model, frame.T, "time frame (schedule)")
     if not isinstance(sde, SDE):
         raise TypeError(f"sde must be a ddlearn.sde.SDE, got {type(sde).__name__}")
 
@@ -409,6 +414,78 @@ def score_fn(model, frame, sde: SDE, *, check: bool = True):
 def exact_score(mixture, sde: SDE):
     """The exact score of a Gaussian mixture's marginal under ``sde``: ``score(x, u)``."""
     return score_fn(sde.oracle_model(mixture), sde, sde)
+
+
+class GaussianData:
+    r"""Data :math:`x_0 \sim \mathcal N(\mu, \sigma_0^2 I)` under a linear SDE: every quantity in closed form.
+
+    The worked example of Chapter 04. With the SDE's :math:`x_u = m(u)\,x_0 + s(u)\,\epsilon`
+    and drift :math:`f = a(u)\,x`:
+
+    * marginal :math:`p_u = \mathcal N(m\mu,\ v)`, :math:`v(u) = m^2\sigma_0^2 + s^2`
+      (it solves :math:`dv/du = 2a\,v + g^2`);
+    * score :math:`\nabla\log p_u(x) = -(x - m\mu)/v`;
+    * reverse-SDE drift :math:`a x - g^2\nabla\log p_u = a x + g^2 (x - m\mu)/v`;
+    * probability-flow velocity :math:`a x + \tfrac12 g^2 (x - m\mu)/v`, whose solution keeps the
+      standardised coordinate :math:`(x - m\mu)/\sqrt v` fixed: :meth:`pf_flow` moves a point from
+      ``u`` to ``u_to`` exactly.
+
+    ``mean`` and ``std`` are numbers (the same for every coordinate); ``x`` has any shape (B, ...),
+    ``u`` a number or a tensor (B,). Results are float64.
+    """
+
+    def __init__(self, sde: SDE, mean: float = 0.0, std: float = 1.0):
+        if not isinstance(sde, SDE):
+            raise TypeError(f"sde must be a ddlearn.sde.SDE, got {type(sde).__name__}")
+        self.sde = sde
+        self.mean = _checks.number("mean", mean)
+        self.std = _checks.number("std", std, low=0, low_open=True)
+
+    def _coefs(self, x: torch.Tensor, u):
+        _checks.tensor("x", x)
+        uu = check_u("u", u, x.shape[0])
+        m, s = self.sde.mean_coef(uu), self.sde.std(uu)
+        var = m ** 2 * self.std ** 2 + s ** 2
+        return uu, per_item(m * self.mean, x.double()), per_item(var, x.double())
+
+    def marginal(self, u) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean m(u) mu and variance v(u) = m^2 std^2 + s^2 of p_u (float64, shape of u)."""
+        uu = check_u("u", u)
+        m, s = self.sde.mean_coef(uu), self.sde.std(uu)
+        return m * self.mean, m ** 2 * self.std ** 2 + s ** 2
+
+    def log_prob(self, x: torch.Tensor, u) -> torch.Tensor:
+        """log p_u(x), summed over all but the first dimension (B,)."""
+        _, mean, var = self._coefs(x, u)
+        lp = -0.5 * (x.double() - mean) ** 2 / var - 0.5 * torch.log(2 * math.pi * var)
+        return lp.reshape(x.shape[0], -1).sum(1)
+
+    def score(self, x: torch.Tensor, u) -> torch.Tensor:
+        r""":math:`\nabla_x\log p_u(x) = -(x - m\mu)/v`."""
+        _, mean, var = self._coefs(x, u)
+        return -(x.double() - mean) / var
+
+    def reverse_drift(self, x: torch.Tensor, u) -> torch.Tensor:
+        r"""Drift of the reverse-time SDE in forward time, :math:`f - g^2\nabla\log p_u` (Anderson 1982)."""
+        uu, mean, var = self._coefs(x, u)
+        xd = x.double()
+        return per_item(self.sde.drift_coef(uu), xd) * xd + per_item(self.sde.g2(uu), xd) * (xd - mean) / var
+
+    def pf_velocity(self, x: torch.Tensor, u) -> torch.Tensor:
+        r"""The probability-flow ODE's :math:`dx/du = f - \tfrac12 g^2\nabla\log p_u`."""
+        uu, mean, var = self._coefs(x, u)
+        xd = x.double()
+        return per_item(self.sde.drift_coef(uu), xd) * xd + 0.5 * per_item(self.sde.g2(uu), xd) * (xd - mean) / var
+
+    def pf_flow(self, x: torch.Tensor, u, u_to) -> torch.Tensor:
+        r"""The exact solution of the probability-flow ODE from ``u`` to ``u_to``:
+        :math:`m(u')\mu + \sqrt{v(u')/v(u)}\,(x - m(u)\mu)`."""
+        _, mean, var = self._coefs(x, u)
+        _, mean_to, var_to = self._coefs(x, u_to)
+        return mean_to + (var_to / var).sqrt() * (x.double() - mean)
+
+    def __repr__(self) -> str:
+        return f"GaussianData({self.sde!r}, mean={self.mean:g}, std={self.std:g})"
 
 
 def compare_with_schedule(schedule: Schedule, sde: SDE | None = None, n: int = 201) -> dict:
