@@ -68,6 +68,11 @@ def test_blind_blur_equals_blur_and_is_self_adjoint():
     assert op.estimates()["sigma"] == pytest.approx(1.5)
 
 
+def test_blind_blur_pinv_equals_blurs():
+    y = _x(seed=4)
+    assert torch.allclose(BlindBlur(1.5, sigma_max=1.5).pinv(y), Blur(1.5).pinv(y), atol=1e-9)
+
+
 def test_blind_blur_kernel_is_separable_gaussian_and_differentiable():
     k1 = gaussian_kernel_1d(torch.tensor([1.3], dtype=torch.float64), 4)[0]
     assert torch.allclose(k1[:, None] * k1[None, :], gaussian_kernel(1.3, 9), atol=1e-12)
