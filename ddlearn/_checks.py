@@ -10,8 +10,12 @@ import torch
 
 
 def tensor(name: str, x, *, ndim: int | tuple[int, ...] | None = None, finite: bool = True,
-           floating: bool = True) -> torch.Tensor:
-    """Check that ``x`` is a (floating, finite) tensor with ``ndim`` dimensions."""
+           floating: bool = True, empty: bool = False) -> torch.Tensor:
+    """Check that ``x`` is a (floating, finite, non-empty) tensor with ``ndim`` dimensions.
+
+    ``empty=False`` refuses a tensor with no values (an empty batch, B = 0), which
+    would otherwise fail deep inside torch or scikit-learn, or give NaN means.
+    """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if floating and not x.is_floating_point():
@@ -21,6 +25,8 @@ def tensor(name: str, x, *, ndim: int | tuple[int, ...] | None = None, finite: b
         if x.ndim not in allowed:
             want = " or ".join(str(n) for n in allowed)
             raise ValueError(f"{name} must have {want} dimensions, got shape {tuple(x.shape)}")
+    if not empty and x.numel() == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(x.shape)}); it needs at least one item")
     if finite and not torch.isfinite(x).all():
         bad = int((~torch.isfinite(x)).sum())
         raise ValueError(f"{name} contains {bad} non-finite values (NaN or inf)")
@@ -108,3 +114,60 @@ def choice(name: str, value, options) -> str:
     if value not in options:
         raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(repr(o) for o in options)}")
     return value
+
+
+def boolean(name: str, value) -> bool:
+    """``value`` must be True or False (a string such as "no" is truthy, so it is refused)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return value
+
+
+def generator(name: str, g) -> torch.Generator | None:
+    """``g`` must be None or a ``torch.Generator`` (make one with ``ddlearn.config.generator(seed)``)."""
+    if g is not None and not isinstance(g, torch.Generator):
+        raise TypeError(f"{name} must be a torch.Generator or None (make one with ddlearn.config.generator(seed)), "
+                        f"got {type(g).__name__}")
+    return g
+
+
+def callback(name: str, f):
+    """``f`` must be None or callable (checked before the first step, not after it)."""
+    if f is not None and not callable(f):
+        raise TypeError(f"{name} must be None or callable as {name}(step), got {type(f).__name__}")
+    return f
+
+
+def seed(name: str, value) -> int:
+    """A seed for numpy / scikit-learn: an int in [0, 2**32 - 1] (None, floats and negatives are refused)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if not 0 <= value < 2 ** 32:
+        raise ValueError(f"{name} must be in [0, 2**32 - 1], got {value}")
+    return value
+
+
+def model_T(model) -> int | None:
+    """The number of timesteps a model was trained for, if it says: its ``T``, else its ``schedule.T``,
+    else the same of the model it wraps (``.model``: CountedModel, guidance wrappers, PatchModel);
+    None for a model that does not say (a plain function, an exact SDE oracle)."""
+    for _ in range(16):  # wrappers of wrappers; a cycle would loop forever
+        T = getattr(model, "T", None)
+        if isinstance(T, int) and not isinstance(T, bool):
+            return T
+        T = getattr(getattr(model, "schedule", None), "T", None)
+        if isinstance(T, int) and not isinstance(T, bool):
+            return T
+        model = getattr(model, "model", None)
+        if model is None:
+            return None
+    return None
+
+
+def same_T(model, T: int, frame: str = "schedule") -> None:
+    """A model trained for ``model_T(model)`` timesteps must run on a ``frame`` with that many:
+    t = 500 means a different noise level under another T, and nothing else would notice."""
+    mT = model_T(model)
+    if mT is not None and mT != T:
+        raise ValueError(f"the model was trained for T={mT} timesteps but the {frame} has T={T}; "
+                         f"sample it with a {frame} of T={mT} (e.g. the one pretrained.load returns)")
