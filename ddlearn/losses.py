@@ -1,19 +1,25 @@
 r"""Training objectives for eps-predicting networks (Ho et al. 2020, section 3).
 
-The variational bound. With the reverse model
+The variational bound, in the papers' indices (steps t = 1..T, x_0 the data, x_T the
+noisiest latent). With the reverse model
 :math:`p_\theta(x_{t-1}\mid x_t) = \mathcal N(\mu_\theta(x_t, t), \sigma_t^2 I)`,
 
 .. math::
-    -\log p_\theta(x_0) \le \underbrace{D_{KL}(q(x_{T-1}\mid x_0)\,\|\,\mathcal N(0, I))}_{L_T}
-      + \sum_{t \ge 1} \underbrace{\mathbb E_q\, D_{KL}(q(x_{t-1}\mid x_t, x_0)\,\|\,p_\theta(x_{t-1}\mid x_t))}_{L_{t}}
-      + \underbrace{\mathbb E_q[-\log p_\theta(x_0 \mid x_{t=0})]}_{L_0}
+    -\log p_\theta(x_0) \le \underbrace{D_{KL}(q(x_T\mid x_0)\,\|\,\mathcal N(0, I))}_{L_T}
+      + \sum_{t=2}^{T} \underbrace{\mathbb E_q\, D_{KL}(q(x_{t-1}\mid x_t, x_0)\,\|\,p_\theta(x_{t-1}\mid x_t))}_{L_{t-1}}
+      + \underbrace{\mathbb E_q[-\log p_\theta(x_0 \mid x_1)]}_{L_0}
 
-(indices in the book's convention: t = 0..T-1, :mod:`ddlearn.schedules`).
+(T + 1 terms, L_0 .. L_T). The code indexes steps from 0 (:mod:`ddlearn.schedules`):
+paper step t is index t - 1, so ``schedule.alpha_bars[i]`` is the paper's
+:math:`\bar\alpha_{i+1}`, and :func:`vlb_terms` at index i returns the paper's
+:math:`L_i` (the KL at the step from index i to i - 1, the decoder at index 0);
+:func:`prior_kl` is :math:`L_T`, :func:`vlb_breakdown` all of them.
+
 Writing :math:`\mu_\theta` through the predicted noise,
 :math:`\mu_\theta = (x_t - \beta_t/\sqrt{1-\bar\alpha_t}\,\epsilon_\theta)/\sqrt{\alpha_t}`,
-each KL term becomes a weighted noise-prediction error
+the KL term of step t becomes a weighted noise-prediction error
 
-.. math:: L_{t} = \frac{\beta_t^2}{2\sigma_t^2\,\alpha_t\,(1-\bar\alpha_t)}\,\|\epsilon - \epsilon_\theta(x_t, t)\|^2 .
+.. math:: L_{t-1} = \frac{\beta_t^2}{2\sigma_t^2\,\alpha_t\,(1-\bar\alpha_t)}\,\|\epsilon - \epsilon_\theta(x_t, t)\|^2 .
 
 Dropping the weight gives the **simple loss** :math:`\mathbb E_{t,x_0,\epsilon}\|\epsilon-\epsilon_\theta\|^2`
 (Ho et al. eq. 14), which trains better and is what every recipe uses.
@@ -62,7 +68,8 @@ def drop_labels(cond: dict | None, p_uncond: float, null_class: int, *, generato
 
 def vlb_weights(schedule: Schedule, variance: str = "beta") -> torch.Tensor:
     r"""The weights :math:`\beta_t^2 / (2\sigma_t^2\alpha_t(1-\bar\alpha_t))` turning eps-MSE (summed over
-    dimensions) into the KL term L_t, for t >= 1 (index 0 holds the same formula for reference).
+    dimensions) into the KL terms, one per code index (T,): index i >= 1 weighs the paper's L_i
+    (the step from index i to i - 1); index 0, the decoder step, holds the same formula for reference.
 
     ``variance``: the reverse variance sigma_t^2, "beta" (beta_t) or "beta_tilde" (the posterior's).
     """
@@ -73,7 +80,8 @@ def vlb_weights(schedule: Schedule, variance: str = "beta") -> torch.Tensor:
 
 
 def reverse_variance(schedule: Schedule, variance: str = "beta") -> torch.Tensor:
-    """sigma_t^2 of p(x_{t-1} | x_t) for every t (T,): beta_t, or tilde-beta_t with t = 0 set to tilde-beta_1."""
+    """sigma_t^2 of p(x_{t-1} | x_t) for every code index (T,): beta, or tilde-beta with index 0 (where the
+    posterior variance is 0) set to index 1's."""
     _checks.choice("variance", variance, ("beta", "beta_tilde"))
     if variance == "beta":
         return schedule.betas.clone()
@@ -121,24 +129,64 @@ def _gauss_kl(mean_q, logvar_q, mean_p, logvar_p):
                   + (mean_q - mean_p) ** 2 * torch.exp(-logvar_p) - 1.0)
 
 
+#: The decoder p(x_0 | x_1) of the bound's last term L_0 (:func:`vlb_terms` at index 0).
+DECODERS = ("gaussian", "discretised")
+
+
+def discretised_gaussian_log_likelihood(x0: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor, *,
+                                        levels: int = 256) -> torch.Tensor:
+    r"""Log-probability (nats, per element) of data on ``levels`` grey levels under a discretised Gaussian.
+
+    Ho et al. (2020, eq. 13): the data take ``levels`` evenly spaced values spanning [-1, 1]
+    (bin half-width :math:`\delta = 1/(\text{levels}-1)`), and the decoder gives each value the
+    mass of :math:`\mathcal N(\text{mean}, e^{\text{log\_var}})` over its bin
+    :math:`[x_0-\delta, x_0+\delta]`, the two outer bins extended to :math:`\mp\infty`. It is a
+    probability (at most 1), so the bound built on it bounds the *discrete* negative
+    log-likelihood directly, without dequantisation. Computed in float64 with log-CDFs
+    (stable far in the tails).
+    """
+    _checks.positive_int("levels", levels, minimum=2)
+    x, m = x0.double(), mean.double()
+    inv_std = torch.exp(-0.5 * log_var.double())
+    d = 1.0 / (levels - 1)
+    upper, lower = (x + d - m) * inv_std, (x - d - m) * inv_std
+    log_cdf_upper = torch.special.log_ndtr(upper)          # log P(z < upper): the bottom bin
+    log_sf_lower = torch.special.log_ndtr(-lower)          # log P(z > lower): the top bin
+    # log(Phi(upper) - Phi(lower)), taken on the side of zero where the difference does not cancel
+    flip = lower > 0
+    a = torch.where(flip, -lower, upper)
+    b = torch.where(flip, -upper, lower)
+    la, lb = torch.special.log_ndtr(a), torch.special.log_ndtr(b)
+    log_mid = la + torch.log1p(-torch.exp((lb - la).clamp(max=0.0)).clamp(max=1 - 1e-16))
+    edge = 0.5 * d  # values within half a level of an end are the end levels
+    return torch.where(x < -1 + edge, log_cdf_upper, torch.where(x > 1 - edge, log_sf_lower, log_mid))
+
+
 @torch.no_grad()
 def vlb_terms(model, x0: torch.Tensor, schedule: Schedule, t, *, generator=None, cond=None,
-              variance: str = "beta", noise: torch.Tensor | None = None) -> torch.Tensor:
-    r"""One-sample estimates of the bound's terms at integer timesteps ``t`` (B,), in nats per item (B,).
+              variance: str = "beta", noise: torch.Tensor | None = None, decoder: str = "gaussian",
+              levels: int = 256) -> torch.Tensor:
+    r"""One-sample estimates of the bound's terms at integer indices ``t`` (B,), in nats per item (B,).
 
-    * t >= 1: :math:`D_{KL}(q(x_{t-1}\mid x_t,x_0)\,\|\,p_\theta(x_{t-1}\mid x_t))` in closed form
-      (both Gaussian), with x_t drawn from q(x_t | x_0);
-    * t = 0: the decoder term :math:`-\log\mathcal N(x_0;\ \hat x_0(x_{t=0}),\ \sigma_0^2 I)`, a
-      *continuous* density (see :func:`ddlearn.metrics.elbo_bpd` for the dequantisation).
+    Index ``t`` (the code's 0..T-1) holds the paper's term :math:`L_t` (see the module docstring):
+
+    * t >= 1: :math:`D_{KL}(q(x_t\mid x_{t+1},x_0)\,\|\,p_\theta(x_t\mid x_{t+1}))` in paper indices,
+      in closed form (both Gaussian), with the latent drawn from q given x_0 (one noise draw);
+    * t = 0: the decoder term :math:`L_0 = -\log p_\theta(x_0\mid x_1)` with mean :math:`\hat x_0(x_1)`
+      and variance :math:`\sigma_1^2`: ``decoder="gaussian"`` a continuous density (for
+      dequantised data, see :func:`ddlearn.metrics.elbo_bpd`), ``"discretised"`` the mass of
+      the data's bin (:func:`discretised_gaussian_log_likelihood`, data on ``levels`` levels).
     """
     check_schedule(schedule)
     _checks.tensor("x0", x0, ndim=tuple(range(2, 6)))
+    _checks.choice("decoder", decoder, DECODERS)
     tt = _checks.timesteps("t", t, schedule.T, batch=x0.shape[0], integer=True)
     if noise is None:
         noise = randn_like(x0, generator)
     x0d, noised = x0.double(), noise.double()
     x_t = q_sample(x0d, tt, noised, schedule)
-    eps = _model_eps(model, x_t.to(x0.dtype), tt.to(x0.dtype), cond).double()
+    eps = _model_eps(model, x_t.to(x0.dtype), tt.to(x0.dtype), cond)
+    eps = _checks.model_output(eps, x_t, where="vlb_terms").double()
     ab = schedule.alpha_bars[tt.long()]
     x0_hat = param.eps_to_x0(x_t, eps, ab)
     logvar_p = per_item(torch.log(reverse_variance(schedule, variance))[tt.long()], x_t)
@@ -146,13 +194,17 @@ def vlb_terms(model, x0: torch.Tensor, schedule: Schedule, t, *, generator=None,
     mean_p, _, _ = q_posterior(x0_hat, x_t, tt, schedule)
     mean_q, _, logvar_q = q_posterior(x0d, x_t, tt, schedule)
     kl = _gauss_kl(mean_q, logvar_q, mean_p, logvar_p).flatten(1).sum(1)
-    # decoder at t = 0: mean_p there is x0_hat (alpha_bar_prev = 1)
-    nll = 0.5 * ((x0d - mean_p) ** 2 * torch.exp(-logvar_p) + logvar_p + math.log(2 * math.pi)).flatten(1).sum(1)
-    return torch.where(tt == 0, nll, kl).float()
+    # decoder at index 0: mean_p there is x0_hat (alpha_bar_prev = 1)
+    if decoder == "gaussian":
+        nll = 0.5 * ((x0d - mean_p) ** 2 * torch.exp(-logvar_p) + logvar_p + math.log(2 * math.pi))
+    else:
+        nll = -discretised_gaussian_log_likelihood(x0d, mean_p, logvar_p.expand_as(mean_p), levels=levels)
+    return torch.where(tt == 0, nll.flatten(1).sum(1), kl).float()
 
 
 def prior_kl(x0: torch.Tensor, schedule: Schedule) -> torch.Tensor:
-    """L_T = KL(q(x_{T-1} | x_0) || N(0, I)) per item (B,), nats: how much signal the schedule leaves at the end."""
+    """L_T = KL(q(x_T | x_0) || N(0, I)) per item (B,), nats (paper's x_T; the code's index T-1):
+    how much signal the schedule leaves at the end."""
     check_schedule(schedule)
     ab = schedule.alpha_bars[-1]
     mean = ab.sqrt() * x0.double()
@@ -161,33 +213,70 @@ def prior_kl(x0: torch.Tensor, schedule: Schedule) -> torch.Tensor:
 
 
 @torch.no_grad()
-def nll_bound(model, x0: torch.Tensor, schedule: Schedule, *, n_t: int | None = None, generator=None,
-              cond=None, variance: str = "beta") -> torch.Tensor:
-    r"""Upper bound on -log p(x0) in nats per item (B,): L_T + sum_t L_t (+ decoder).
+def vlb_breakdown(model, x0: torch.Tensor, schedule: Schedule, *, n_t: int | None = None, generator=None,
+                  cond=None, variance: str = "beta", decoder: str = "gaussian", levels: int = 256,
+                  max_batch: int = 1024) -> dict:
+    r"""The bound on -log p(x0) term by term, in nats per item: L_T, the sum of L_1..L_{T-1}, and L_0.
 
-    ``n_t=None`` sums every timestep (T model calls per item); an int draws
-    ``n_t`` timesteps per item uniformly (stratified) and rescales by T/n_t, an
-    unbiased and much cheaper estimate.
+    Returns ``{"prior": L_T, "diffusion": sum_{t=1}^{T-1} L_t, "decoder": L_0, "total": their sum}``
+    (each (B,), float64) and ``"per_t"`` (B, T): index t holds L_t (index 0 the decoder), or None
+    when timesteps are sampled. L_T is exact; L_0 is always computed (one model call per item:
+    it is the largest single term, and leaving it to chance is what makes a sampled bound noisy);
+    ``n_t=None`` computes every L_t (T - 1 calls per item, several timesteps batched into one
+    call of at most ``max_batch`` items), an int draws ``n_t`` stratified timesteps from 1..T-1
+    per item and rescales each by its stratum's width (unbiased, cheaper, noisier).
+    Every term uses one noise draw per item from ``generator``.
     """
     check_schedule(schedule)
     _checks.tensor("x0", x0, ndim=tuple(range(2, 6)))
-    T = schedule.T
-    total = prior_kl(x0, schedule).double()
-    B = x0.shape[0]
-    if n_t is None:  # every timestep, weight 1
-        draws = [(torch.full((B,), float(t), dtype=torch.float64), 1.0) for t in range(T)]
-    else:  # stratified: one uniform timestep inside each of n_t equal bins, weighted by the bin width
+    _checks.choice("decoder", decoder, DECODERS)
+    _checks.positive_int("max_batch", max_batch)
+    T, B = schedule.T, x0.shape[0]
+    prior = prior_kl(x0, schedule).double()
+    kw = dict(generator=generator, variance=variance, decoder=decoder, levels=levels)
+    dec = vlb_terms(model, x0, schedule, 0, cond=cond, **kw).double()
+    if T == 1:
+        return {"prior": prior, "diffusion": torch.zeros_like(prior), "decoder": dec, "total": prior + dec,
+                "per_t": dec[:, None] if n_t is None else None}
+    if n_t is None:  # every index 1..T-1, weight 1
+        ts = torch.arange(1, T, dtype=torch.float64)[None].expand(B, -1)
+        weights = torch.ones(T - 1, dtype=torch.float64)
+    else:  # stratified over 1..T-1: one uniform index inside each of n_t equal bins, weighted by the bin width
         _checks.positive_int("n_t", n_t)
-        edges = torch.linspace(0, T, n_t + 1, dtype=torch.float64).round()
-        draws = []
+        edges = torch.linspace(1, T, min(n_t, T - 1) + 1, dtype=torch.float64).round()
+        cols, weights = [], []
         for lo, hi in zip(edges[:-1].tolist(), edges[1:].tolist()):
             if hi > lo:
-                u = torch.randint(int(lo), int(hi), (B,), generator=generator).to(torch.float64)
-                draws.append((u, hi - lo))
-    for t, weight in draws:
-        total = total + weight * vlb_terms(model, x0, schedule, t, generator=generator, cond=cond,
-                                           variance=variance).double()
-    return total.float()
+                cols.append(torch.randint(int(lo), int(hi), (B,), generator=generator).to(torch.float64))
+                weights.append(hi - lo)
+        ts, weights = torch.stack(cols, 1), torch.tensor(weights, dtype=torch.float64)
+    per = max(1, max_batch // B)  # timesteps per model call
+    terms = []
+    for j in range(0, ts.shape[1], per):
+        cols = ts[:, j:j + per]  # (B, k)
+        k = cols.shape[1]
+        rep = x0.repeat(k, *([1] * (x0.ndim - 1)))  # column-major: all items at cols[:, 0], then cols[:, 1], ...
+        c = None if cond is None else {name: v.repeat(k, *([1] * (v.ndim - 1))) for name, v in cond.items()}
+        out = vlb_terms(model, rep, schedule, cols.T.reshape(-1), cond=c, **kw).double()
+        terms.append(out.reshape(k, B).T)
+    terms = torch.cat(terms, 1)  # (B, number of timesteps)
+    diffusion = (terms * weights).sum(1)
+    per_t = torch.cat([dec[:, None], terms], 1) if n_t is None else None
+    return {"prior": prior, "diffusion": diffusion, "decoder": dec, "total": prior + diffusion + dec, "per_t": per_t}
+
+
+@torch.no_grad()
+def nll_bound(model, x0: torch.Tensor, schedule: Schedule, *, n_t: int | None = None, generator=None,
+              cond=None, variance: str = "beta", decoder: str = "gaussian", levels: int = 256,
+              max_batch: int = 1024) -> torch.Tensor:
+    r"""Upper bound on -log p(x0) in nats per item (B,): L_T + sum_{t=1}^{T-1} L_t + L_0.
+
+    ``n_t=None`` sums every term (T model calls per item); an int draws ``n_t``
+    stratified timesteps for the middle sum (see :func:`vlb_breakdown`, which also
+    returns the terms separately).
+    """
+    return vlb_breakdown(model, x0, schedule, n_t=n_t, generator=generator, cond=cond, variance=variance,
+                         decoder=decoder, levels=levels, max_batch=max_batch)["total"].float()
 
 
 def cross_entropy(model, x0: torch.Tensor, schedule: Schedule | None = None, *, generator=None, cond=None,

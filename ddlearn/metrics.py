@@ -11,7 +11,10 @@ r"""Sample-quality metrics, each with the number it should be compared against.
   nearest training digit, against held-out digits' distance to the training
   set. Copies show up as samples much closer than any held-out digit.
 * :func:`elbo_bpd` - the variational bound in bits per dimension on held-out
-  digits, with uniform dequantisation (below).
+  digits, term by term, with a discretised decoder (or dequantisation; below).
+* :func:`mixture_fit` - point clouds from a known Gaussian mixture: the mean
+  true log-density of the points and the share within 2 standard deviations
+  of a centre, which see mass smeared between components.
 * :func:`psnr`, :func:`ssim` - restoration quality, wrapping scikit-image on
   images in [-1, 1] (data range 2).
 * :func:`consistency_psnr` - data consistency of a restoration: PSNR of
@@ -46,6 +49,7 @@ def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, *, n_projections: int =
     if fx.shape[1] != fy.shape[1]:
         raise ValueError(f"x and y must have the same dimension per item, got {fx.shape[1]} and {fy.shape[1]}")
     _checks.positive_int("n_projections", n_projections)
+    _checks.generator("generator", generator)
     theta = torch.randn(fx.shape[1], n_projections, generator=generator, dtype=torch.float64)
     theta = theta / theta.norm(dim=0, keepdim=True)
     px, py = (fx @ theta).sort(dim=0).values, (fy @ theta).sort(dim=0).values
@@ -57,6 +61,40 @@ def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, *, n_projections: int =
     return float(((px - py) ** 2).mean().sqrt())
 
 
+def mixture_fit(x: torch.Tensor, mixture, *, radius: float = 2.0) -> dict:
+    r"""How well points ``x`` (N, D) sit on a known Gaussian mixture (:class:`ddlearn.oracles.GaussianMixture`).
+
+    Sliced Wasserstein and component counts are blind to mass smeared *between*
+    the components of a tight mixture; these two numbers are not:
+
+    * ``log_prob``: the mean true log-density :math:`\frac1N\sum_i\log p(x_i)` (nats; higher is
+      better; for samples of the mixture itself it estimates minus its entropy);
+    * ``within``: the share of points within ``radius`` standard deviations of a component
+      centre (Mahalanobis distance to the nearest centre; for an isolated 2-D Gaussian
+      component and radius 2 the exact share is :math:`1 - e^{-2} = 0.865`);
+
+    and ``weights`` (K,), the share of points whose most responsible component is k.
+    Compare every number with the same computed on samples of the mixture.
+    """
+    from .oracles import GaussianMixture
+
+    if not isinstance(mixture, GaussianMixture):
+        raise TypeError(f"mixture must be a ddlearn.oracles.GaussianMixture, got {type(mixture).__name__}")
+    _checks.tensor("x", x, ndim=2)
+    if x.shape[1] != mixture.D:
+        raise ValueError(f"x must have shape (N, {mixture.D}) (the mixture's dimension), got {tuple(x.shape)}")
+    _checks.number("radius", radius, low=0)
+    flat = x.detach().to(torch.float64).cpu()
+    L = torch.linalg.cholesky(mixture.covs)  # (K, D, D)
+    resid = (flat[:, None, :] - mixture.means[None]).unsqueeze(-1)  # (N, K, D, 1)
+    z = torch.linalg.solve_triangular(L.expand(flat.shape[0], -1, -1, -1), resid, upper=False).squeeze(-1)
+    maha = z.norm(dim=-1)  # (N, K)
+    resp = mixture.responsibilities(flat).argmax(1)
+    return {"log_prob": float(mixture.log_prob(flat).mean()),
+            "within": float((maha.min(1).values < radius).double().mean()),
+            "weights": torch.bincount(resp, minlength=mixture.K).double() / flat.shape[0]}
+
+
 # --------------------------------------------------------------------------- Frechet digit distance
 def _classifier(classifier=None):
     if classifier is not None:
@@ -66,10 +104,33 @@ def _classifier(classifier=None):
     return pretrained.load("digit_classifier").model
 
 
+#: The shipped digit classifier's input: (B, 1, 16, 16) digits in [-1, 1].
+DIGIT_SIZE = 16
+#: How far past [-1, 1] digits may stray (a sampler's unclipped output overshoots by a few hundredths;
+#: data in [0, 255] or far outside is a mistake, not a sample).
+DIGIT_RANGE_SLACK = 0.5
+
+
+def check_digits(name: str, x, classifier=None) -> torch.Tensor:
+    """Digits for the digit classifier: (B, 1, 16, 16) (the size the classifier was trained on; an
+    8x8 digit runs through its pooling too, but its features mean nothing) with values in [-1, 1]."""
+    _checks.tensor(name, x, ndim=4)
+    size = getattr(classifier, "image_size", None) if classifier is not None else DIGIT_SIZE
+    if size is not None and tuple(x.shape[-2:]) != (size, size):
+        raise ValueError(f"{name} must be {size}x{size} digits (B, 1, {size}, {size}), the classifier's input size, "
+                         f"got shape {tuple(x.shape)}; load them with ddlearn.data.digits(size={size})")
+    lo, hi = x.min().item(), x.max().item()
+    if lo < -1 - DIGIT_RANGE_SLACK or hi > 1 + DIGIT_RANGE_SLACK:
+        raise ValueError(f"{name} must hold images in [-1, 1], got values from {lo:g} to {hi:g} "
+                         "(rescale [0, 255] data with x / 127.5 - 1; clamp samples with x.clamp(-1, 1))")
+    return x
+
+
 @torch.no_grad()
 def digit_features(x: torch.Tensor, classifier=None, *, batch: int = 500) -> torch.Tensor:
     """Penultimate features of the shipped digit classifier for digits (B, 1, 16, 16) in [-1, 1]."""
-    _checks.tensor("x", x, ndim=4)
+    check_digits("x", x, classifier)
+    _checks.positive_int("batch", batch)
     clf = _classifier(classifier)
     return torch.cat([clf.features(x[i:i + batch].float()) for i in range(0, x.shape[0], batch)]).double()
 
@@ -95,7 +156,7 @@ def frechet_digit_distance(x: torch.Tensor, y: torch.Tensor, *, classifier=None)
     with the same set sizes (e.g. samples vs held-out against train subset vs held-out).
     """
     for name, v in (("x", x), ("y", y)):
-        _checks.tensor(name, v, ndim=4)
+        check_digits(name, v, classifier)
         if v.shape[0] < 2:
             raise ValueError(f"{name} needs at least 2 digits to fit a covariance, got {v.shape[0]}")
     clf = _classifier(classifier)
@@ -127,36 +188,55 @@ def nearest_neighbour(samples: torch.Tensor, train: torch.Tensor, heldout: torch
 
 
 # --------------------------------------------------------------------------- likelihood
-def elbo_bpd(model, x: torch.Tensor, schedule, *, n_t: int | None = 100, bits: int = 8,
-             generator: torch.Generator | None = None, cond=None, variance: str = "beta") -> dict:
-    r"""The variational bound in bits per dimension on images ``x`` in [-1, 1].
+def elbo_bpd(model, x: torch.Tensor, schedule, *, n_t: int | None = None, bits: int = 8,
+             decoder: str = "discretised", generator: torch.Generator | None = None, cond=None,
+             variance: str = "beta", max_batch: int = 1024) -> dict:
+    r"""The variational bound in bits per dimension on images ``x`` in [-1, 1], term by term.
 
-    Dequantisation, stated plainly: the images are first quantised to
-    ``bits``-bit values (2^bits levels spanning [-1, 1], bin width
-    :math:`\Delta = 2/(2^{bits}-1)`), then uniform noise inside each bin is
-    added (Theis et al. 2016). For the discrete images,
-    :math:`\log P(x) \ge \mathbb E_u[\log p(x+u)] + D\log\Delta`, and the
-    diffusion bound lower-bounds :math:`\log p(x+u)`; so
+    The images are first quantised to ``bits``-bit values (2^bits levels spanning [-1, 1],
+    spacing :math:`\Delta = 2/(2^{bits}-1)`). Then, stated plainly:
 
-    .. math:: \text{bpd} = \frac{\text{NLL bound (nats)} - D\log\Delta}{D\,\ln 2}
+    * ``decoder="discretised"`` (default; Ho et al. 2020, eq. 13): the last term :math:`L_0` is
+      the probability of each value's bin under the Gaussian decoder, so the bound is an
+      upper bound on the *discrete* negative log-likelihood as it stands:
+      bpd = bound (nats) / (D ln 2);
+    * ``decoder="gaussian"``: a continuous Gaussian decoder on dequantised data (uniform noise
+      inside each bin, Theis et al. 2016); :math:`\log P(x) \ge \mathbb E_u[\log p(x+u)] + D\log\Delta`
+      gives bpd = (bound (nats) - D log Delta) / (D ln 2), again an upper bound on the discrete NLL.
 
-    is an upper bound on the discrete negative log-likelihood in bits per
-    dimension. ``n_t`` timesteps per image are drawn stratified (None: all T).
-    Returns ``{"bpd": mean, "bpd_std_err": standard error over images, "nats": per-image bounds}``.
+    ``n_t=None`` (default) computes all T terms (T model calls per image, batched; see
+    :func:`ddlearn.losses.vlb_breakdown`); an int samples ``n_t`` stratified timesteps.
+    Returns ``{"bpd": mean, "bpd_std_err": standard error over images, "nats": per-image bounds,
+    "prior_bpd", "diffusion_bpd", "decoder_bpd": the means of L_T, sum_{t=1}^{T-1} L_t and L_0
+    (with the -D log Delta of dequantisation counted in L_0; the three add up to "bpd"),
+    "per_t_bpd": (T,) the mean of each L_t (index 0: L_0) or None when timesteps are sampled}``.
     """
-    from .losses import nll_bound
+    from .losses import DECODERS, vlb_breakdown
 
     _checks.tensor("x", x, ndim=(2, 3, 4, 5))
     _checks.positive_int("bits", bits)
+    _checks.choice("decoder", decoder, DECODERS)
     levels = 2 ** bits - 1
     delta = 2.0 / levels
     xq = torch.round((x.clamp(-1, 1) + 1) / delta) * delta - 1
-    u = (torch.rand(x.shape, generator=generator, dtype=x.dtype) - 0.5) * delta
-    nats = nll_bound(model, xq + u, schedule, n_t=n_t, generator=generator, cond=cond, variance=variance).double()
+    if decoder == "gaussian":
+        xq = xq + (torch.rand(x.shape, generator=generator, dtype=x.dtype) - 0.5) * delta
+        shift = -x[0].numel() * math.log(delta)
+    else:
+        shift = 0.0
+    parts = vlb_breakdown(model, xq, schedule, n_t=n_t, generator=generator, cond=cond, variance=variance,
+                          decoder=decoder, levels=levels + 1, max_batch=max_batch)
     D = x[0].numel()
-    bpd = (nats - D * math.log(delta)) / (D * math.log(2))
+    scale = 1.0 / (D * math.log(2))
+    bpd = (parts["total"] + shift) * scale
+    per_t = None
+    if parts["per_t"] is not None:
+        per_t = parts["per_t"].mean(0) * scale
+        per_t[0] += shift * scale
     return {"bpd": float(bpd.mean()), "bpd_std_err": float(bpd.std() / math.sqrt(max(1, bpd.numel() - 1))),
-            "nats": nats.float()}
+            "nats": parts["total"].float(), "prior_bpd": float(parts["prior"].mean() * scale),
+            "diffusion_bpd": float(parts["diffusion"].mean() * scale),
+            "decoder_bpd": float((parts["decoder"].mean() + shift) * scale), "per_t_bpd": per_t}
 
 
 # --------------------------------------------------------------------------- restoration
@@ -181,6 +261,7 @@ def psnr(x: torch.Tensor, ref: torch.Tensor, *, data_range: float = 2.0, reducti
     if a.shape != b.shape:
         raise ValueError(f"ref must have the same shape as x {a.shape}, got {b.shape}")
     _checks.choice("reduction", reduction, ("mean", "none"))
+    _checks.number("data_range", data_range, low=0, low_open=True)
     vals = [peak_signal_noise_ratio(r, i, data_range=data_range) for i, r in zip(a, b)]
     return float(np.mean(vals)) if reduction == "mean" else vals
 
@@ -193,6 +274,7 @@ def ssim(x: torch.Tensor, ref: torch.Tensor, *, data_range: float = 2.0, reducti
     if a.shape != b.shape:
         raise ValueError(f"ref must have the same shape as x {a.shape}, got {b.shape}")
     _checks.choice("reduction", reduction, ("mean", "none"))
+    _checks.number("data_range", data_range, low=0, low_open=True)
     win = min(7, a.shape[-1], a.shape[-2])
     win = win if win % 2 else win - 1
     vals = [structural_similarity(r, i, data_range=data_range, channel_axis=0, win_size=win) for i, r in zip(a, b)]
@@ -207,13 +289,22 @@ def consistency_psnr(operator, x: torch.Tensor, y: torch.Tensor, *, data_range: 
 
     if not isinstance(operator, Operator):
         raise TypeError(f"operator must be a ddlearn.operators.Operator, got {type(operator).__name__}")
+    _checks.tensor("x", x)  # finite: a NaN reconstruction must not score the cap
     operator.check_y(y)
+    _checks.number("data_range", data_range, low=0, low_open=True)
+    _checks.number("cap", cap, low=0, low_open=True)
     with torch.no_grad():
         ax = operator(x)
+    if ax.shape != y.shape:  # no broadcasting: one measurement per reconstruction
+        raise ValueError(f"y must have the shape of operator(x) {tuple(ax.shape)} (x of shape {tuple(x.shape)}), "
+                         f"got {tuple(y.shape)}")
+    with torch.no_grad():
         if ax.is_complex() or y.is_complex():  # k-space (Chapter 09's MRI): mean of |A(x) - y|^2
             mse = (ax.to(torch.complex128) - y.to(torch.complex128)).abs().pow(2).mean().item()
         else:
             mse = (ax.double() - y.double()).pow(2).mean().item()
+    if not math.isfinite(mse):  # A(x) overflowed: say so, never the cap
+        return float("nan")
     return min(cap, 10 * math.log10(data_range ** 2 / mse)) if mse > 0 else cap
 
 

@@ -87,3 +87,25 @@ def test_elbo_bpd_of_an_exact_gaussian_model():
     entropy_bits = (0.5 * math.log(2 * math.pi * math.e * 0.09) - math.log(delta)) / math.log(2)
     assert out["bpd"] == pytest.approx(entropy_bits, abs=0.1)
     assert out["nats"].shape == (1000,)
+
+
+def test_mixture_fit_against_closed_forms_and_smeared_points():
+    """Samples of ring8 itself: the share within 2 sd is 1 - e^-2 (chi-square with 2 degrees of freedom), the mean
+    log-density is minus the entropy, log 8 minus the component's entropy log(2 pi e s^2) (the components barely
+    overlap); points spread uniformly around the circle have the same radius but score far lower on both."""
+    ring = oracles.named_mixture("ring8")
+    x = ring.sample(40000, generator=gen(0))
+    fit = metrics.mixture_fit(x, ring)
+    share = 1 - math.exp(-2)
+    assert fit["within"] == pytest.approx(share, abs=4 * math.sqrt(share * (1 - share) / len(x)))
+    entropy = math.log(2 * math.pi * math.e * 0.08 ** 2) + math.log(8)
+    assert fit["log_prob"] == pytest.approx(-entropy, abs=0.02)
+    assert fit["weights"].sum().item() == pytest.approx(1.0) and (fit["weights"] - 0.125).abs().max() < 0.01
+    angle = torch.rand(40000, generator=gen(1)) * 2 * math.pi
+    smeared = torch.stack([angle.cos(), angle.sin()], 1)
+    bad = metrics.mixture_fit(smeared, ring)
+    assert bad["within"] < 0.6 * fit["within"] and bad["log_prob"] < fit["log_prob"] - 2
+    with pytest.raises(TypeError, match="GaussianMixture"):
+        metrics.mixture_fit(x, "ring8")
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        metrics.mixture_fit(torch.zeros(5, 3), ring)
