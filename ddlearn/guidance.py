@@ -98,6 +98,9 @@ def classifier_grad(classifier, x_t: torch.Tensor, t: torch.Tensor, y: torch.Ten
         logits = classifier(x, t)
         if logits.ndim != 2 or logits.shape[0] != x.shape[0]:
             raise ValueError(f"classifier must return logits of shape ({x.shape[0]}, K), got {tuple(logits.shape)}")
+        if y.numel() and int(y.max()) >= logits.shape[1]:
+            raise ValueError(f"y must hold classes in 0..{logits.shape[1] - 1} (the classifier's {logits.shape[1]} "
+                             f"logits), got {int(y.max())}")
         logp = torch.log_softmax(logits, dim=1).gather(1, y.reshape(-1, 1)).sum()
         (g,) = torch.autograd.grad(logp, x)
     return g.detach()

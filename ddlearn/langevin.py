@@ -51,6 +51,8 @@ def langevin(score, x: torch.Tensor, step_size: float, n_steps: int, *, generato
     _checks.tensor("x", x)
     _checks.number("step_size", step_size, low=0, low_open=True)
     _checks.positive_int("n_steps", n_steps)
+    _checks.generator("generator", generator)
+    _checks.callback("callback", callback)
     for i in progress_bar(range(n_steps), progress=progress, desc="Langevin"):
         s = _checks.model_output(score(x), x, where=f"step {i}", what="score")
         x = x + step_size * s + math.sqrt(2 * step_size) * randn_like(x, generator)
@@ -88,6 +90,8 @@ def annealed_langevin(score, x: torch.Tensor, sigmas, n_steps_each: int, step_si
     s = check_sigmas(sigmas)
     _checks.positive_int("n_steps_each", n_steps_each)
     _checks.number("step_size", step_size, low=0, low_open=True)
+    _checks.generator("generator", generator)
+    _checks.callback("callback", callback)
     B = x.shape[0]
     for i in progress_bar(range(len(s)), progress=progress, desc="annealed Langevin"):
         sig = s[i].expand(B)
@@ -126,6 +130,7 @@ def noise_conditional_score(source, frame=None):
     if not callable(source):
         raise TypeError(f"source must be a GaussianMixture or an eps-model, got {type(source).__name__}")
     sde_lib.check_frame(frame)
+    _checks.same_T(source, frame.T, "time frame (schedule)")
 
     def score(x, sigma):
         sig = torch.as_tensor(sigma, dtype=torch.float64).reshape(-1)
@@ -156,6 +161,7 @@ def sample_annealed_langevin(model, x_T, schedule, steps, *, generator=None, cal
     from .schedules import ve_sigmas
 
     _checks.tensor("x_T", x_T)
+    _checks.positive_int("steps", steps)
     sigmas = ve_sigmas(steps, sigma_min, sigma_max) if steps > 1 else torch.tensor([sigma_min], dtype=torch.float64)
     return annealed_langevin(noise_conditional_score(model, schedule), x_T * sigmas[0].item(), sigmas,
                              n_steps_each, step_size, generator=generator, callback=callback,

@@ -51,7 +51,7 @@ class Classifier(nn.Module):
         else:
             if t is None:
                 raise ValueError("this classifier is noise-aware: call it as net(x_t, t)")
-            tt = check_inputs(x, t, self.T, ndim=4, channels=self.in_channels, name="x")
+            tt = check_inputs(x, t, self.T, ndim=4, channels=self.in_channels, name="x", net=self)
         h = F.silu(self.norm1(self.conv1(x)))
         if self.time_embed is not None:
             h = h + self.time_embed(tt)[:, :, None, None]

@@ -41,13 +41,20 @@ class TimeEmbedding(nn.Module):
         return self.mlp(timestep_embedding(t, self.dim))
 
 
-def check_inputs(x_t, t, T: int, *, ndim: int, channels: int | None = None, name: str = "x_t"):
+def check_inputs(x_t, t, T: int, *, ndim: int, channels: int | None = None, name: str = "x_t", net=None):
     """Validate a network's ``x_t`` and ``t``; return t as a float32 tensor (B,) on x_t's device.
 
     ``t`` may be a number (broadcast over the batch) or a tensor of shape (B,)
-    with values in [0, T-1]; anything else is a ValueError naming ``t``.
+    with values in [0, T-1]; anything else is a ValueError naming ``t``. With
+    ``net``, x_t must have the dtype of the net's weights (a TypeError saying
+    which, instead of a dtype clash inside conv2d).
     """
     _checks.tensor(name, x_t, ndim=ndim)
+    if net is not None:
+        want = next((p.dtype for p in net.parameters() if p.is_floating_point()), None)
+        if want is not None and x_t.dtype != want:
+            raise TypeError(f"{name} has dtype {x_t.dtype} but {type(net).__name__}'s weights are {want}: "
+                            f"pass {name}.to({want}) (or convert the network with .to({x_t.dtype}))")
     if channels is not None and x_t.shape[1] != channels:
         raise ValueError(f"{name} must have {channels} channels (dim 1), got shape {tuple(x_t.shape)}")
     tt = _checks.timesteps("t", t, T, batch=x_t.shape[0])

@@ -39,7 +39,7 @@ class MLP(nn.Module):
         self.out = nn.Sequential(nn.LayerNorm(hidden), nn.SiLU(), nn.Linear(hidden, dim))
 
     def forward(self, x_t: torch.Tensor, t) -> torch.Tensor:
-        tt = check_inputs(x_t, t, self.T, ndim=2, channels=self.dim)
+        tt = check_inputs(x_t, t, self.T, ndim=2, channels=self.dim, net=self)
         temb = self.embed(tt)
         h = self.inp(x_t)
         for block in self.blocks:

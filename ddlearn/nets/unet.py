@@ -198,7 +198,7 @@ class UNet(nn.Module):
                 raise ValueError(f"context must have shape ({B}, N, {self.context_dim}), got {tuple(context.shape)}")
 
     def forward(self, x_t: torch.Tensor, t, *, y=None, x_cond=None, context=None) -> torch.Tensor:
-        tt = check_inputs(x_t, t, self.T, ndim=4, channels=self.in_channels)
+        tt = check_inputs(x_t, t, self.T, ndim=4, channels=self.in_channels, net=self)
         if x_t.shape[-2:] != (self.image_size, self.image_size):
             raise ValueError(f"x_t must be {self.image_size}x{self.image_size} images, got shape {tuple(x_t.shape)}")
         self._check_cond(x_t, y, x_cond, context)

@@ -209,6 +209,8 @@ class VideoUNet(nn.Module):
                         ("num_queries", num_queries), ("qformer_depth", qformer_depth), ("groups", groups),
                         ("heads", heads)):
             _checks.positive_int(name, v)
+        for name, v in (("detail", detail), ("context", context), ("frame_embed", frame_embed)):
+            _checks.boolean(name, v)
         _checks.choice("target", target, TARGETS)
         _checks.choice("gate", gate, GATES)
         _checks.choice("prompt_place", prompt_place, PROMPT_PLACES)
@@ -333,7 +335,7 @@ class VideoUNet(nn.Module):
                 context_image=None) -> torch.Tensor:
         """eps ``(B, C, F, H, W)``. ``image`` feeds both streams; ``context_image`` (default: ``image``)
         replaces it in the context stream only, e.g. a zero image to blank the image tokens."""
-        tt = check_inputs(x_t, t, self.T, ndim=5, channels=self.in_channels)
+        tt = check_inputs(x_t, t, self.T, ndim=5, channels=self.in_channels, net=self)
         self._check(x_t, image, prompt, stride)
         if context_image is not None:
             self._check(x_t, context_image, None, None, image_name="context_image")

@@ -73,7 +73,7 @@ from ..config import randn_like
 from ..operators import Downsample, Grayscale, Mask, Operator
 from ..operators.parametric import LowLight
 from ..samplers.base import check_inputs, eval_eps
-from ..samplers.ddim import ddim_loop
+from ..samplers.ddim import check_clip, ddim_loop
 from ..schedules import Schedule
 
 #: operators compared in image space (through their pseudo-inverse) by ``compare="auto"``, as the released code does
@@ -266,8 +266,7 @@ def sample_gdp(model, x_T: torch.Tensor, schedule: Schedule, steps: int, *, oper
     _checks.positive_int("param_steps", param_steps, minimum=0)
     if not isinstance(noisy_y, bool):
         raise TypeError(f"noisy_y must be a bool, got {type(noisy_y).__name__}")
-    if clip is not None and not (isinstance(clip, (tuple, list)) and len(clip) == 2 and clip[0] < clip[1]):
-        raise ValueError(f"clip must be None or a (low, high) pair with low < high, got {clip!r}")
+    clip = check_clip(clip)
     guides = _guides(operator, y, weights, compare)
     _check_guides(guides, x_T)
     hook = gdp_predict(model, guides, scale=scale, on=on, quality=quality, param_lr=param_lr,

@@ -23,6 +23,7 @@ from .. import _checks, param
 from ..forward import q_posterior
 from ..config import randn_like
 from .base import Step, check_inputs, declare, eval_eps, progress_bar
+from .ddim import check_clip
 
 
 @declare(evals_per_step=1)
@@ -34,16 +35,10 @@ def sample_ancestral(model, x_T: torch.Tensor, schedule, *, variance: str = "bet
     ``callback(Step(i, t, x, x0))`` is called after each step with the new
     state and the step's x0 guess.
     """
-    check_inputs(model, x_T, schedule)
+    check_inputs(model, x_T, schedule, generator=generator, callback=callback)
     _checks.choice("variance", variance, ("beta", "beta_tilde"))
     if clip_x0 is not None:
-        if not (isinstance(clip_x0, (tuple, list)) and len(clip_x0) == 2):
-            raise TypeError(f"clip_x0 must be None or a (low, high) pair, got {clip_x0!r}")
-        lo, hi = (_checks.number("clip_x0[0]", clip_x0[0]), _checks.number("clip_x0[1]", clip_x0[1]))
-        if lo >= hi:
-            raise ValueError(f"clip_x0 must have low < high, got {clip_x0}")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable as callback(step), got {type(callback).__name__}")
+        lo, hi = check_clip(clip_x0, "clip_x0")
     T, x = schedule.T, x_T
     sigma2 = schedule.betas if variance == "beta" else None
     for i, t in enumerate(progress_bar(range(T - 1, -1, -1), progress=progress, desc="ancestral", total=T)):

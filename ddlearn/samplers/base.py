@@ -121,12 +121,19 @@ class CountedModel:
         return self.model(x, t)
 
 
-def check_inputs(model, x_T: torch.Tensor, schedule: Schedule) -> None:
+def check_inputs(model, x_T: torch.Tensor, schedule: Schedule, *, generator=None, callback=None) -> None:
+    """What every sampler checks before its first step: a callable model, a finite non-empty x_T,
+    a Schedule with the model's own T (:func:`ddlearn._checks.same_T`: a network trained
+    for T = 1000 read at t in 0..49 would see the wrong noise levels, silently), and
+    ``generator`` / ``callback`` (None or the right kind, refused now rather than at a later step)."""
     if not callable(model):
         raise TypeError(f"model must be callable as model(x_t, t) -> eps, got {type(model).__name__}")
     _checks.tensor("x_T", x_T, ndim=(2, 3, 4, 5))
     if not isinstance(schedule, Schedule):
         raise TypeError(f"schedule must be a ddlearn.schedules.Schedule, got {type(schedule).__name__}")
+    _checks.same_T(model, schedule.T, "schedule")
+    _checks.generator("generator", generator)
+    _checks.callback("callback", callback)
 
 
 def check_steps(steps, T: int) -> int:

@@ -80,15 +80,15 @@ def ddim_step(x0: torch.Tensor, eps: torch.Tensor, alpha_bar: float, alpha_bar_n
     return x
 
 
-def check_clip(clip):
+def check_clip(clip, name: str = "clip"):
     """``clip`` is None or a (low, high) pair of numbers with low < high."""
     if clip is None:
         return None
     if not (isinstance(clip, (tuple, list)) and len(clip) == 2):
-        raise TypeError(f"clip must be None or a (low, high) pair, got {clip!r}")
-    lo, hi = _checks.number("clip[0]", clip[0]), _checks.number("clip[1]", clip[1])
+        raise TypeError(f"{name} must be None or a (low, high) pair, got {clip!r}")
+    lo, hi = _checks.number(f"{name}[0]", clip[0]), _checks.number(f"{name}[1]", clip[1])
     if lo >= hi:
-        raise ValueError(f"clip must have low < high, got {tuple(clip)}")
+        raise ValueError(f"{name} must have low < high, got {tuple(clip)}")
     return lo, hi
 
 
@@ -102,8 +102,8 @@ def ddim_loop(predict: Predict, x_T: torch.Tensor, schedule, steps: int, *, eta:
     """
     _checks.number("eta", eta, low=0)
     clip = check_clip(clip)
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable as callback(step), got {type(callback).__name__}")
+    _checks.generator("generator", generator)
+    _checks.callback("callback", callback)
     ts = time_grid(schedule, steps, spacing)
     ab = alpha_bars(schedule, ts)
     x = x_T

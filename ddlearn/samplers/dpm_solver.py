@@ -61,7 +61,7 @@ def sample_dpm_solver(model, x_T, schedule, steps, *, order=2, spacing="logsnr",
     fractional timesteps by ``schedule.t_from_log_snr``. ``generator`` is unused
     (the solver is deterministic) and kept for the common signature.
     """
-    check_inputs(model, x_T, schedule)
+    check_inputs(model, x_T, schedule, generator=generator, callback=callback)
     if isinstance(order, bool) or order not in ORDERS:
         raise ValueError(f"order must be one of {ORDERS} (DPM-Solver-1/2/3), got {order!r}")
     ts = time_grid(schedule, steps, spacing)
@@ -119,7 +119,7 @@ def sample_dpm_solver_pp(model, x_T, schedule, steps, *, spacing="logsnr", gener
     in Lu et al. and diffusers' ``DPMSolverMultistepScheduler``.
     ``generator`` is unused (deterministic) and kept for the common signature.
     """
-    check_inputs(model, x_T, schedule)
+    check_inputs(model, x_T, schedule, generator=generator, callback=callback)
     ts = time_grid(schedule, steps, spacing)
     ab = alpha_bars(schedule, ts)
     lam = [_lam(a) for a in ab]

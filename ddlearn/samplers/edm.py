@@ -68,7 +68,7 @@ def sample_heun(model, x_T, schedule, steps, *, spacing="karras", S_churn=0.0, S
     ``S_churn`` etc. are EDM's Algorithm 2 knobs (sigma units); churn needs
     ``generator`` for its fresh noise. ``second_order=False`` is Euler.
     """
-    check_inputs(model, x_T, schedule)
+    check_inputs(model, x_T, schedule, generator=generator, callback=callback)
     _checks.number("S_churn", S_churn, low=0)
     _checks.number("S_noise", S_noise, low=0)
     for name, v in (("S_tmin", S_tmin), ("S_tmax", S_tmax)):

@@ -58,6 +58,9 @@ def sample_pf_ode(model, x_T, schedule, steps, *, sde=None, generator=None, call
     ``rtol``/``atol``; the callback gets the dense solution at ``steps`` evenly spaced times).
     """
     _checks.choice("solver", solver, SOLVERS)
+    _checks.positive_int("steps", steps)
+    _checks.generator("generator", generator)
+    _checks.callback("callback", callback)
     sde, score, grid, x = setup(model, x_T, schedule, steps, sde, u_min)
 
     def v(x, u, i):

@@ -116,6 +116,9 @@ def sample_pc(model, x_T, schedule, steps, *, sde=None, generator=None, callback
 
 def _reverse(model, x_T, schedule, steps, sde, u_min, generator, callback, progress, *, n_corrector, snr, desc):
     """The loop both samplers share: n_corrector Langevin steps, then one Euler-Maruyama step, per u."""
+    _checks.positive_int("steps", steps)
+    _checks.generator("generator", generator)
+    _checks.callback("callback", callback)
     sde, score, grid, x = setup(model, x_T, schedule, steps, sde, u_min)
     for i in progress_bar(range(steps), progress=progress, desc=desc):
         u, du = grid[i].item(), (grid[i] - grid[i + 1]).item()
