@@ -74,7 +74,8 @@ def grid_array(x: torch.Tensor, nrow: int | None = None, pad: int = 1) -> np.nda
     b, c, h, w = x.shape
     if c not in (1, 3):
         raise ValueError(f"x must have 1 or 3 channels to be shown as an image, got shape {tuple(x.shape)}")
-    nrow = max(1, int(nrow or math.ceil(math.sqrt(b))))
+    nrow = math.ceil(math.sqrt(b)) if nrow is None else _checks.positive_int("nrow", nrow)
+    _checks.positive_int("pad", pad, minimum=0)
     ncol_rows = math.ceil(b / nrow)
     img = ((x.detach().float().cpu().clamp(-1, 1) + 1) / 2).numpy()
     out = np.ones((ncol_rows * (h + pad) - pad, nrow * (w + pad) - pad, c), dtype=np.float32)
@@ -160,6 +161,7 @@ def hist_vs_normal(values, ax=None, *, bins: int = 60, range_: tuple[float, floa
     Returns ``(step_patch, edges)``; update it with
     ``step_patch.set_data(density(new_values, edges))``.
     """
+    _checks.positive_int("bins", bins)
     v = torch.as_tensor(values).detach().float().cpu().reshape(-1).numpy()
     ax = _new_axes(ax, figsize)
     edges = np.linspace(*range_, bins + 1)

@@ -50,7 +50,7 @@ def _photo_patches(split="train", size=32, channels=1, stride=None, n=None):
 
 
 def _faces(split="train", size=32, flips=True):
-    return {"x": faces(split, size, flips=flips and split == "train")}
+    return {"x": faces(split, size, flips=_checks.boolean("flips", flips) and split == "train")}
 
 
 #: Data sets for training recipes by name: ``fn(split, **data_kwargs) -> {"x": tensor, ...}``;

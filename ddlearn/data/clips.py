@@ -264,8 +264,7 @@ def sample_specs(n: int, *, size: int = 16, split: str = "train", seed: int = 0,
     _checks.choice("size", size, SIZES)
     _checks.choice("split", split, SPLITS)
     _checks.positive_int("frames", frames, minimum=2)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    _checks.seed("seed", seed)
     prompts = (prompts,) if isinstance(prompts, str) else tuple(prompts or PROMPTS)
     strides = (strides,) if isinstance(strides, int) else tuple(strides or STRIDES)
     for p in prompts:
@@ -426,6 +425,7 @@ def clips(n: int = 1000, *, size: int = 16, split: str = "train", seed: int = 0,
     ``return_specs``: also ``"specs"``, the :class:`ClipSpec` list (ground truth
     for the metrics). Arguments as :func:`sample_specs`.
     """
+    _checks.boolean("return_specs", return_specs)
     specs = sample_specs(n, size=size, split=split, seed=seed, n_sprites=n_sprites, prompts=prompts,
                          strides=strides)
     out = {"x": render(specs),

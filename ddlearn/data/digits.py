@@ -37,6 +37,7 @@ def digits(split: str = "train", size: int = 16, *, return_labels: bool = False)
     """
     _checks.choice("split", split, SPLITS)
     _checks.positive_int("size", size, minimum=8)
+    _checks.boolean("return_labels", return_labels)
     images, labels = _digits_raw()
     n_train = int(round(0.8 * len(labels)))
     sl = {"train": slice(0, n_train), "test": slice(n_train, None), "all": slice(None)}[split]

@@ -46,8 +46,7 @@ def faces(split: str = "train", size: int = 32, *, flips: bool = False) -> torch
     """
     _checks.choice("split", split, SPLITS)
     _checks.positive_int("size", size, minimum=8)
-    if not isinstance(flips, bool):
-        raise TypeError(f"flips must be a bool, got {type(flips).__name__}")
+    _checks.boolean("flips", flips)
     x = _faces_raw()
     sl = {"test": slice(0, N_TEST), "val": slice(N_TEST, N_TEST + N_VAL),
           "train": slice(N_TEST + N_VAL, None), "all": slice(None)}[split]

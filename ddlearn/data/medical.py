@@ -186,8 +186,7 @@ def phantoms(split: str = "train", size: int = 64, n: int | None = None, *, seed
     _checks.choice("split", split, SPLITS)
     _check_size(size)
     n = _n(split, size, n)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    _checks.seed("seed", seed)
     return _phantoms_cached(split, size, n, seed).clone()
 
 

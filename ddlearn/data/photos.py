@@ -58,6 +58,8 @@ def image(name: str = "camera", size: int | None = 128, *, gray: bool | None = N
     import skimage.data
 
     _checks.choice("image name", name, IMAGES)
+    if gray is not None:
+        _checks.boolean("gray", gray)
     arr = np.asarray(skimage.data.stereo_motorcycle()[0] if name == "motorcycle" else getattr(skimage.data, name)())
     if arr.dtype == bool:
         arr = arr.astype(np.float32)
@@ -129,6 +131,7 @@ def patches(split: str = "train", size: int = 32, *, channels: int = 1, stride: 
     _checks.number("min_std", min_std, low=0)
     if n is not None:
         _checks.positive_int("n", n)
+    _checks.seed("seed", seed)
     g = torch.Generator().manual_seed(seed)
     if split == "test":
         n_test = 200 if n is None else n

@@ -14,7 +14,11 @@ HELDOUT_OFFSET = 10_000
 
 
 def _split_seed(seed: int, split: str) -> int:
+    """The seed of a split (an int seed always: None would be unseeded for "train" and fail for "test")."""
     _checks.choice("split", split, ("train", "test"))
+    _checks.seed("seed", seed)
+    if seed + HELDOUT_OFFSET >= 2 ** 32:
+        raise ValueError(f"seed must be below 2**32 - {HELDOUT_OFFSET} (the held-out split adds that), got {seed}")
     return seed if split == "train" else seed + HELDOUT_OFFSET
 
 
@@ -23,6 +27,7 @@ def swiss_roll(n: int = 2000, *, seed: int = 0, split: str = "train", noise: flo
     from sklearn.datasets import make_swiss_roll
 
     _checks.positive_int("n", n)
+    _checks.number("noise", noise, low=0)
     pts, _ = make_swiss_roll(n, noise=noise, random_state=_split_seed(seed, split))
     return torch.from_numpy(pts[:, [0, 2]] / 10.0).float()
 
@@ -32,6 +37,7 @@ def moons(n: int = 2000, *, seed: int = 0, split: str = "train", noise: float = 
     from sklearn.datasets import make_moons
 
     _checks.positive_int("n", n)
+    _checks.number("noise", noise, low=0)
     pts, _ = make_moons(n, noise=noise, random_state=_split_seed(seed, split))
     pts = (pts - np.array([0.5, 0.25])) / np.array([1.0, 0.5]) * 0.8
     return torch.from_numpy(pts).float()

@@ -69,8 +69,9 @@ class Operator(torch.nn.Module):
     # ---- shape checks -----------------------------------------------------
     @staticmethod
     def _tensor(name, v):
-        """A real or complex floating tensor (measurements such as MRI k-space are complex)."""
-        _checks.tensor(name, v, finite=False, floating=False)
+        """A real or complex floating tensor, all finite (measurements such as MRI k-space are complex);
+        a NaN passed through A(x) would reach a metric as if it were a measurement."""
+        _checks.tensor(name, v, floating=False)
         if not (v.is_floating_point() or v.is_complex()):
             raise TypeError(f"{name} must be a floating-point or complex tensor, got dtype {v.dtype}")
         return v

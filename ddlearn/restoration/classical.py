@@ -88,6 +88,10 @@ def gamma_correction(y: torch.Tensor, gamma: float | None = None) -> torch.Tenso
     import numpy as np
     from skimage.exposure import adjust_gamma
 
+    from .. import _checks
+
+    if gamma is not None:
+        _checks.number("gamma", gamma, low=0, low_open=True)
     u = _intensity("y", y)
     out = np.empty_like(u)
     for b in range(u.shape[0]):
@@ -101,6 +105,9 @@ def clahe(y: torch.Tensor, clip_limit: float = 0.01) -> torch.Tensor:
     import numpy as np
     from skimage.exposure import equalize_adapthist
 
+    from .. import _checks
+
+    _checks.number("clip_limit", clip_limit, low=0, low_open=True)
     u = _intensity("y", y)
     out = np.empty_like(u)
     for b in range(u.shape[0]):

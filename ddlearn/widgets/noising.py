@@ -115,6 +115,7 @@ class NoisingExplorer(Explorer):
         self.schedule = _schedule(schedule)
         T = self.schedule.T
         _checks.positive_int("max_images", max_images)
+        _checks.positive_int("bins", bins)
         _checks.timesteps("t", t, T, integer=True)
         self.x0 = x0[:max_images] if x0.ndim == 4 else x0
         self.noise = torch.randn(self.x0.shape, generator=generator(seed))  # fixed: the same noise grows

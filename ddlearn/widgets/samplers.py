@@ -28,7 +28,9 @@ class SamplerExplorer(Explorer):
                 raise TypeError(f"{name} must be a ddlearn Schedule, got {type(s).__name__}")
         if (image_model is None) != (image_schedule is None):
             raise ValueError("give image_model and image_schedule together (or neither)")
-        self.budgets = sorted({_checks.positive_int("budget", int(b)) for b in budgets})
+        self.budgets = sorted({_checks.positive_int("budgets", b) for b in budgets})  # 2.7 is no budget
+        if not self.budgets:
+            raise ValueError("budgets must hold at least one number of model evaluations")
         self.names = list(samplers or FAST_SAMPLERS)
         for n in self.names:
             _checks.choice("sampler", n, tuple(FAST_SAMPLERS))
