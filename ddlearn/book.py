@@ -16,11 +16,18 @@
    number and error, the chapter's page shows how far it got, and
    :attr:`BookResult.ok` is False (the command then exits non-zero).
 
-The HTML book is static and offline. A static page cannot run the Python
-callback behind a slider, and the widget renderer would be fetched from the
-web, so a widget output is shown by its static fallback: the library's
-explorers put an ``image/png`` in the same output bundle as the widget view,
-and that image is what the page shows (:func:`static_widget_outputs`).
+The HTML book is static and offline: a page loads nothing from the network.
+nbconvert's lab template would fetch require.js and MathJax from a CDN and
+import mermaid at run time; the book renders with :data:`OFFLINE_TEMPLATE`
+instead, which leaves those out, the maths is MathML that browsers draw
+natively (:func:`math_to_mathml`), figures are embedded, and
+:func:`strip_external` removes any script or stylesheet an output itself
+would load from elsewhere (:func:`external_resources` lists them; the tests
+open a page in Chromium with the network blocked). A static page cannot run
+the Python callback behind a slider, and the widget renderer would be fetched
+from the web, so a widget output is shown by its static fallback: the
+library's explorers put an ``image/png`` in the same output bundle as the
+widget view, and that image is what the page shows (:func:`static_widget_outputs`).
 
 ``OUT/book.json`` records each chapter's last result, so building a few
 chapters (``--chapters 02``) keeps the rest of an earlier build in the index.
@@ -268,10 +275,10 @@ _INLINE_MATH = re.compile(r"(?<![\\$])\$(?=\S)([^$]+?)(?<=\S)\$(?!\d)")
 def math_to_mathml(page: str) -> str:
     """Turn ``$...$`` / ``$$...$$`` in markdown cells into MathML, which browsers draw natively.
 
-    nbconvert leaves the maths to MathJax, fetched from the web, so an offline
-    reader would see raw LaTeX. With ``latex2mathml`` installed (the dev extra)
+    nbconvert leaves the maths to MathJax, fetched from the web, which the
+    offline book does not load. With ``latex2mathml`` installed (the dev extra)
     the page carries its maths itself; an expression it cannot convert stays
-    as LaTeX for MathJax. Only markdown cells are touched: a dollar sign in a
+    as its LaTeX source. Only markdown cells are touched: a dollar sign in a
     printed output is not maths.
     """
     try:
@@ -283,7 +290,7 @@ def math_to_mathml(page: str) -> str:
         tex = html.unescape(match.group(1)).strip()
         try:
             return convert(tex, display=display)
-        except Exception:  # not LaTeX latex2mathml knows: leave it to MathJax
+        except Exception:  # not LaTeX latex2mathml knows: leave the source as it is
             return match.group(0)
 
     def text(t):
@@ -328,13 +335,50 @@ def _nav_html(prev: ChapterResult | None, nxt: ChapterResult | None) -> str:
             f'<a href="index.html" rel="index">Contents</a>{link(nxt, False)}</nav>{_NAV_END}')
 
 
+#: nbconvert's lab template without what it loads from the web: require.js and MathJax
+#: (script tags pointing at a CDN), mermaid (a dynamic import from a CDN) and the widget
+#: renderer. The page keeps the lab look (its CSS is inlined) and needs no network.
+OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+"""
+
+# A tag that makes the browser fetch something: scripts, stylesheets and other <link>s, frames,
+# objects; and ES-module imports / CSS @import of an absolute URL (http, https or protocol-relative).
+_REMOTE = r"""(?:https?:)?//[^"'\s>)]+"""
+_EXTERNAL_TAG = re.compile(
+    r"""<(script|link|iframe|embed|object|img|source|audio|video)\b[^>]*?\b(?:src|href|data)\s*=\s*["']?"""
+    + _REMOTE + r"""[^>]*>(?:\s*</\1>)?""", re.I)
+_EXTERNAL_IMPORT = re.compile(r"""(?:\bimport\s*\(\s*|\bimport\s+[^;]*?\bfrom\s+|@import\s+(?:url\()?)["']"""
+                              + _REMOTE, re.I)
+
+
+def external_resources(page: str) -> list[str]:
+    """What ``page`` would load from outside itself: tags with an absolute ``src``/``href`` (scripts,
+    stylesheets, frames, images ...) and ``import``/``@import`` of absolute URLs. Links a reader
+    clicks (``<a href>``) load nothing and are not listed. The book's pages give ``[]``."""
+    return [m.group(0)[:200] for m in _EXTERNAL_TAG.finditer(page)] + \
+        [m.group(0)[:200] for m in _EXTERNAL_IMPORT.finditer(page)]
+
+
+def strip_external(page: str) -> str:
+    """``page`` without the tags of :func:`external_resources` (an output's own CDN script, say):
+    the offline page shows what it carries and fetches nothing."""
+    return _EXTERNAL_TAG.sub("", page)
+
+
 def render_page(nb, result: ChapterResult) -> str:
-    """The chapter's HTML page (nav bars are filled in by :func:`_relink`)."""
+    """The chapter's HTML page, offline (see the module docstring; nav bars are filled in by :func:`_relink`)."""
+    import jinja2
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="lab")
+    exporter = HTMLExporter(template_name="lab", template_file="ddlearn_offline.html.j2",
+                            extra_loaders=[jinja2.DictLoader({"ddlearn_offline.html.j2": OFFLINE_TEMPLATE})])
     exporter.embed_images = True
     body, _ = exporter.from_notebook_node(static_widget_outputs(nb), resources={"metadata": {"name": result.title}})
+    body = strip_external(body)
     banner = ""
     if result.error is not None:
         banner = ('<div class="ddlearn-failed"><b>This chapter failed in the last build.</b>\n'
