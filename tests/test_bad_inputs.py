@@ -1,0 +1,750 @@
+"""Bad input to a public function is a ValueError / TypeError that names the argument (issue 12).
+
+One table a public module of ddlearn: each row is a bad call, the error type it
+must raise and a word the message must contain (the argument's name). This
+is the probe of issue 12 kept as tests: nothing here may fail deep inside
+torch, numpy or scikit-learn, pass silently, or report a perfect score for a
+broken input.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import pytest
+import torch
+
+from ddlearn import _checks, config, schedules
+
+E, T = ValueError, TypeError
+
+
+# --------------------------------------------------------------------------- small things to call with
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+@functools.lru_cache(maxsize=None)
+def lin():
+    return schedules.linear(T=1000)
+
+
+@functools.lru_cache(maxsize=None)
+def mlp():
+    from ddlearn.nets import MLP
+
+    torch.manual_seed(0)
+    return MLP(dim=2, hidden=16, depth=1, emb_dim=8, T=1000).eval()
+
+
+@functools.lru_cache(maxsize=None)
+def unet():
+    from ddlearn.nets import UNet
+
+    torch.manual_seed(0)
+    return UNet(in_channels=1, image_size=8, base=8, channel_mults=(1, 2), attn_res=(), T=1000).eval()
+
+
+@functools.lru_cache(maxsize=None)
+def mixture():
+    from ddlearn.oracles import named_mixture
+
+    return named_mixture("ring8")
+
+
+@functools.lru_cache(maxsize=None)
+def oracle():
+    return mixture().eps_model(lin())
+
+
+@functools.lru_cache(maxsize=None)
+def digits_model():
+    from ddlearn import pretrained
+
+    return pretrained.load("digits")
+
+
+def pts(n=4):
+    return torch.randn(n, 2, generator=gen())
+
+
+def imgs(n=2, c=1, s=8):
+    return torch.randn(n, c, s, s, generator=gen())
+
+
+def nan_like(x):
+    x = x.clone()
+    x.view(-1)[0] = float("nan")
+    return x
+
+
+EMPTY_PTS = torch.zeros(0, 2)
+EMPTY_IMGS = torch.zeros(0, 1, 8, 8)
+
+
+def _mask():
+    from ddlearn.operators import Mask
+
+    m = torch.ones(1, 1, 8, 8)
+    m[..., :4] = 0
+    return Mask(m)
+
+
+# --------------------------------------------------------------------------- the tables
+def _checks_rows():
+    return [
+        ("tensor-empty", lambda: _checks.tensor("x", torch.zeros(0, 3)), E, "x"),
+        ("boolean-str", lambda: _checks.boolean("flag", "no"), T, "flag"),
+        ("generator-int", lambda: _checks.generator("generator", 5), T, "generator"),
+        ("callback-int", lambda: _checks.callback("callback", 5), T, "callback"),
+        ("seed-none", lambda: _checks.seed("seed", None), T, "seed"),
+        ("seed-negative", lambda: _checks.seed("seed", -1), E, "seed"),
+        ("same_T", lambda: _checks.same_T(mlp(), 50), E, "T=1000"),
+    ]
+
+
+def _config_rows():
+    return [
+        ("generator-str", lambda: config.generator("1"), T, "seed"),
+        ("randn-generator", lambda: config.randn((2,), generator=5), T, "generator"),
+    ]
+
+
+def _schedules_rows():
+    return [
+        ("linear-T0", lambda: schedules.linear(T=0), E, "T"),
+        ("get-unknown", lambda: schedules.get("nope"), E, "nope"),
+        ("alpha_bar-range", lambda: lin().alpha_bar(1000), E, "t"),
+    ]
+
+
+def _forward_rows():
+    from ddlearn import forward
+
+    return [
+        ("q_sample-empty", lambda: forward.q_sample(EMPTY_PTS, 3, schedule=lin()), E, "x0"),
+        ("q_step-empty", lambda: forward.q_step(EMPTY_PTS, 3, lin()), E, "x_prev"),
+        ("q_step-nan", lambda: forward.q_step(nan_like(pts()), 3, lin()), E, "x_prev"),
+        ("q_sample-noise-shape", lambda: forward.q_sample(pts(), 3, torch.zeros(3, 2), lin()), E, "noise"),
+        ("q_step-fractional-t", lambda: forward.q_step(pts(), 2.5, lin()), E, "t"),
+        ("noise_chain-keep-empty", lambda: forward.noise_chain(pts(), lin(), []), E, "keep"),
+    ]
+
+
+def _param_rows():
+    from ddlearn import param
+
+    return [
+        ("convert-unknown", lambda: param.convert(pts(), pts(), 0.5, src="eps", dst="nope"), E, "nope"),
+    ]
+
+
+def _oracles_rows():
+    from ddlearn.oracles import GaussianMixture
+
+    return [
+        ("eps_model-empty", lambda: oracle()(EMPTY_PTS, torch.zeros(0)), E, "x_t"),
+        ("score-empty", lambda: mixture().score(EMPTY_PTS), E, "x"),
+        ("log_prob-nan", lambda: mixture().log_prob(nan_like(pts())), E, "x"),
+        ("sample-n0", lambda: mixture().sample(0), E, "n"),
+        ("weights", lambda: GaussianMixture([[0.0, 0.0]], [1.0], [2.0]), E, "weights"),
+    ]
+
+
+def _sde_rows():
+    from ddlearn import sde
+
+    vp = sde.VPSDE()
+    return [
+        ("marginal-empty", lambda: vp.marginal_mean_std(EMPTY_PTS, 0.5), E, "x0"),
+        ("prior_log_prob-empty", lambda: vp.prior_log_prob(EMPTY_PTS), E, "x"),
+        ("u-range", lambda: vp.marginal_mean_std(pts(), 1.5), E, "u"),
+        ("get-unknown", lambda: sde.get("nope"), E, "nope"),
+        ("score_fn-T", lambda: sde.score_fn(mlp(), schedules.linear(T=50), vp), E, "T=1000"),
+    ]
+
+
+def _langevin_rows():
+    from ddlearn import langevin
+
+    score = lambda x, s: -x  # noqa: E731
+    return [
+        ("annealed-steps-neg", lambda: langevin.sample_annealed_langevin(oracle(), pts(), lin(), -1), E, "steps"),
+        ("annealed-steps-0", lambda: langevin.sample_annealed_langevin(oracle(), pts(), lin(), 0), E, "steps"),
+        ("annealed-steps-True", lambda: langevin.sample_annealed_langevin(oracle(), pts(), lin(), True), T, "steps"),
+        ("annealed-T", lambda: langevin.sample_annealed_langevin(mlp(), pts(), schedules.linear(T=50), 2), E,
+         "T=1000"),
+        ("langevin-generator", lambda: langevin.langevin(lambda x: -x, pts(), 0.1, 2, generator=5), T, "generator"),
+        ("langevin-callback", lambda: langevin.langevin(lambda x: -x, pts(), 0.1, 2, callback=5), T, "callback"),
+        ("annealed-callback", lambda: langevin.annealed_langevin(score, pts(), [1.0, 0.5], 1, 0.1, callback=5), T,
+         "callback"),
+        ("annealed-empty", lambda: langevin.annealed_langevin(score, EMPTY_PTS, [1.0], 1, 0.1), E, "x"),
+        ("sigmas-increasing", lambda: langevin.annealed_langevin(score, pts(), [0.5, 1.0], 1, 0.1), E, "sigmas"),
+    ]
+
+
+def _losses_rows():
+    from ddlearn import losses
+
+    return [
+        ("simple-empty", lambda: losses.simple_loss(mlp(), EMPTY_PTS, lin()), E, "x0"),
+        ("simple-nan", lambda: losses.simple_loss(mlp(), nan_like(pts()), lin()), E, "x0"),
+        ("dsm-empty", lambda: losses.dsm_loss(lambda x, s: -x, EMPTY_PTS, 0.5), E, "x0"),
+    ]
+
+
+def _nets_rows():
+    from ddlearn import nets
+
+    return [
+        ("unet-float64", lambda: unet()(imgs().double(), 3), T, "x_t"),
+        ("unet-float16", lambda: unet()(imgs().half(), 3), T, "x_t"),
+        ("mlp-float64", lambda: mlp()(pts().double(), 3), T, "x_t"),
+        ("unet-empty", lambda: unet()(EMPTY_IMGS, 3), E, "x_t"),
+        ("unet-t-range", lambda: unet()(imgs(), 1000), E, "t"),
+        ("unet-channels", lambda: unet()(imgs(c=3), 3), E, "x_t"),
+        ("build-unknown", lambda: nets.build("nope"), E, "nope"),
+        ("unet-label", lambda: nets.UNet(image_size=8, base=8, channel_mults=(1, 2), attn_res=(), num_classes=3)(
+            imgs(), 3, y=torch.tensor([0, 7])), E, "y"),
+    ]
+
+
+def _samplers_rows():
+    from ddlearn import samplers, sde
+    from ddlearn.samplers import base, compare, spacing
+
+    x = pts()
+    lin50, lin5 = schedules.linear(T=50), schedules.linear(T=5)
+    rows = [
+        ("ddim-T-mismatch", lambda: samplers.sample_ddim(mlp(), x, lin50, 3, progress=False), E, "T=1000"),
+        ("ddim-T-counted", lambda: samplers.sample_ddim(samplers.CountedModel(mlp()), x, lin50, 3, progress=False), E,
+         "T=1000"),
+        ("ddim-T-oracle", lambda: samplers.sample_ddim(oracle(), x, lin50, 3, progress=False), E, "T=1000"),
+        ("ddim-generator", lambda: samplers.sample_ddim(oracle(), x, lin(), 2, generator=5, progress=False), T,
+         "generator"),
+        ("ddim-callback", lambda: samplers.sample_ddim(oracle(), x, lin(), 2, callback=5, progress=False), T,
+         "callback"),
+        ("ddim-empty", lambda: samplers.sample_ddim(oracle(), EMPTY_PTS, lin(), 2, progress=False), E, "x_T"),
+        ("ddim-nan", lambda: samplers.sample_ddim(oracle(), nan_like(x), lin(), 2, progress=False), E, "x_T"),
+        ("ddim-steps-None", lambda: samplers.sample_ddim(oracle(), x, lin(), None, progress=False), T, "steps"),
+        ("ddim-float64-unet", lambda: samplers.sample_ddim(unet(), imgs().double(), lin(), 2, progress=False), T,
+         "float32"),
+        ("ancestral-generator", lambda: samplers.sample_ancestral(mixture().eps_model(lin5), x, lin5, generator=5,
+                                                                  progress=False), T, "generator"),
+        ("ancestral-callback", lambda: samplers.sample_ancestral(mixture().eps_model(lin5), x, lin5, callback=5,
+                                                                 progress=False), T, "callback"),
+        ("ancestral-clip", lambda: samplers.sample_ancestral(oracle(), x, lin(), clip_x0=(1, -1), progress=False), E,
+         "clip_x0"),
+        ("dpm-generator", lambda: samplers.sample_dpm_solver(oracle(), x, lin(), 2, generator=5, progress=False), T,
+         "generator"),
+        ("dpm++-callback", lambda: samplers.sample_dpm_solver_pp(oracle(), x, lin(), 2, callback=5, progress=False),
+         T, "callback"),
+        ("heun-generator", lambda: samplers.sample_heun(oracle(), x, lin(), 2, generator=5, progress=False), T,
+         "generator"),
+        ("euler-T", lambda: samplers.sample_euler(mlp(), x, lin50, 2, progress=False), E, "T=1000"),
+        ("em-steps-None", lambda: samplers.sample_euler_maruyama(oracle(), x, lin(), None, progress=False), T,
+         "steps"),
+        ("pc-steps-None", lambda: samplers.sample_pc(oracle(), x, lin(), None, progress=False), T, "steps"),
+        ("pf_ode-steps-None", lambda: samplers.sample_pf_ode(oracle(), x, lin(), None, progress=False), T, "steps"),
+        ("pf_ode-rk45-steps-None", lambda: samplers.sample_pf_ode(oracle(), x, lin(), None, solver="rk45",
+                                                                  progress=False), T, "steps"),
+        ("em-generator", lambda: samplers.sample_euler_maruyama(oracle(), x, lin(), 2, generator=5, progress=False),
+         T, "generator"),
+        ("pc-callback", lambda: samplers.sample_pc(oracle(), x, lin(), 2, callback=5, progress=False), T, "callback"),
+        ("em-T-frame", lambda: samplers.sample_euler_maruyama(mlp(), x, lin50, 2, progress=False), E, "T=1000"),
+        ("em-T-sde-frame", lambda: samplers.sample_euler_maruyama(mlp(), x, sde.VPSDE(T=50), 2, progress=False), E,
+         "T=1000"),
+        ("em-empty", lambda: samplers.sample_euler_maruyama(oracle(), EMPTY_PTS, lin(), 2, progress=False), E, "x_T"),
+        ("log_likelihood-empty", lambda: samplers.log_likelihood(oracle(), EMPTY_PTS, lin()), E, "x"),
+        ("evaluations-steps", lambda: samplers.evaluations(samplers.sample_ddim, 0), E, "steps"),
+        ("steps_for-budget", lambda: samplers.steps_for(samplers.sample_ddim, 2.7), T, "budget"),
+        ("counted-model", lambda: samplers.CountedModel(5), T, "model"),
+        ("check_steps", lambda: base.check_steps(0, 10), E, "steps"),
+        ("time_grid-spacing", lambda: spacing.time_grid(lin(), 4, "nope"), E, "nope"),
+        ("run_at_budget-name", lambda: compare.run_at_budget("nope", oracle(), x, lin(), 4), E, "nope"),
+    ]
+    return rows
+
+
+def _guidance_rows():
+    from ddlearn import guidance
+    from ddlearn.nets import Classifier
+
+    clf = Classifier(T=1000)
+    logits = lambda x, t: torch.zeros(x.shape[0], 10)  # noqa: E731  (a classifier that does not say its classes)
+    dm = lambda: digits_model().model  # noqa: E731
+    x = torch.randn(2, 1, 16, 16, generator=gen())
+    return [
+        ("classifier-label-range", lambda: guidance.classifier_guidance(unet(), clf, 12, 1.0, lin()), E, "y"),
+        ("classifier-label-logits", lambda: guidance.classifier_guidance(dm(), logits, 12, 1.0, lin())(
+            x, torch.full((2,), 5.0)), E, "y"),
+        ("classifier-label-float", lambda: guidance.classifier_guidance(unet(), clf, 1.5, 1.0, lin()), T, "y"),
+        ("scale-negative", lambda: guidance.classifier_guidance(unet(), clf, 1, -1.0, lin()), E, "scale"),
+        ("cfg-null_class", lambda: guidance.classifier_free(unet(), 1, 2.0), E, "null_class"),
+        ("cfg-conditions", lambda: guidance.ClassifierFreeGuidance(unet(), {}), E, "conditions"),
+    ]
+
+
+def _operators_rows():
+    from ddlearn import operators
+
+    m = _mask()
+    return [
+        ("mask-nan-x", lambda: m(nan_like(imgs())), E, "x"),
+        ("mask-empty-x", lambda: m(EMPTY_IMGS), E, "x"),
+        ("pinv-nan-y", lambda: m.pinv(nan_like(imgs())), E, "y"),
+        ("noise-negative", lambda: operators.Downsample(2, noise=-1.0), E, "noise"),
+        ("get-unknown", lambda: operators.get("nope"), E, "nope"),
+        ("mask-values", lambda: operators.Mask(torch.full((8, 8), 0.5)), E, "mask"),
+    ]
+
+
+def _restoration_rows():
+    import importlib
+
+    from ddlearn import operators, restoration
+    from ddlearn.restoration import exact
+
+    classical = importlib.import_module("ddlearn.restoration.classical")
+
+    m = _mask()
+    y = m(imgs())
+    x_T = imgs()
+    return [
+        ("consistency_psnr-nan", lambda: restoration.consistency_psnr(m, nan_like(imgs()), y), E, "x"),
+        ("consistency_psnr-batch", lambda: restoration.consistency_psnr(m, imgs(n=4), y), E, "y"),
+        ("consistency_psnr-range", lambda: restoration.consistency_psnr(m, imgs(), y, data_range=-2.0), E,
+         "data_range"),
+        ("consistency_psnr-cap", lambda: restoration.consistency_psnr(m, imgs(), y, cap=0), E, "cap"),
+        ("classical-nan", lambda: restoration.classical(m, nan_like(y)), E, "y"),
+        ("classical-operator", lambda: restoration.classical("mask", y), T, "operator"),
+        ("dps-clip", lambda: restoration.sample_dps(unet(), x_T, lin(), 2, operator=m, y=y, clip=(1, -1),
+                                                    progress=False), E, "clip"),
+        ("ddnm-clip", lambda: restoration.sample_ddnm(unet(), x_T, lin(), 2, operator=m, y=y, clip=(1, -1),
+                                                      progress=False), E, "clip"),
+        ("guided-clip-type", lambda: restoration.sample_guided(unet(), x_T, lin(), 2, operator=m, y=y, clip=1,
+                                                               progress=False), T, "clip"),
+        ("dps-generator", lambda: restoration.sample_dps(unet(), x_T, lin(), 2, operator=m, y=y, generator=5,
+                                                         progress=False), T, "generator"),
+        ("dps-callback", lambda: restoration.sample_dps(unet(), x_T, lin(), 2, operator=m, y=y, callback=5,
+                                                        progress=False), T, "callback"),
+        ("dps-T", lambda: restoration.sample_dps(unet(), x_T, schedules.linear(T=50), 2, operator=m, y=y,
+                                                 progress=False), E, "T=1000"),
+        ("dps-nan-y", lambda: restoration.sample_dps(unet(), x_T, lin(), 2, operator=m, y=nan_like(y),
+                                                     progress=False), E, "y"),
+        ("exact-y", lambda: exact.exact_posterior(mixture(), "A", torch.zeros(1, 2)), T, "operator"),
+        ("richardson-operator", lambda: classical.richardson_lucy(m, y), T, "operator"),
+        ("richardson-iters", lambda: classical.richardson_lucy(operators.Blur(1.0), imgs(), 0), E, "num_iter"),
+        ("gamma-0", lambda: classical.gamma_correction(imgs(), 0), E, "gamma"),
+        ("clahe-clip_limit", lambda: classical.clahe(imgs(), -0.1), E, "clip_limit"),
+        ("max_stretch-empty", lambda: classical.max_stretch(EMPTY_IMGS), E, "y"),
+    ]
+
+
+def _data_rows():
+    from ddlearn import data
+
+    return [
+        ("swiss_roll-seed-None", lambda: data.swiss_roll(10, seed=None), T, "seed"),
+        ("swiss_roll-seed-None-test", lambda: data.swiss_roll(10, seed=None, split="test"), T, "seed"),
+        ("swiss_roll-seed-negative", lambda: data.swiss_roll(10, seed=-1), E, "seed"),
+        ("swiss_roll-noise", lambda: data.swiss_roll(10, noise=-0.1), E, "noise"),
+        ("moons-noise-str", lambda: data.moons(10, noise="0.1"), T, "noise"),
+        ("moons-seed-float", lambda: data.moons(10, seed=1.5), T, "seed"),
+        ("digits-return_labels-str", lambda: data.digits("test", return_labels="no"), T, "return_labels"),
+        ("digits-split", lambda: data.digits("validation"), E, "split"),
+        ("digits-size", lambda: data.digits("test", size=4), E, "size"),
+        ("image-gray-str", lambda: data.image("camera", 16, gray="false"), T, "gray"),
+        ("image-name", lambda: data.image("brain"), E, "brain"),
+        ("faces-flips-str", lambda: data.faces("test", flips="yes"), T, "flips"),
+        ("patches-seed", lambda: data.patches("test", 8, n=2, seed=None), T, "seed"),
+        ("load-unknown", lambda: data.load("nope"), E, "nope"),
+        ("toy-unknown", lambda: data.toy("nope"), E, "nope"),
+    ]
+
+
+def _metrics_rows():
+    from ddlearn import metrics
+
+    d16 = torch.rand(8, 1, 16, 16, generator=gen()) * 2 - 1
+    return [
+        ("fdd-8x8", lambda: metrics.frechet_digit_distance(torch.rand(8, 1, 8, 8) * 2 - 1, d16), E, "x"),
+        ("fdd-0-255", lambda: metrics.frechet_digit_distance(d16, (d16 + 1) * 127.5), E, "y"),
+        ("fdd-nan", lambda: metrics.frechet_digit_distance(nan_like(d16), d16), E, "x"),
+        ("fdd-empty", lambda: metrics.frechet_digit_distance(d16[:0], d16), E, "x"),
+        ("digit_features-8x8", lambda: metrics.digit_features(torch.zeros(2, 1, 8, 8)), E, "x"),
+        ("psnr-range-0", lambda: metrics.psnr(imgs(), imgs(), data_range=0), E, "data_range"),
+        ("psnr-range-neg", lambda: metrics.psnr(imgs(), imgs(), data_range=-2), E, "data_range"),
+        ("ssim-range-0", lambda: metrics.ssim(imgs(), imgs(), data_range=0.0), E, "data_range"),
+        ("psnr-nan", lambda: metrics.psnr(nan_like(imgs()), imgs()), E, "x"),
+        ("psnr-empty", lambda: metrics.psnr(EMPTY_IMGS, EMPTY_IMGS), E, "x"),
+        ("ssim-shape", lambda: metrics.ssim(imgs(), imgs(n=3)), E, "ref"),
+        ("sw-empty", lambda: metrics.sliced_wasserstein(EMPTY_PTS, pts()), E, "x"),
+        ("sw-generator", lambda: metrics.sliced_wasserstein(pts(), pts(), generator=5), T, "generator"),
+        ("sw-nan", lambda: metrics.sliced_wasserstein(pts(), nan_like(pts())), E, "y"),
+        ("nn-empty", lambda: metrics.nearest_neighbour(EMPTY_PTS, pts(), pts()), E, "samples"),
+        ("sharpness-nan", lambda: metrics.sharpness(nan_like(imgs()), imgs()), E, "x"),
+        ("colour_error-gray", lambda: metrics.colour_error(imgs(), imgs()), E, "x"),
+        ("consistency_psnr-operator", lambda: metrics.consistency_psnr("A", imgs(), imgs()), T, "operator"),
+    ]
+
+
+def _viz_rows():
+    from ddlearn import viz
+
+    return [
+        ("grid-nrow-0", lambda: viz.grid_array(imgs(), nrow=0), E, "nrow"),
+        ("grid-nrow-float", lambda: viz.grid_array(imgs(), nrow=2.5), T, "nrow"),
+        ("grid-empty", lambda: viz.grid_array(EMPTY_IMGS), E, "x"),
+        ("scatter-empty", lambda: viz.scatter(EMPTY_PTS), E, "points"),
+        ("hist-bins-0", lambda: viz.hist_vs_normal(pts(), bins=0), E, "bins"),
+        ("curves-which", lambda: viz.schedule_curves(lin(), which="nope"), E, "nope"),
+    ]
+
+
+def _widgets_rows():
+    from ddlearn import widgets
+
+    return [
+        ("noising-bins-0", lambda: widgets.noising_explorer(imgs(), bins=0), E, "bins"),
+        ("noising-nrow-0", lambda: widgets.noising_explorer(imgs(), nrow=0), E, "nrow"),
+        ("noising-empty", lambda: widgets.noising_explorer(EMPTY_PTS), E, "x0"),
+        ("noising-empty-images", lambda: widgets.noising_explorer(EMPTY_IMGS), E, "x0"),
+        ("schedule-empty", lambda: widgets.schedule_explorer(EMPTY_PTS), E, "x0"),
+        ("sampler-budgets-float", lambda: widgets.sampler_explorer(oracle(), lin(), budgets=[2.7]), T, "budgets"),
+        ("sampler-budgets-empty", lambda: widgets.sampler_explorer(oracle(), lin(), budgets=[]), E, "budgets"),
+        ("sde-trajectory-empty", lambda: widgets.sde_trajectory_explorer(oracle(), lin(), EMPTY_PTS), E, "x_T"),
+    ]
+
+
+def _recipes_rows():
+    from ddlearn import recipes
+
+    return [
+        ("get-unknown", lambda: recipes.get("nope"), E, "nope"),
+        ("get-type", lambda: recipes.get(5), T, "recipe"),
+    ]
+
+
+def _exercises_rows():
+    from ddlearn import exercises
+
+    return [
+        ("check-unknown", lambda: exercises.check("99.9", 1), E, "99.9"),
+    ]
+
+
+def _notebook_rows():
+    from ddlearn import notebook
+
+    return [
+        ("show_source-int", lambda: notebook.show_source(5), T, "obj"),
+    ]
+
+
+def _book_rows(tmp="/nonexistent-ddlearn-chapters"):
+    from ddlearn import book
+
+    return [
+        ("find_chapters-missing", lambda: book.find_chapters(tmp), FileNotFoundError, "chapters"),
+        ("build-fast-str", lambda: book.build_book(tmp, fast="yes"), T, "fast"),
+        ("build-timeout", lambda: book.build_book(tmp, timeout=0), E, "timeout"),
+    ]
+
+
+TABLES = {
+    "_checks": _checks_rows, "config": _config_rows, "schedules": _schedules_rows, "forward": _forward_rows,
+    "param": _param_rows, "oracles": _oracles_rows, "sde": _sde_rows, "langevin": _langevin_rows,
+    "losses": _losses_rows, "nets": _nets_rows, "samplers": _samplers_rows, "guidance": _guidance_rows,
+    "operators": _operators_rows, "restoration": _restoration_rows, "data": _data_rows, "metrics": _metrics_rows,
+    "viz": _viz_rows, "widgets": _widgets_rows, "recipes": _recipes_rows, "exercises": _exercises_rows,
+    "notebook": _notebook_rows, "book": _book_rows,
+}
+
+
+# --------------------------------------------------------------------------- what still works
+def test_T_check_passes_models_without_T_and_matching_ones(one_thread):
+    """The T check never refuses what is right: an oracle on its own schedule, a plain function, a net on its T."""
+    from ddlearn import samplers, sde
+
+    x = pts()
+    lin50 = schedules.linear(T=50)
+    samplers.sample_ddim(mixture().eps_model(lin50), x, lin50, 3, progress=False)  # oracle built for T=50
+    samplers.sample_ddim(lambda x, t: torch.zeros_like(x), x, lin50, 3, progress=False)  # says no T
+    samplers.sample_ddim(samplers.CountedModel(mlp()), x, lin(), 2, progress=False)
+    vp = sde.VPSDE()
+    samplers.sample_euler_maruyama(vp.oracle_model(mixture()), x, vp, 2, progress=False)  # a closure: no T
+    assert _checks.model_T(lambda x, t: x) is None
+    assert _checks.model_T(samplers.CountedModel(samplers.CountedModel(mlp()))) == 1000
+
+
+def test_consistency_psnr_is_never_the_cap_for_a_bad_fit_and_is_the_cap_for_an_exact_one():
+    from ddlearn.metrics import consistency_psnr
+
+    m = _mask()
+    x = imgs()
+    assert consistency_psnr(m, x, m(x)) == 200.0
+    off = consistency_psnr(m, x + 1.0, m(x))
+    assert math.isfinite(off) and off < 20
+
+
+def test_fdd_accepts_a_samplers_small_overshoot():
+    from ddlearn import metrics
+
+    d = torch.rand(8, 1, 16, 16, generator=gen()) * 2 - 1
+    assert math.isfinite(metrics.frechet_digit_distance(d * 1.05, d))
+
+
+def test_every_public_module_has_a_table():
+    """A new public module of ddlearn gets rows here (the chapter 07-09 modules are in their own tables below)."""
+    import pkgutil
+
+    import ddlearn
+
+    # pretrained and checkpoint: their bad-input rows live in test_pretrained.py / test_checkpoint.py (issue 12's
+    # other half: names vs paths, sidecars, damaged files)
+    covered = set(TABLES) | {"pretrained", "checkpoint"}
+    public = {m.name for m in pkgutil.iter_modules(ddlearn.__path__) if not m.name.startswith("_")}
+    missing = public - covered
+    assert not missing, f"no bad-input table for ddlearn.{', ddlearn.'.join(sorted(missing))}"
+
+
+def _video_rows():
+    from ddlearn import video
+    from ddlearn.nets import VideoUNet
+
+    net = VideoUNet(image_size=8, frames=4, base=8, channel_mults=(1, 2), attn_res=(), temporal_attn_res=(),
+                    cross_res=(), context_dim=8, num_queries=2, qformer_depth=1)
+    return [
+        ("animate-image-shape", lambda: video.animate(net, lin(), imgs(c=3, s=16), "right", progress=False), E,
+         "image"),
+        ("animate-image-empty", lambda: video.animate(net, lin(), torch.zeros(0, 3, 8, 8), "right", progress=False),
+         E, "image"),
+        ("animate-stride", lambda: video.animate(net, lin(), imgs(c=3), "right", stride=9, progress=False), E,
+         "stride"),
+        ("animate-T", lambda: video.animate(net, schedules.linear(T=50), imgs(c=3), "right", steps=2,
+                                            progress=False), E, "T=1000"),
+        ("animate-generator", lambda: video.animate(net, lin(), imgs(c=3), "right", steps=2, generator=5,
+                                                    progress=False), T, "generator"),
+    ]
+
+
+def _video_metrics_rows():
+    from ddlearn import video_metrics
+
+    clip = torch.zeros(2, 3, 8, 16, 16)
+    return [
+        ("fcd-nan", lambda: video_metrics.frechet_clip_distance(nan_like(clip), clip, classifier=lambda x: x), E,
+         "x"),
+        ("fcd-one", lambda: video_metrics.frechet_clip_distance(clip[:1], clip, classifier=lambda x: x), E, "x"),
+        ("features-empty", lambda: video_metrics.clip_features(clip[:0], classifier=lambda x: x), E, "x"),
+    ]
+
+
+def _recipe_rows():
+    from ddlearn import recipe
+
+    return [
+        ("register-type", lambda: recipe.register("toy2d"), T, "recipe"),
+        ("register-twice", lambda: recipe.register(recipe.RECIPES["toy2d"]), E, "toy2d"),
+        ("resolve_device-type", lambda: recipe.resolve_device(5), T, "device"),
+        ("resolve_device-name", lambda: recipe.resolve_device("gpu0"), E, "device"),
+    ]
+
+
+def _evals_rows():
+    from ddlearn import evals
+
+    return [
+        ("evaluate-recipe", lambda: evals.evaluate(mlp(), lin(), "nope"), E, "nope"),
+    ]
+
+
+def _train_rows():
+    from ddlearn import train
+
+    return [
+        ("train-recipe", lambda: train.train("nope", progress=False), E, "nope"),
+        ("train-recipe-type", lambda: train.train(5, progress=False), T, "recipe"),
+    ]
+
+
+def _cli_rows():
+    from ddlearn import cli
+
+    def exits(argv):
+        with pytest.raises(SystemExit) as info:  # argparse: usage error, exit status 2, nothing traced
+            cli.main(argv)
+        raise ValueError(f"exit status {info.value.code} for argv {argv}")
+
+    return [
+        ("book-timeout-not-int", lambda: exits(["book", "--timeout", "x"]), E, "exit status 2"),
+    ]
+
+
+TABLES.update({"video": _video_rows, "video_metrics": _video_metrics_rows, "recipe": _recipe_rows,
+               "evals": _evals_rows, "train": _train_rows, "cli": _cli_rows})
+
+
+# --------------------------------------------------------------------------- Chapters 07-09 modules
+def _faces_photos_rows():
+    from ddlearn.data import faces, photos  # faces: the function (the package exports it over the module)
+
+    return [
+        ("faces-split", lambda: faces("holdout"), E, "split"),
+        ("faces-size", lambda: faces("test", size=4), E, "size"),
+        ("patches-channels", lambda: photos.patches("test", 8, channels=2), E, "channels"),
+        ("patches-stride", lambda: photos.patches("train", 8, stride=0), E, "stride"),
+        ("patches-n", lambda: photos.patches("test", 8, n=0), E, "n"),
+    ]
+
+
+def _clips_rows():
+    from ddlearn.data import clips
+
+    return [
+        ("clips-return_specs-str", lambda: clips.clips(2, return_specs="no"), T, "return_specs"),
+        ("clips-seed-negative", lambda: clips.clips(2, seed=-1), E, "seed"),
+        ("clips-n", lambda: clips.clips(0), E, "n"),
+        ("clips-size", lambda: clips.clips(2, size=15), E, "size"),
+        ("check_clip-frames", lambda: clips.check_clip("x", torch.zeros(1, 3, 3, 16, 16)), E, "x"),
+        ("check_clip-empty", lambda: clips.check_clip("x", torch.zeros(0, 3, 8, 16, 16)), E, "x"),
+    ]
+
+
+def _medical_data_rows():
+    from ddlearn.data import medical
+
+    return [
+        ("phantoms-seed-negative", lambda: medical.phantoms("test", 64, 2, seed=-1), E, "seed"),
+        ("phantoms-seed-None", lambda: medical.phantoms("test", 64, 2, seed=None), T, "seed"),
+        ("phantoms-split", lambda: medical.phantoms("validation"), E, "split"),
+        ("window-width", lambda: medical.window([0.0], 40.0, -1.0), E, "width"),
+        ("window-name", lambda: medical.window([0.0], "brain"), E, "brain"),
+        ("dicom-missing", lambda: medical.dicom_path("nope.dcm"), FileNotFoundError, "nope.dcm"),
+        ("ct_image-range", lambda: medical.ct_image(low=100.0, high=0.0), E, "high"),
+    ]
+
+
+def _parametric_rows():
+    from ddlearn.operators import parametric
+
+    return [
+        ("lowlight-mask_res", lambda: parametric.LowLight(mask_res=-1), E, "mask_res"),
+        ("lowlight-nan-x", lambda: parametric.LowLight(0.5, mask_res=0)(nan_like(imgs())), E, "x"),
+        ("gamma-empty-x", lambda: parametric.Gamma(0.8)(EMPTY_IMGS), E, "x"),
+    ]
+
+
+def _medical_operators_rows():
+    from ddlearn.operators import medical
+
+    return [
+        ("radon-size", lambda: medical.Radon(2, 8), E, "size"),
+        ("radon-views", lambda: medical.Radon(16), E, "views"),
+        ("kspace_mask-kind", lambda: medical.kspace_mask(16, 4, kind="nope"), E, "nope"),
+        ("kspace_mask-generator", lambda: medical.kspace_mask(16, 4, kind="random", generator=5), T, "generator"),
+        ("kspace-nan-x", lambda: medical.KSpace(medical.kspace_mask(8, 2))(nan_like(imgs())), E, "x"),
+    ]
+
+
+def _gdp_patches_rows():
+    from ddlearn.restoration import gdp, patches
+
+    m = _mask()
+    y = m(imgs())
+    return [
+        ("gdp-clip", lambda: gdp.sample_gdp(unet(), imgs(), lin(), 2, operator=m, y=y, clip=(1, -1),
+                                            progress=False), E, "clip"),
+        ("gdp-noisy_y", lambda: gdp.sample_gdp(unet(), imgs(), lin(), 2, operator=m, y=y, noisy_y="no",
+                                               progress=False), T, "noisy_y"),
+        ("gdp-generator", lambda: gdp.sample_gdp(unet(), imgs(), lin(), 2, operator=m, y=y, generator=5,
+                                                 progress=False), T, "generator"),
+        ("gdp-T", lambda: gdp.sample_gdp(unet(), imgs(), schedules.linear(T=50), 2, operator=m, y=y,
+                                         progress=False), E, "T=1000"),
+        ("patch-model", lambda: patches.PatchModel(5, 8), T, "model"),
+        ("patch-size", lambda: patches.PatchModel(unet(), 0), E, "patch"),
+        ("patch-T", lambda: __import__("ddlearn").samplers.sample_ddim(
+            patches.PatchModel(unet(), 8), imgs(s=16), schedules.linear(T=50), 2, progress=False), E, "T=1000"),
+        ("patch-empty", lambda: patches.PatchModel(unet(), 8)(torch.zeros(0, 1, 16, 16), 3), E, "x"),
+    ]
+
+
+def _anomaly_consistency_rows():
+    from ddlearn.operators import medical
+    from ddlearn.restoration import anomaly, consistency
+
+    radon = medical.Radon(8, 4)
+    y = radon(imgs())
+    score = torch.rand(1, 1, 8, 8, generator=gen())
+    return [
+        ("anomaly-t0", lambda: anomaly.anomaly_map(unet(), lin(), imgs(), t0=1000), E, "t0"),
+        ("anomaly-empty", lambda: anomaly.anomaly_map(unet(), lin(), EMPTY_IMGS, t0=10, steps=2), E, "x"),
+        ("anomaly-generator", lambda: anomaly.anomaly_map(unet(), lin(), imgs(), t0=10, steps=2, generator=5), T,
+         "generator"),
+        ("anomaly-T", lambda: anomaly.anomaly_map(unet(), schedules.linear(T=50), imgs(), t0=10, steps=2), E,
+         "T=1000"),
+        ("partial_noise-noise", lambda: anomaly.partial_noise(imgs(), 5, lin(), noise="nope"), E, "nope"),
+        ("auroc-one-class", lambda: anomaly.pixel_auroc(score, torch.zeros_like(score, dtype=torch.bool)), E,
+         "mask"),
+        ("dice-shape", lambda: anomaly.best_dice(score, torch.zeros(2, 2)), E, "mask"),
+        ("consistency-clip", lambda: consistency.sample_projection(unet(), imgs(), lin(), 2, operator=radon, y=y,
+                                                                   clip=(1, -1), progress=False), E, "clip"),
+        ("consistency-weight", lambda: consistency.sample_projection(unet(), imgs(), lin(), 2, operator=radon,
+                                                                     y=y, weight=-1.0, progress=False), E, "weight"),
+        ("consistency-callback", lambda: consistency.sample_score_mri(unet(), imgs(), lin(), 2, operator=radon,
+                                                                      y=y, callback=5, progress=False), T,
+         "callback"),
+        ("reconstruct-method", lambda: consistency.reconstruct(unet(), lin(), radon, y, method="nope"), E, "nope"),
+        ("reconstruct-samples", lambda: consistency.reconstruct(unet(), lin(), radon, y, samples=0), E, "samples"),
+    ]
+
+
+def _video_unet_rows():
+    from ddlearn.nets import VideoUNet
+
+    small = dict(image_size=8, frames=4, base=8, channel_mults=(1, 2), attn_res=(), temporal_attn_res=(),
+                 cross_res=(), context_dim=8, num_queries=2, qformer_depth=1)
+    net = functools.lru_cache(maxsize=None)(lambda: VideoUNet(**small))
+    return [
+        ("detail-str", lambda: VideoUNet(**small, detail="no"), T, "detail"),
+        ("context-str", lambda: VideoUNet(**small, context="off"), T, "context"),
+        ("frames", lambda: net()(torch.zeros(1, 3, 3, 8, 8), 3), E, "x_t"),
+        ("float64", lambda: net()(torch.zeros(1, 3, 4, 8, 8, dtype=torch.float64), 3), T, "x_t"),
+        ("empty", lambda: net()(torch.zeros(0, 3, 4, 8, 8), 3), E, "x_t"),
+        ("prompt-range", lambda: net()(torch.zeros(1, 3, 4, 8, 8), 3, prompt=torch.tensor([[99, 0]])), E, "prompt"),
+    ]
+
+
+#: The chapter 07-09 modules (other rooms are still building them; rows are added as they land).
+LATER = {"data.faces/photos": _faces_photos_rows, "data.clips": _clips_rows, "data.medical": _medical_data_rows,
+         "operators.parametric": _parametric_rows, "operators.medical": _medical_operators_rows,
+         "restoration.gdp/patches": _gdp_patches_rows, "restoration.anomaly/consistency": _anomaly_consistency_rows,
+         "nets.video_unet": _video_unet_rows}
+
+
+def _later_cases():
+    for module, rows in LATER.items():
+        for row_id, call, exc, word in rows():
+            yield pytest.param(call, exc, word, id=f"{module}:{row_id}")
+
+
+@pytest.mark.parametrize("call, exc, word", list(_later_cases()))
+def test_bad_call_in_chapter_07_09_modules(call, exc, word, one_thread):
+    with pytest.raises(exc) as info:
+        call()
+    assert word in str(info.value), f"the message should name {word!r}: {info.value}"
+
+
+# --------------------------------------------------------------------------- the test of the tables above
+def _cases():
+    for module, rows in TABLES.items():
+        for row_id, call, exc, word in rows():
+            yield pytest.param(call, exc, word, id=f"{module}:{row_id}")
+
+
+@pytest.mark.parametrize("call, exc, word", list(_cases()))
+def test_bad_call_raises_naming_the_argument(call, exc, word, one_thread):
+    with pytest.raises(exc) as info:
+        call()
+    assert word in str(info.value), f"the message should name {word!r}: {info.value}"
