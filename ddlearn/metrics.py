@@ -214,6 +214,7 @@ def elbo_bpd(model, x: torch.Tensor, schedule, *, n_t: int | None = None, bits: 
     from .losses import DECODERS, vlb_breakdown
 
     _checks.tensor("x", x, ndim=(2, 3, 4, 5))
+    _checks.same_T(model, schedule.T)  # a bound on the wrong noise levels would still be a number
     _checks.positive_int("bits", bits)
     _checks.choice("decoder", decoder, DECODERS)
     levels = 2 ** bits - 1

@@ -386,6 +386,7 @@ def _metrics_rows():
         ("sharpness-nan", lambda: metrics.sharpness(nan_like(imgs()), imgs()), E, "x"),
         ("colour_error-gray", lambda: metrics.colour_error(imgs(), imgs()), E, "x"),
         ("consistency_psnr-operator", lambda: metrics.consistency_psnr("A", imgs(), imgs()), T, "operator"),
+        ("elbo_bpd-T", lambda: metrics.elbo_bpd(unet(), imgs(), schedules.linear(T=50)), E, "T=1000"),
     ]
 
 
