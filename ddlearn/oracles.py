@@ -171,13 +171,42 @@ def named_mixture(name: str = "ring8") -> GaussianMixture:
     * ``"two"``: two components at (-1, 0) and (1, 0) with weights 0.2 / 0.8
       (the mixture that shows where plain Langevin dynamics gets weights wrong);
     * ``"grid9"``: a 3x3 grid with spacing 0.8, unequal weights.
+
+    Four more span the widths and separations a sampler meets (Chapter 05's
+    panel, ``benchmarks/samplers.py``):
+
+    * ``"tight"``: 5 tight, well-separated components (std 0.01 to 0.02, centres
+      0.82 to 2.1 apart), weights 0.1 to 0.3;
+    * ``"broad"``: 3 broad, overlapping components (std 0.35 to 0.5, centres 0.64
+      to 0.82 apart), weights 0.5 / 0.3 / 0.2;
+    * ``"multiscale"``: one broad component (std 0.6, weight 0.55) and three
+      narrower ones (std 0.02, 0.05, 0.1) around it;
+    * ``"cross"``: two thin, elongated components (std 0.6 along, 0.03 across)
+      crossing at the origin at +-30 degrees, equal weights.
     """
-    _checks.choice("mixture name", name, ("ring8", "two", "grid9"))
+    _checks.choice("mixture name", name, ("ring8", "two", "grid9", "tight", "broad", "multiscale", "cross"))
     if name == "ring8":
         ang = torch.arange(8, dtype=torch.float64) * (2 * math.pi / 8)
         return GaussianMixture(torch.stack([ang.cos(), ang.sin()], 1), torch.full((8,), 0.08 ** 2))
     if name == "two":
         return GaussianMixture([[-1.0, 0.0], [1.0, 0.0]], [0.1 ** 2, 0.1 ** 2], [0.2, 0.8])
+    if name == "tight":
+        std = torch.tensor([0.01, 0.015, 0.02, 0.01, 0.02], dtype=torch.float64)
+        return GaussianMixture([[-0.9, -0.6], [0.7, -0.7], [0.0, 0.8], [0.8, 0.6], [-0.8, 0.5]], std ** 2,
+                               [0.1, 0.15, 0.2, 0.25, 0.3])
+    if name == "broad":
+        std = torch.tensor([0.5, 0.35, 0.4], dtype=torch.float64)
+        return GaussianMixture([[-0.4, 0.0], [0.4, 0.2], [0.0, -0.5]], std ** 2, [0.5, 0.3, 0.2])
+    if name == "multiscale":
+        std = torch.tensor([0.6, 0.02, 0.05, 0.1], dtype=torch.float64)
+        return GaussianMixture([[0.0, 0.0], [1.0, 1.0], [-1.0, 1.0], [0.8, -0.9]], std ** 2,
+                               [0.55, 0.15, 0.15, 0.15])
+    if name == "cross":
+        covs = []
+        for a in (math.pi / 6, -math.pi / 6):
+            rot = torch.tensor([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]], dtype=torch.float64)
+            covs.append(rot @ torch.diag(torch.tensor([0.6 ** 2, 0.03 ** 2], dtype=torch.float64)) @ rot.T)
+        return GaussianMixture(torch.zeros(2, 2, dtype=torch.float64), torch.stack(covs))
     g = torch.tensor([-0.8, 0.0, 0.8], dtype=torch.float64)
     means = torch.cartesian_prod(g, g)
     w = torch.arange(1, 10, dtype=torch.float64)

@@ -1,4 +1,6 @@
 """The exact mixture oracles against scipy's densities and autograd."""
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -57,3 +59,26 @@ def test_bad_input_names_the_argument():
         oracles.named_mixture("ring8").score(torch.zeros(3, 3))
     with pytest.raises(ValueError, match="unknown mixture name"):
         oracles.named_mixture("ring7")
+
+
+def test_panel_mixtures_are_as_documented():
+    """The mixtures added for the sampler panel (Chapter 05, benchmarks/samplers.py) have the widths,
+    separations and weights their docstring gives."""
+    std = lambda m: m.covs.diagonal(dim1=1, dim2=2).sqrt()  # noqa: E731
+    tight, broad = oracles.named_mixture("tight"), oracles.named_mixture("broad")
+    d = torch.cdist(tight.means, tight.means)
+    assert d[d > 0].min() > 0.8 and d[d > 0].min() > 40 * std(tight).max()  # far apart for their width
+    assert torch.allclose(tight.weights, torch.tensor([0.1, 0.15, 0.2, 0.25, 0.3], dtype=torch.float64))
+    for i in range(3):  # overlapping: no dip in the density between any two centres
+        for j in range(i + 1, 3):
+            u = torch.linspace(0, 1, 21, dtype=torch.float64)[:, None]
+            logp = broad.log_prob(broad.means[i] + u * (broad.means[j] - broad.means[i]))
+            assert logp.min() >= min(logp[0], logp[-1]) - 1e-12
+    multi = oracles.named_mixture("multiscale")
+    assert std(multi)[:, 0].tolist() == pytest.approx([0.6, 0.02, 0.05, 0.1])
+    cross = oracles.named_mixture("cross")
+    for cov, angle in zip(cross.covs, (math.pi / 6, -math.pi / 6)):
+        vals, vecs = torch.linalg.eigh(cov)
+        assert vals.tolist() == pytest.approx([0.03 ** 2, 0.6 ** 2])
+        assert abs(torch.dot(vecs[:, 1], torch.tensor([math.cos(angle), math.sin(angle)], dtype=torch.float64))) \
+            == pytest.approx(1.0)
