@@ -36,9 +36,10 @@ def test_controls_change_the_picture():
         ex.controls[name].value = value
         assert ex.image.value not in seen, f"moving {name} to {value} did not change the picture"
         seen.add(ex.image.value)
-    # the step slider scrubs recorded estimates: one per sampler step
+    # the step slider scrubs recorded estimates: one per sampler step, then the output
     base, frames, x, label = ex.setting("CT", 23, 4, 200)
-    assert frames.shape[0] == 4 and "SART+TV" in label
+    assert frames.shape[0] == 5 and "SART+TV" in label
+    assert ex.controls["step"].max == 4
 
 
 def test_static_fallback_renders_png():

@@ -49,13 +49,14 @@ class MedicalExplorer(Explorer):
                                                     description="accel."),
             "t0": widgets.SelectionSlider(options=[int(t) for t in t0s], value=int(t0s[len(t0s) // 2]),
                                           description="t0"),
-            "step": widgets.IntSlider(value=steps - 1, min=0, max=steps - 1, description="step"),
+            "step": widgets.IntSlider(value=steps, min=0, max=steps, description="step"),
         }
         super().__init__(controls, figsize=(8.4, 2.5))
 
     # ---- the computations (cached per setting) ---------------------------------
     def setting(self, case: str, views: int, acceleration: int, t0: int):
-        """``(baseline, frames, truth, label)`` for one setting: frames is (steps, 1, C, H, W) of x0 estimates."""
+        """``(baseline, frames, truth, label)`` for one setting: frames is (steps + 1, 1, C, H, W): the x0
+        estimate of each step, then the output."""
         key = (case, views if case == "CT" else acceleration if case == "MRI" else t0)
         if key in self.cache:
             return self.cache[key]
@@ -71,18 +72,19 @@ class MedicalExplorer(Explorer):
             op = Radon(x.shape[-1], views)
             y = op(x)
             base, label = sart_tv(op, y), f"SART+TV, {views} views"
-            sample_projection(self.model, x_T, self.schedule, self.steps, operator=op, y=y, generator=g,
-                              clip=(-1.0, 1.0), callback=keep, progress=False, **self.ct_options)
+            out = sample_projection(self.model, x_T, self.schedule, self.steps, operator=op, y=y, generator=g,
+                                    clip=(-1.0, 1.0), callback=keep, progress=False, **self.ct_options)
         elif case == "MRI":
             op = KSpace.cartesian(x.shape[-1], acceleration, kind="equispaced")
             y = op(x)
             base, label = tv_cs(op, y), f"TV-CS, x{acceleration}"
-            sample_score_mri(self.model, x_T, self.schedule, self.steps, operator=op, y=y, generator=g,
-                             clip=(-1.0, 1.0), callback=keep, progress=False)
+            out = sample_score_mri(self.model, x_T, self.schedule, self.steps, operator=op, y=y, generator=g,
+                                   clip=(-1.0, 1.0), callback=keep, progress=False)
         else:
             steps = min(self.steps, t0 + 1)
             base, label = threshold_score(x), "thresholding map"
-            anomaly_map(self.model, self.schedule, x, t0=t0, steps=steps, generator=g, callback=keep)
+            out = anomaly_map(self.model, self.schedule, x, t0=t0, steps=steps, generator=g, callback=keep)[1]
+        frames.append(out.detach().clamp(-1, 1))  # the output (after the final data-consistency step)
         out = (base, torch.stack(frames), x, label)
         self.cache[key] = out
         return out
@@ -102,6 +104,7 @@ class MedicalExplorer(Explorer):
         base, frames, x, label = self.setting(case, views, acceleration, t0)
         i = min(step, frames.shape[0] - 1)
         est = frames[i][0]
+        when = "output" if i == frames.shape[0] - 1 else f"step {i + 1}/{frames.shape[0] - 1}"
         self.ims[0].set_data(x[0, 0].numpy())
         self.titles[0].set_text("truth" if case != "anomaly" else "image with lesion")
         if case == "anomaly":
@@ -109,13 +112,13 @@ class MedicalExplorer(Explorer):
             self.ims[1].set_data(b / max(b.max(), 1e-6) * 2 - 1)
             self.titles[1].set_text(label)
             err = (est - x)[0, 0].abs().numpy()
-            self.titles[2].set_text(f"healthy estimate, step {i + 1}/{frames.shape[0]}")
+            self.titles[2].set_text(f"healthy estimate, {when}")
             self.titles[3].set_text("anomaly map |x - x_hat|")
         else:
             self.ims[1].set_data(base[0, 0].numpy())
             self.titles[1].set_text(f"{label}: {psnr(base, x):.1f} dB")
             err = (est - x)[0, 0].abs().numpy()
-            self.titles[2].set_text(f"diffusion x0, step {i + 1}/{frames.shape[0]}: {psnr(est, x):.1f} dB")
+            self.titles[2].set_text(f"diffusion x0, {when}: {psnr(est, x):.1f} dB")
             self.titles[3].set_text("|error| (0 to 0.5)")
         self.ims[2].set_data(est[0].numpy())
         self.ims[3].set_data(err * 2 if case != "anomaly" else err / max(err.max(), 1e-6))
