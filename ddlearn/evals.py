@@ -80,9 +80,16 @@ def sde_sw(model, sde, recipe: Recipe, *, seed: int = 0) -> dict:
     return {"sw_pf_ode_samples_vs_heldout": sliced_wasserstein(samples, held, generator=torch.Generator().manual_seed(seed))}
 
 
+def video_motion(model, schedule, recipe: Recipe, *, seed: int = 0) -> dict:
+    """Chapter 08: animate held-out sprite images and track the sprites (:func:`ddlearn.video_metrics.sidecar_metrics`)."""
+    from .video_metrics import sidecar_metrics
+
+    return sidecar_metrics(model, schedule, seed=seed)
+
+
 #: Evaluations by name: ``fn(model, schedule, recipe, *, seed) -> {metric: float}``.
 EVALS = {"heldout_loss": heldout_loss, "accuracy": accuracy, "toy_sw": toy_sw,
-         "noisy_accuracy": noisy_accuracy, "sde_sw": sde_sw}
+         "noisy_accuracy": noisy_accuracy, "sde_sw": sde_sw, "video_motion": video_motion}
 
 
 def evaluate(model, schedule, recipe, *, seed: int = 0) -> dict:

@@ -37,3 +37,8 @@ __all__ += ["RestorationExplorer", "restoration_explorer"]
 from .medical import MedicalExplorer, medical_explorer  # noqa: E402
 
 __all__ += ["MedicalExplorer", "medical_explorer"]
+
+# Chapter 08: animate an image by a prompt, a stride and two guidance scales; scrub the frames
+from .video import VideoExplorer, video_explorer  # noqa: E402
+
+__all__ += ["VideoExplorer", "video_explorer"]

@@ -1,0 +1,70 @@
+"""Exercise checkers of Chapter 08 (animating still images), registered in :mod:`ddlearn.exercises`."""
+from __future__ import annotations
+
+import torch
+
+from . import close, exercise, not_callable, whole
+
+
+@exercise("08.1", "DynamiCrafter's two scales as one weighted sum",
+          hint="expand eps(0,0) + s_i (eps(c,0) - eps(0,0)) + s_p (eps(c,p) - eps(c,0)) and collect each prediction")
+def _(answer):
+    # weights of (eps(c, p), eps(c, 0), eps(0, 0)) at s_i = 1.5, s_p = 3
+    s_i, s_p = 1.5, 3.0
+    return close(answer, [s_p, s_i - s_p, 1 - s_i], rtol=1e-9, what="(weight of eps(c,p), of eps(c,0), of eps(0,0))")
+
+
+@exercise("08.2", "where a bouncing sprite turns",
+          hint="y(f) = reflect(y0 + f * stride * size/40, r, size - r); the reflection folds y back off the floor at size - r")
+def _(answer):
+    from ..data.clips import trajectory
+
+    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+        return "give a pair (frame, y)"
+    y = trajectory("bounce", (8.0, 10.5), 3, 16, 2.0)[:, 1]
+    frame = int(y.argmax())
+    if whole(answer[0]) != frame:
+        return f"the lowest frame is not {answer[0]}"
+    return close(answer[1], float(y[frame]), rtol=1e-6, what="y at the lowest frame")
+
+
+@exercise("08.3", "the elastic bounce as a closed form",
+          hint="u = (p - lo) mod 2L with L = hi - lo; inside the first L it is lo + u, after that it comes back: lo + 2L - u")
+def _(answer):
+    from ..data.clips import reflect
+
+    problem = not_callable(answer, "reflect(p, lo, hi)")
+    if problem:
+        return problem
+    g = torch.Generator().manual_seed(0)
+    p = (torch.rand(500, generator=g, dtype=torch.float64) - 0.3) * 60
+    got = torch.as_tensor(answer(p, 2.0, 13.0), dtype=torch.float64)
+    return close(got, torch.from_numpy(reflect(p.numpy(), 2.0, 13.0)), rtol=1e-9, atol=1e-9,
+                 what="reflect(p, 2, 13) on 500 positions from -18 to 42")
+
+
+@exercise("08.4", "two-scale guidance from three predictions",
+          hint="image first: eps0 + s_img (eps_img - eps0), then the prompt given the image: + s_prompt (eps_full - eps_img)")
+def _(answer):
+    from ..nets import VideoUNet
+    from ..video import guided
+
+    problem = not_callable(answer, "two_scale(eps_null, eps_img, eps_full, s_img, s_prompt)")
+    if problem:
+        return problem
+    g = torch.Generator().manual_seed(0)
+    net = VideoUNet(image_size=16, base=16, T=100)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.2)
+    x = torch.randn(2, 3, 8, 16, 16, generator=g)
+    image = torch.rand(2, 3, 16, 16, generator=g) * 2 - 1
+    prompt = torch.tensor([[3, 2], [6, 0]])
+    t = torch.full((2,), 40.0)
+    with torch.no_grad():
+        e_full = net(x, t, image=image, prompt=prompt, stride=2)
+        e_img = net(x, t, image=image, prompt=torch.zeros_like(prompt), stride=2)
+        e_null = net(x, t, image=torch.zeros_like(image), prompt=torch.zeros_like(prompt), stride=2)
+        want = guided(net, image, prompt, 2, image_scale=1.5, prompt_scale=4.0)(x, t)
+    return close(answer(e_null, e_img, e_full, 1.5, 4.0), want, rtol=1e-4, atol=1e-5,
+                 what="two_scale(...) against ddlearn.video.guided at scales 1.5 (image) and 4 (prompt)")

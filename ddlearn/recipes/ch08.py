@@ -1,0 +1,71 @@
+"""Chapter 08 (animating still images, after DynamiCrafter): the video models, the clip classifier, the ablation.
+
+* ``video16``: the shipped 16x16 model (both image streams, learned gate,
+  prompt in the time embedding and the cross-attention, first frame
+  conditions, the change from it is diffused);
+* ``video32``: the 32x32 model, the same network with a strided first layer
+  (2x2 space-to-depth), so it costs about what the 16x16 one does;
+* ``clip_classifier``: names a 16x16 clip's motion prompt; its features define
+  the Frechet clip distance;
+* ``video16_ablation_*``: one change each from ``video16_ablation_both``, all
+  with the same shorter budget (:data:`ABLATION_STEPS`); ``benchmarks/video.py
+  --ablation`` trains and measures them.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..recipe import Recipe, register
+
+#: The 16x16 network (net_kwargs of ``video16``); the ablation changes one entry at a time.
+VIDEO16_NET = {"in_channels": 3, "image_size": 16, "frames": 8, "base": 32, "channel_mults": [1, 2, 2],
+               "num_res": 1, "attn_res": [4], "temporal_attn_res": [16, 8, 4], "cross_res": [8, 4], "T": 1000,
+               "patch": 1, "target": "change", "detail": True, "context": True, "gate": "learned",
+               "prompt_place": "both", "context_dim": 64, "num_queries": 4, "qformer_depth": 2,
+               "frame_embed": True}
+
+_VIDEO = dict(data="sprite_clips", net="video_unet", schedule="linear", schedule_kwargs={"T": 1000},
+              loss="image_to_video", cond=("prompt", "stride"), lr=1e-3, ema_decay=0.999, seed=0, warmup=100,
+              evaluate=("heldout_loss", "video_motion"))
+
+VIDEO16 = register(Recipe(
+    name="video16", description="16x16 sprite clips of 8 frames animated from their first frame by a motion prompt "
+                                "and a frame stride: space-time UNet with DynamiCrafter's two image streams (Chapter 08)",
+    data_kwargs={"size": 16, "n": 12000, "n_test": 256}, net_kwargs=dict(VIDEO16_NET),
+    loss_kwargs={"cond_frame": "first", "p_uncond": 0.05}, steps=6000, batch_size=32,
+    fast={"steps": 3, "batch_size": 4, "data_kwargs": {"size": 16, "n": 64, "n_test": 8}}, **_VIDEO))
+
+register(Recipe(
+    name="video32", description="32x32 sprite clips: the video16 network with a strided first layer "
+                                "(2x2 space-to-depth), about the same cost per step (Chapter 08)",
+    data_kwargs={"size": 32, "n": 8000, "n_test": 128},
+    net_kwargs={**VIDEO16_NET, "image_size": 32, "patch": 2},
+    loss_kwargs={"cond_frame": "first", "p_uncond": 0.05}, steps=6000, batch_size=32,
+    fast={"steps": 3, "batch_size": 4, "data_kwargs": {"size": 32, "n": 64, "n_test": 8}}, **_VIDEO))
+
+register(Recipe(
+    name="clip_classifier", description="3-D CNN naming a 16x16 clip's motion prompt; its features define the "
+                                        "Frechet clip distance (Chapter 08)",
+    data="sprite_clips", data_kwargs={"size": 16, "n": 12000, "n_test": 1000},
+    net="clip_classifier", net_kwargs={"in_channels": 3, "frames": 8, "num_classes": 10, "width": 24,
+                                       "feature_dim": 64},
+    schedule=None, loss="cross_entropy", cond=("y",), steps=1500, batch_size=64, lr=2e-3, ema_decay=0.99,
+    seed=0, warmup=50, evaluate=("accuracy",), fast={"steps": 5, "data_kwargs": {"size": 16, "n": 64, "n_test": 16}}))
+
+# ---- the ablation: one change at a time, the same (shorter) budget for every variant
+ABLATION_STEPS = 2000
+ABLATIONS = {
+    "both": ({}, {}),
+    "detail_only": ({"context": False}, {}),
+    "context_only": ({"detail": False}, {}),
+    "fixed_gate": ({"gate": "fixed"}, {}),
+    "random_frame": ({}, {"cond_frame": "random"}),
+    "prompt_time": ({"prompt_place": "time"}, {}),
+    "prompt_cross": ({"prompt_place": "cross"}, {}),
+    "frames": ({"target": "frames"}, {}),
+}
+for _name, (_net, _loss) in ABLATIONS.items():
+    register(replace(VIDEO16, name=f"video16_ablation_{_name}", steps=ABLATION_STEPS, evaluate=("heldout_loss",),
+                     net_kwargs={**VIDEO16_NET, **_net}, loss_kwargs={**VIDEO16.loss_kwargs, **_loss},
+                     description=f"Chapter 08 ablation, {ABLATION_STEPS} steps: video16 with {_name.replace('_', ' ')}"
+                                 + (f" ({_net or _loss})" if _net or _loss else " (the reference)")))
