@@ -6,6 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -87,12 +88,20 @@ plt.show()
 # $$q(x_t \mid x_{t-1}) = \mathcal N\big(x_t;\ \sqrt{1-\beta_t}\,x_{t-1},\ \beta_t I\big),
 # \qquad x_t = \sqrt{1-\beta_t}\,x_{t-1} + \sqrt{\beta_t}\,\epsilon_t,\quad \epsilon_t \sim \mathcal N(0, I).$$
 #
-# The variances $\beta_t \in (0, 1)$ form the **noise schedule**. In this book a
-# schedule has $T$ steps indexed $t = 0, \dots, T-1$ (0 the least noisy, $T-1$ the
-# noisiest); the clean data $x_0$ sits just before index 0. This is Ho et al.'s
-# convention shifted by one so that an array index *is* a timestep (the same as
-# diffusers' `alphas_cumprod[t]`); `ddlearn/schedules.py` documents it once.
-# One step in the library:
+# The variances $\beta_t \in (0, 1)$ form the **noise schedule**.
+#
+# **Indices, once for the whole book.** The maths follows the papers: the steps
+# are $t = 1, \dots, T$, $x_0$ is the data, $x_1$ the first noisy latent and
+# $x_T$ the noisiest; step $t$ adds variance $\beta_t$. Python arrays start at
+# 0, so the code keeps step $t$ at **index $i = t - 1$**: `schedule.betas[i]` is
+# $\beta_{i+1}$, `schedule.alpha_bars[i]` is $\bar\alpha_{i+1}$, and every
+# function that takes a timestep (`q_step`, `q_sample`, a network
+# `model(x, i)`, a sampler's callback) takes the index $i \in \{0, \dots, T-1\}$,
+# as diffusers' `alphas_cumprod[i]` does. So `q_sample(x0, i)` draws
+# $x_{i+1}$, and `q_sample(x0, T - 1)` draws $x_T$. Plots and tables in this book
+# label the papers' $t$ where they sit next to the maths and say "index" where
+# they show the code's $i$ (the explorers' sliders count indices);
+# `ddlearn/schedules.py` states the same rule. One step in the library:
 
 # %%
 show_source(forward.q_step)
@@ -103,16 +112,16 @@ show_source(forward.q_step)
 # **variance preserving**. Without the shrink the variance would grow by
 # $\sum_t \beta_t \approx 10$ over the 1,000 steps of Ho et al.'s schedule. Let us
 # run the chain on the swiss roll with that linear schedule ($\beta$ from $10^{-4}$
-# to $0.02$) and look at a few steps.
+# to $0.02$) and look at a few steps (the code keeps step $t$ under index $t-1$).
 
 # %%
 linear = schedules.linear()  # T = 1000, Ho et al. 2020
-keep = [0, 20, 50, 100, 200, 400, 999]
-chain = forward.noise_chain(roll, linear, keep=keep, generator=generator(0))
+shown = [1, 20, 50, 100, 200, 400, 1000]  # steps t of the maths
+chain = forward.noise_chain(roll, linear, keep=[t - 1 for t in shown], generator=generator(0))
 
-fig, axes = plt.subplots(1, len(keep), figsize=(2.1 * len(keep), 2.4), layout="constrained")
-for ax, t in zip(axes, keep):
-    viz.scatter(chain[t], ax, lim=3.2, s=1)
+fig, axes = plt.subplots(1, len(shown), figsize=(2.1 * len(shown), 2.4), layout="constrained")
+for ax, t in zip(axes, shown):
+    viz.scatter(chain[t - 1], ax, lim=3.2, s=1)
     ax.set_title(f"t = {t}", fontsize="small")
     ax.set_xticks([]); ax.set_yticks([])
 plt.show()
@@ -120,37 +129,42 @@ plt.show()
 # %% [markdown]
 # The roll blurs, shrinks towards the origin and, long before the last step,
 # becomes a round cloud. Its spread stays bounded, as the variance argument said.
-# The same chain without the shrink, for comparison of the spread:
+# The same chain without the shrink, for comparison of the spread. Noise only
+# adds variances, so each coordinate should end with variance
+# $\mathrm{Var}(x_0) + \sum_t \beta_t$, with the data's variance measured, not assumed:
 
 # %%
 def chain_without_shrink(x, schedule, steps, gen):
-    for t in range(steps):
-        x = x + schedule.betas[t].sqrt().float() * torch.randn(x.shape, generator=gen)
+    for i in range(steps):
+        x = x + schedule.betas[i].sqrt().float() * torch.randn(x.shape, generator=gen)
     return x
 
 grown = chain_without_shrink(roll, linear, linear.T, generator(0))
-print(f"std of the data: {roll.std(0).mean():.3f}")
-print(f"std at t = T-1, variance preserving (with shrink): {chain[999].std(0).mean():.3f}")
-print(f"std at t = T-1, noise only (no shrink):            {grown.std(0).mean():.3f}"
-      f"   (sqrt of 0.3 + sum of betas = {math.sqrt(0.3 + float(linear.betas.sum())):.3f})")
+var_data = roll.double().var(0)  # per coordinate
+predicted = (var_data + linear.betas.sum()).sqrt()
+print(f"data: std per coordinate {roll.std(0).numpy().round(3)}, variance {var_data.numpy().round(3)}")
+print(f"std at t = T, variance preserving (with shrink): {chain[linear.T - 1].std(0).numpy().round(3)}")
+print(f"std at t = T, noise only (no shrink):            {grown.std(0).numpy().round(3)}"
+      f"   (predicted sqrt(Var(x_0) + sum of betas) = {predicted.numpy().round(3)})")
 
 # %% [markdown]
 # ## 3. The closed form $q(x_t \mid x_0)$
 #
-# Running a thousand steps to reach $x_{999}$ would make training slow: every
+# Running a thousand steps to reach $x_{1000}$ would make training slow: every
 # training example needs an $x_t$ at a random $t$. Fortunately two Gaussian steps
 # merge into one. Write $\alpha_t = 1 - \beta_t$. Then
 #
 # $$x_2 = \sqrt{\alpha_2}\big(\sqrt{\alpha_1}x_0 + \sqrt{1-\alpha_1}\,\epsilon_1\big) + \sqrt{1-\alpha_2}\,\epsilon_2
 #       = \sqrt{\alpha_1\alpha_2}\,x_0 + \underbrace{\sqrt{\alpha_2(1-\alpha_1)}\,\epsilon_1 + \sqrt{1-\alpha_2}\,\epsilon_2}_{\text{Gaussian, variance } \alpha_2(1-\alpha_1) + 1 - \alpha_2 \;=\; 1 - \alpha_1\alpha_2}.$$
 #
-# By induction, with $\bar\alpha_t = \prod_{s \le t} \alpha_s$,
+# By induction, with $\bar\alpha_t = \prod_{s=1}^{t} \alpha_s$,
 #
 # $$q(x_t \mid x_0) = \mathcal N\big(x_t;\ \sqrt{\bar\alpha_t}\,x_0,\ (1-\bar\alpha_t) I\big),
 # \qquad x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon .$$
 #
 # $\sqrt{\bar\alpha_t}$ is how much of the data is left; $\sqrt{1-\bar\alpha_t}$ how
-# much noise came in. That is all `q_sample` does (Ho et al. 2020, eq. 4):
+# much noise came in. That is all `q_sample` does (Ho et al. 2020, eq. 4; it takes
+# the index $t - 1$ and reads $\bar\alpha_t$ from `alpha_bars[t - 1]`):
 
 # %%
 show_source(forward.q_sample, docstring=False)
@@ -168,13 +182,13 @@ show_source(forward.q_sample, docstring=False)
 n_copies = pick(20_000, 2_000)
 x0_points = roll[:4].double()
 x0_many = x0_points.repeat_interleave(n_copies, dim=0)
-check_t = [10, 100, 300, 999]
-chain_many = forward.noise_chain(x0_many, linear, keep=check_t, generator=generator(1))
+check_t = [10, 100, 300, 1000]  # steps t; the code's indices are t - 1
+chain_many = forward.noise_chain(x0_many, linear, keep=[t - 1 for t in check_t], generator=generator(1))
 
 rows, worst = [], 0.0
 for t in check_t:
-    ab = float(linear.alpha_bars[t])
-    xt = chain_many[t].reshape(4, n_copies, 2)
+    ab = float(linear.alpha_bars[t - 1])
+    xt = chain_many[t - 1].reshape(4, n_copies, 2)
     mean_gap = (xt.mean(1) - math.sqrt(ab) * x0_points).abs().max().item()
     var_gap = (xt.var(1) - (1 - ab)).abs().max().item()
     se_mean, se_var = math.sqrt((1 - ab) / n_copies), (1 - ab) * math.sqrt(2 / (n_copies - 1))
@@ -200,15 +214,24 @@ print("chain and closed form agree within 5 standard errors:", worst < 5)
 
 # %%
 t = 300
-ab = float(linear.alpha_bars[t])
-z_points = (chain_many[t] - math.sqrt(ab) * x0_many) / math.sqrt(1 - ab)
-cam_chain = forward.noise_chain(camera, linear, keep=[t], generator=generator(2))[t]
+ab = float(linear.alpha_bars[t - 1])
+z_points = (chain_many[t - 1] - math.sqrt(ab) * x0_many) / math.sqrt(1 - ab)
+cam_chain = forward.noise_chain(camera, linear, keep=[t - 1], generator=generator(2))[t - 1]
 z_camera = (cam_chain - math.sqrt(ab) * camera) / math.sqrt(1 - ab)
-cam_closed = forward.q_sample(camera, t, schedule=linear, generator=generator(3))
+cam_closed = forward.q_sample(camera, t - 1, schedule=linear, generator=generator(3))
+
+
+def show_unclipped(ax, img, title):
+    """One image on its own grey scale (its min to its max), with a colour bar: nothing is clipped."""
+    im = ax.imshow(img[0, 0].numpy(), cmap="gray", interpolation="nearest")
+    ax.set_axis_off()
+    ax.set_title(title, fontsize="small")
+    ax.figure.colorbar(im, ax=ax, shrink=0.8)
+
 
 fig, axes = plt.subplots(1, 4, figsize=(14, 3.2), layout="constrained")
-viz.image_grid(cam_chain, axes[0], title=f"camera, chain to t={t}")
-viz.image_grid(cam_closed, axes[1], title=f"camera, closed form at t={t}")
+show_unclipped(axes[0], cam_chain, f"camera, chain to t={t}")
+show_unclipped(axes[1], cam_closed, f"camera, closed form at t={t}")
 viz.hist_vs_normal(z_points, axes[2], title="standardised chain, points")
 viz.hist_vs_normal(z_camera, axes[3], title="standardised chain, camera")
 plt.show()
@@ -218,7 +241,9 @@ print(f"standardised chain: points mean {z_points.mean():+.4f} std {z_points.std
 # %% [markdown]
 # The two photos are different draws of the same distribution, and the
 # standardised chain is the standard normal. From here on we only use the closed
-# form.
+# form. (The photos are drawn on their own grey scale, with a colour bar: at
+# $t = 300$ the values of $x_t$ run far outside $[-1, 1]$. Section 6 shows what
+# clipping them for display does.)
 #
 # ## 4. Schedules: linear, cosine, sigmoid
 #
@@ -259,7 +284,7 @@ labels = ["linear", "cosine", "sigmoid (-3, 3, 1)", "sigmoid (0, 3, 0.7)"]
 
 fig, axes = plt.subplots(1, 3, figsize=(14, 3.4), layout="constrained")
 for s, label in zip(scheds, labels):
-    ts = np.arange(s.T)
+    ts = np.arange(1, s.T + 1)  # steps t = 1..T (index t - 1)
     axes[0].plot(ts, s.betas.numpy(), label=label)
     axes[1].plot(ts, s.alpha_bars.numpy(), label=label)
     axes[2].plot(ts, s.log_snr.numpy(), label=label)
@@ -272,17 +297,18 @@ plt.show()
 
 # %% [markdown]
 # The linear schedule's $\bar\alpha_t$ collapses early: its log-SNR dives below
-# zero around $t \approx 250$ and roughly the last quarter of its steps are nearly pure
+# zero around $t \approx 260$ and roughly the last quarter of its steps are nearly pure
 # noise. The cosine schedule keeps log-SNR close to a straight line through the
 # middle, which is what Nichol & Dhariwal were after. Some numbers, measured on
-# these schedules: the step where SNR = 1 (`t_from_log_snr(0)`), the log-SNR
-# range, and the share of steps at which less than 5% of the signal amplitude is
-# left ($\sqrt{\bar\alpha_t} < 0.05$).
+# these schedules: the step where SNR = 1 (`t_from_log_snr(0)` returns the
+# code's fractional index, so $t$ is that plus one), the log-SNR range, and the
+# share of steps at which less than 5% of the signal amplitude is left
+# ($\sqrt{\bar\alpha_t} < 0.05$).
 
 # %%
-print(f"{'schedule':<22} {'t at SNR=1':>10} {'logSNR at t=0':>14} {'at t=T-1':>9} {'steps with sqrt(abar)<0.05':>27}")
+print(f"{'schedule':<22} {'t at SNR=1':>10} {'logSNR at t=1':>14} {'at t=T':>9} {'steps with sqrt(abar)<0.05':>27}")
 for s, label in zip(scheds, labels):
-    t_snr1 = float(s.t_from_log_snr(0.0))
+    t_snr1 = float(s.t_from_log_snr(0.0)) + 1  # index -> step
     share = float((s.alpha_bars.sqrt() < 0.05).double().mean())
     print(f"{label:<22} {t_snr1:>10.1f} {float(s.log_snr[0]):>14.2f} {float(s.log_snr[-1]):>9.2f} {share:>26.1%}")
 
@@ -328,13 +354,38 @@ for s, label in zip(scheds, labels):
 #
 # ## 6. Explore
 #
-# Move the slider for $t$ (or press play). The explorer draws $x_t$ with **one
-# fixed noise** $\epsilon$, so you see the same noise growing while the data fades;
-# next to it the histogram of the values of $x_t$ against $\mathcal N(0, 1)$, and
-# where $t$ sits on the $\bar\alpha_t$ and log-SNR curves. In the HTML book, or on
-# a code host, you see a still strip at a few values of $t$ instead; open the
-# notebook in Jupyter to move it. Values of $x_t$ outside $[-1, 1]$ are clipped
-# for display.
+# The explorers below draw images the way images are always drawn: values in
+# $[-1, 1]$ become grey levels, and **anything outside is clipped** to black or
+# white. The data live in $[-1, 1]$, but $x_t$ does not: Gaussian noise is
+# unbounded. Once the noise dominates, about a third of the pixels lie outside
+# the range (for pure noise $P(|\epsilon| > 1) = 0.32$) and are drawn pure black
+# or white, so the clipped picture looks like salt-and-pepper noise, which
+# Gaussian noise is not. The same $x_t$ both ways, and how much of it clipping
+# hides:
+
+# %%
+i = 250  # the explorer's index below; the step is t = i + 1
+x_t = forward.q_sample(camera, i, schedule=linear, generator=generator(4))
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.4), layout="constrained")
+viz.image_grid(x_t, axes[0], title=f"x_t at t = {i + 1}, clipped to [-1, 1] (as displayed)")
+show_unclipped(axes[1], x_t, "the same x_t on its own grey scale")
+axes[2].hist(x_t.flatten().numpy(), bins=80, density=True, color="0.4")
+axes[2].axvspan(-1, 1, color="C1", alpha=0.2, label="[-1, 1]: drawn as grey levels")
+axes[2].set(xlabel="value of $x_t$", title="values of $x_t$")
+axes[2].legend(fontsize="small")
+plt.show()
+for t in (50, 251, 500, 1000):
+    x = forward.q_sample(camera, t - 1, schedule=linear, generator=generator(4))
+    print(f"t = {t:>4}: {(x.abs() > 1).double().mean().item():6.1%} of the pixels of x_t lie outside [-1, 1]")
+
+# %% [markdown]
+# Move the slider (or press play). The explorer draws $x_t$ with **one fixed
+# noise** $\epsilon$, so you see the same noise growing while the data fades;
+# next to it the histogram of the values of $x_t$ against $\mathcal N(0, 1)$
+# (unclipped), and where $t$ sits on the $\bar\alpha_t$ and log-SNR curves. The
+# image is clipped to $[-1, 1]$ as above, and the slider and titles count the
+# code's index $t - 1$. In the HTML book, or on a code host, you see a still
+# strip at a few indices instead; open the notebook in Jupyter to move it.
 
 # %%
 widgets.noising_explorer(camera, linear, t=250)
@@ -346,9 +397,9 @@ widgets.noising_explorer(digits[:16], schedules.cosine(), t=400, nrow=4)
 widgets.noising_explorer(roll, schedules.cosine(), t=100)
 
 # %% [markdown]
-# The same photo, the same noise, the same $t$, three schedules. At $t = 500$ the
-# linear schedule has all but erased the cameraman; cosine and sigmoid still show
-# him.
+# The same photo, the same noise, the same index, three schedules. At index 500
+# ($t = 501$) the linear schedule has all but erased the cameraman; cosine and
+# sigmoid still show him.
 
 # %%
 widgets.schedule_explorer(data.image("camera", 96), ("linear", "cosine", "sigmoid"), t=500)
@@ -359,9 +410,9 @@ widgets.schedule_explorer(data.image("camera", 96), ("linear", "cosine", "sigmoi
 # Each exercise has a checker in `ddlearn.exercises`: replace `None` by your
 # answer and run the cell. It prints `Correct` or `Not yet` with a hint.
 #
-# **01.1** With the linear schedule (`schedules.linear()`, T = 1000), what is the
-# first timestep $t$ at which the signal scale $\sqrt{\bar\alpha_t}$ falls below
-# 0.1?
+# **01.1** With the linear schedule (`schedules.linear()`, T = 1000), at which
+# step does the signal scale $\sqrt{\bar\alpha_t}$ first fall below 0.1? Answer
+# with the code's index (the position in `alpha_bars`, that is $t - 1$).
 
 # %%
 answer_01_1 = None  # an int
@@ -379,14 +430,14 @@ check("01.2", merged_beta)
 # **01.3** Training a diffusion model (Chapter 02) means predicting the noise
 # $\epsilon$ from $x_t$. Given $x_0$ and $x_t$ the noise is determined. Write
 # `recover_noise(x0, x_t, t, schedule)` for batches `x0`, `x_t` of shape `(B, ...)`
-# and `t` of shape `(B,)`.
+# and code indices `t` of shape `(B,)` (as everywhere in the library).
 
 # %%
 recover_noise = None  # def recover_noise(x0, x_t, t, schedule): return ...
 check("01.3", recover_noise)
 
 # %% [markdown]
-# **01.4** At which (possibly fractional) timestep does the cosine schedule
+# **01.4** At which (possibly fractional) code index does the cosine schedule
 # (T = 1000) reach SNR = 1? Compute it from the schedule, not from the plot.
 
 # %%

@@ -9,17 +9,19 @@ from . import close, exercise, not_callable, whole
 
 
 @exercise("01.1", "signal scale below 0.1",
-          hint="sqrt(alpha_bar_t) is the factor in front of x_0; look at schedules.linear().alpha_bars")
+          hint="sqrt(alpha_bar_t) is the factor in front of x_0; look at schedules.linear().alpha_bars "
+               "(index i holds step t = i + 1)")
 def _(answer):
     from ..schedules import linear
 
     answer = whole(answer)
     if isinstance(answer, bool) or not isinstance(answer, int):
-        return f"the answer is a timestep, a whole number; got {answer!r}"
+        return f"the answer is an index, a whole number; got {answer!r}"
     expected = int((linear().alpha_bars.sqrt() < 0.1).nonzero()[0])
     if answer == expected:
         return None
-    return f"{answer} is {'too late' if answer > expected else 'too early'}: the first t with sqrt(alpha_bar_t) < 0.1"
+    return (f"{answer} is {'too late' if answer > expected else 'too early'}: the first index i with "
+            f"sqrt(alpha_bars[i]) < 0.1")
 
 
 @exercise("01.2", "two steps as one",
