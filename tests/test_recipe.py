@@ -17,7 +17,7 @@ TINY = Recipe(name="tiny_recipe", data="swiss_roll", data_kwargs={"n": 300}, net
 def test_recipe_registry_and_bad_names():
     assert {"toy2d", "digits", "digit_classifier", "mixture", "sde_vp_ring8", "digits_cfg"} <= set(recipes.names())
     assert recipes.RECIPES is RECIPES and recipes.get("digits") is RECIPES["digits"]
-    assert recipes.get(TINY) is TINY and recipes.get_recipe("toy2d") is RECIPES["toy2d"]
+    assert recipes.get(TINY) is TINY and recipes.get("toy2d") is RECIPES["toy2d"]
     with pytest.raises(ValueError, match="unknown recipe"):
         recipes.get("nope")
     with pytest.raises(TypeError, match="recipe must be"):

@@ -38,7 +38,4 @@ def get(recipe) -> Recipe:
     return RECIPES[recipe]
 
 
-get_recipe = get  # the name the training loop's callers know
-
-
-__all__ = ["RECIPES", "Recipe", "register", "names", "get", "get_recipe"]
+__all__ = ["RECIPES", "Recipe", "register", "names", "get"]
