@@ -11,7 +11,9 @@
 3. writes the executed notebooks to ``OUT/notebooks/`` and one HTML page per
    chapter to ``OUT/`` (figures embedded, so a page is one self-contained
    file), linked by previous / contents / next bars, plus ``OUT/index.html``
-   listing every chapter with its status and run time;
+   as the book's front page: what the book is, the reading order, each chapter with
+   what the reader will be able to do, its prerequisites and links to its page,
+   slides (``--slides``) and student notebook, then every chapter's status and run time;
 4. keeps going when a chapter fails: the failure is reported with its cell
    number and error, the chapter's page shows how far it got, and
    :attr:`BookResult.ok` is False (the command then exits non-zero).
@@ -374,10 +376,14 @@ def render_page(nb, result: ChapterResult) -> str:
     import jinja2
     from nbconvert import HTMLExporter
 
+    from .teaching import student_view
+
     exporter = HTMLExporter(template_name="lab", template_file="ddlearn_offline.html.j2",
                             extra_loaders=[jinja2.DictLoader({"ddlearn_offline.html.j2": OFFLINE_TEMPLATE})])
     exporter.embed_images = True
-    body, _ = exporter.from_notebook_node(static_widget_outputs(nb), resources={"metadata": {"name": result.title}})
+    # the exercises as a student sees them: a solution cell shows its prompt (see ddlearn.teaching)
+    nb = static_widget_outputs(student_view(nb))
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": result.title}})
     body = strip_external(body)
     banner = ""
     if result.error is not None:
@@ -387,6 +393,106 @@ def render_page(nb, result: ChapterResult) -> str:
     body = math_to_mathml(body).replace("</head>", _PAGE_CSS + "</head>", 1)
     body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + nav + banner, body, count=1)
     return body.replace("</body>", nav + "</body>", 1)
+
+
+# --------------------------------------------------------------------------- slides
+REVEAL_DIR = Path(__file__).resolve().parent / "reveal"  #: reveal.js, vendored (see its README.md)
+_REVEAL_PREFIX = "ddlearn-reveal"  # a placeholder the template links to; replaced by the inlined files
+
+#: nbconvert's reveal template without what it loads from the web (jQuery, require.js, mermaid,
+#: MathJax, the widget renderer); reveal.js itself is inlined by :func:`render_slides`.
+SLIDES_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block footer_js -%}
+<script>/*ddlearn-reveal-js*/</script>
+<script>
+Reveal.initialize({controls: true, progress: true, history: true, hash: true, center: false,
+                   transition: "none", slideNumber: "c/t", width: 1280, height: 800, margin: 0.03});
+</script>
+{%- endblock footer_js -%}
+"""
+
+_SLIDES_CSS = """
+<style>
+/* a cell taller than the slide scrolls inside it instead of running off the screen */
+.reveal .slides section { height: 100%; overflow-y: auto; overflow-x: hidden; }
+.reveal .slides section section { padding: 0 .5em; }
+.reveal .jp-RenderedImage img, .reveal .jp-OutputArea-output img { max-width: 100%; height: auto; }
+.reveal { font-size: 26px; }
+.reveal h1, .reveal h2, .reveal h3 { text-transform: none; }
+.reveal pre { font-size: 0.65em; }
+</style>
+"""
+
+_HEADING = re.compile(r"^\s*(#{1,3})\s")
+
+
+def default_slide_types(nb):
+    """A copy of ``nb`` where every cell without slide metadata gets a sensible ``slide_type``.
+
+    A chapter may set ``slideshow.slide_type`` on any cell (in the jupytext source:
+    ``# %% [markdown] slideshow={"slide_type": "slide"}``); cells that do not say get:
+    a markdown cell opening with a ``#`` or ``##`` heading -> a new slide; with ``###`` -> a
+    sub-slide; a code cell with output -> a sub-slide of its own (code and figure
+    together); anything else -> the same slide as the cell before (``-``).
+    """
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        show = cell.setdefault("metadata", {}).setdefault("slideshow", {})
+        if show.get("slide_type"):
+            continue
+        heading = _HEADING.match(cell.source) if cell.cell_type == "markdown" else None
+        if heading:
+            show["slide_type"] = "slide" if len(heading.group(1)) <= 2 else "subslide"
+        elif cell.cell_type == "code" and cell.get("outputs"):
+            show["slide_type"] = "subslide"
+        else:
+            show["slide_type"] = "-"
+    return nb
+
+
+def _inline_reveal(page: str) -> str:
+    css = (REVEAL_DIR / "reveal.css").read_text(encoding="utf-8")
+    theme = (REVEAL_DIR / "white.css").read_text(encoding="utf-8")
+    js = (REVEAL_DIR / "reveal.js").read_text(encoding="utf-8")
+    page = re.sub(r'<link[^>]*href="' + _REVEAL_PREFIX + r'/dist/reveal\.css"[^>]*>',
+                  lambda m: f"<style>\n{css}\n</style>", page, count=1)
+    page = re.sub(r'<link[^>]*href="' + _REVEAL_PREFIX + r'/dist/theme/[\w-]+\.css"[^>]*>',
+                  lambda m: f'<style id="theme">\n{theme}\n</style>', page, count=1)
+    page = page.replace("<script>/*ddlearn-reveal-js*/</script>", f"<script>\n{js}\n</script>", 1)
+    return page.replace("</head>", _SLIDES_CSS + "</head>", 1)
+
+
+def render_slides(nb, result: ChapterResult) -> str:
+    """The chapter as reveal.js slides, one offline HTML file (reveal.js, figures and maths inlined).
+
+    Solutions show as their prompts (:func:`ddlearn.teaching.student_view`), widgets as
+    their static picture, maths as MathML; the slide structure comes from the cells'
+    slide metadata, completed by :func:`default_slide_types`. Arrow keys move between
+    slides (right: next section, down: next cell of the section); ``Esc`` shows the overview.
+    """
+    import jinja2
+    from nbconvert import SlidesExporter
+
+    from .teaching import student_view
+
+    if not (REVEAL_DIR / "reveal.js").is_file():
+        raise FileNotFoundError(f"reveal.js is missing from {REVEAL_DIR}; reinstall ddlearn")
+    exporter = SlidesExporter(template_file="ddlearn_slides.html.j2",
+                              extra_loaders=[jinja2.DictLoader({"ddlearn_slides.html.j2": SLIDES_TEMPLATE})])
+    exporter.reveal_url_prefix = _REVEAL_PREFIX
+    exporter.reveal_theme = "white"
+    exporter.embed_images = True
+    nb = default_slide_types(static_widget_outputs(student_view(nb)))
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": result.title}})
+    body = strip_external(math_to_mathml(body))
+    return _inline_reveal(body)
+
+
+def slides_page(result: ChapterResult) -> str:
+    return f"slides/{result.name}.slides.html"
 
 
 def _relink(out_dir: Path, chapters: list[ChapterResult]) -> None:
@@ -399,8 +505,79 @@ def _relink(out_dir: Path, chapters: list[ChapterResult]) -> None:
         page.write_text(pattern.sub(lambda m: nav, text), encoding="utf-8")
 
 
-def render_index(chapters: list[ChapterResult], all_names: list[str]) -> str:
+_GOALS_START = re.compile(r"able to\s*$", re.M)
+
+
+def chapter_goals(nb) -> list[str]:
+    """What the reader will be able to do: the bullets after "... you will be able to" in the opening cell."""
+    for cell in nb.cells[:3]:
+        if cell.cell_type != "markdown":
+            continue
+        m = _GOALS_START.search(cell.source)
+        if not m:
+            continue
+        items, current = [], None
+        for line in cell.source[m.end():].splitlines():
+            if re.match(r"\s*[*-]\s+", line):
+                current = re.sub(r"^\s*[*-]\s+", "", line).strip()
+                items.append(current)
+            elif line.strip() and items and line.startswith((" ", "\t")):
+                items[-1] += " " + line.strip()
+            elif line.strip() and items:
+                break
+        return items
+    return []
+
+
+def _inline_markdown(text: str) -> str:
+    """A goal line as HTML: escaped, `code`, **bold**, *italic*, $maths$ as MathML where latex2mathml is there."""
+    try:
+        from latex2mathml.converter import convert
+    except ImportError:
+        convert = None
+    parts = re.split(r"(\$[^$]+\$)", text)
+    out = []
+    for part in parts:
+        if part.startswith("$") and part.endswith("$") and len(part) > 2 and convert is not None:
+            try:
+                out.append(convert(part[1:-1]))
+                continue
+            except Exception:
+                pass
+        t = html.escape(part)
+        t = re.sub(r"`([^`]+)`", r"<code>\1</code>", t)
+        t = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", t)
+        t = re.sub(r"\*([^*]+)\*", r"<i>\1</i>", t)
+        out.append(t)
+    return "".join(out)
+
+
+def render_index(chapters: list[ChapterResult], all_names: list[str], *, goals: dict | None = None,
+                 out_dir: Path | None = None) -> str:
+    """The book's front page: what it is, the reading order, each chapter (what the reader will be able
+    to do, prerequisites, links to the page, the slides and the student notebook), then the run table."""
+    from .teaching import PREREQUISITES
+
+    goals = goals or {}
     built = {c.name: c for c in chapters}
+    cards = []
+    for name in all_names:
+        number = name.split("_", 1)[0]
+        c = built.get(name)
+        title = html.escape(c.title if c else name)
+        links = []
+        if c is not None:
+            links.append(f'<a href="{html.escape(c.page)}">read</a>')
+        if out_dir is not None and (out_dir / f"slides/{name}.slides.html").exists():
+            links.append(f'<a href="slides/{html.escape(name)}.slides.html">slides</a>')
+        if out_dir is not None and (out_dir / f"student/{name}.ipynb").exists():
+            links.append(f'<a href="student/{html.escape(name)}.ipynb" download>student notebook</a>')
+        pre = PREREQUISITES.get(number)
+        pre_html = f"<p class=\"pre\"><b>Before:</b> {html.escape(pre)}</p>" if pre else ""
+        items = "".join(f"<li>{_inline_markdown(g)}</li>" for g in goals.get(name, []))
+        items = f"<p>You will be able to</p><ul>{items}</ul>" if items else ""
+        cards.append(f'<section class="chapter"><h3>{html.escape(number)} &middot; {title}</h3>'
+                     f'<p class="links">{" &middot; ".join(links) or "not built yet"}</p>{pre_html}{items}</section>')
     rows = []
     for name in all_names:
         c = built.get(name)
@@ -415,15 +592,30 @@ def render_index(chapters: list[ChapterResult], all_names: list[str]) -> str:
             f'<td class="{cls}">{html.escape(status)}</td><td>{c.mode}</td><td class="num">{c.seconds:.1f} s</td></tr>')
     total = sum(c.seconds for c in chapters)
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>ddlearn: contents</title>
+<html lang="en"><head><meta charset="utf-8"><title>ddlearn: diffusion models, from noise to restoration</title>
 <style>
 body{{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em;line-height:1.5}}
 table{{border-collapse:collapse;width:100%}}td,th{{padding:.35em .7em;border-bottom:1px solid #ddd;text-align:left}}
 td.num{{text-align:right}}td.ok{{color:#26a269}}td.failed{{color:#c01c28;font-weight:bold}}a{{color:#1a5fb4}}
+section.chapter{{border-top:1px solid #ddd;padding:.2em 0 .6em 0}}section.chapter h3{{margin:.5em 0 .1em 0}}
+p.links{{margin:.1em 0}}p.pre{{margin:.2em 0;color:#444}}section.chapter ul{{margin:.2em 0}}
+.start{{background:#f3f7fc;border:1px solid #c8d8ee;padding:.6em 1em;border-radius:6px}}
 </style></head><body>
 <h1>ddlearn: diffusion models, from noise to restoration</h1>
-<p>The chapters as last run by <code>ddlearn book</code>. Each page is the executed notebook;
-the interactive widgets show a still image here: open the notebook in Jupyter to move them.</p>
+<p>A notebook-first textbook on diffusion models with a small, tested PyTorch library beside it.
+It walks from adding noise to data, through DDPM, score matching and score SDEs, fast samplers and
+guidance, to restoring images, animating them and reconstructing medical scans with a diffusion prior.
+Every chapter runs offline on a laptop CPU.</p>
+<div class="start"><b>Start here.</b> Read the chapters in order: 01 &rarr; 02 &rarr; 03 &rarr; 04 &rarr; 05 &rarr; 06;
+then 07, 08 and 09 in any order (each builds on 06). Each page below is the executed notebook: the sliders
+are still pictures here; open the notebook in Jupyter (<code>jupyter lab chapters/</code>) to move them.
+The <i>slides</i> are the same chapter as a reveal.js presentation (arrow keys; offline); the
+<i>student notebook</i> is the chapter with the exercises' solutions replaced by prompts and checkers
+(<code>ddlearn student</code> writes them all). A course plan is in <code>chapters/00_course.md</code>.</div>
+<h2>Chapters</h2>
+{chr(10).join(cards)}
+<h2>Last build</h2>
+<p>The chapters as last run by <code>ddlearn book</code>.</p>
 <table><thead><tr><th>#</th><th>chapter</th><th>status</th><th>mode</th><th>time</th></tr></thead>
 <tbody>
 {chr(10).join(rows)}
@@ -478,16 +670,22 @@ def build_book(
     timeout: int = 1800,
     kernel_name: str = "python3",
     progress: bool = True,
+    slides: bool = False,
     log=None,
 ) -> BookResult:
     """Execute the chapters and write the HTML book; see the module docstring.
 
-    ``timeout`` is the limit for one cell in seconds. ``log`` receives the lines
+    ``timeout`` is the limit for one cell in seconds. ``slides=True`` also writes each chapter as
+    reveal.js slides to ``OUT/slides/NAME.slides.html`` (offline: :func:`render_slides`). The student
+    copy of each chapter (:func:`ddlearn.teaching.student_notebook`) goes to ``OUT/student/``, and the
+    front page ``OUT/index.html`` links the three. ``log`` receives the lines
     a build prints (default: ``tqdm.write`` to stderr, so bars stay intact).
     Returns a :class:`BookResult`; ``result.ok`` is False when a chapter failed.
     """
     import nbformat
     from tqdm.auto import tqdm
+
+    from .teaching import student_notebook
 
     if not isinstance(fast, bool):
         raise TypeError(f"fast must be True or False, got {type(fast).__name__}")
@@ -512,6 +710,11 @@ def build_book(
                                       kernel_name=kernel_name, progress=progress)
             nbformat.write(nb, out_dir / "notebooks" / path.name)
             (out_dir / chapter.page).write_text(render_page(nb, chapter), encoding="utf-8")
+            (out_dir / "student").mkdir(exist_ok=True)
+            nbformat.write(student_notebook(nb), out_dir / "student" / path.name)
+            if slides:
+                (out_dir / "slides").mkdir(exist_ok=True)
+                (out_dir / slides_page(chapter)).write_text(render_slides(nb, chapter), encoding="utf-8")
             result.chapters.append(chapter)
             if chapter.error is not None:
                 log(f"{chapter.name} failed at cell {chapter.error.cell}: {chapter.error.ename}: {chapter.error.evalue}")
@@ -524,5 +727,12 @@ def build_book(
     _save_manifest(out_dir, known)
     listed = [known[n] for n in all_names if n in known]
     _relink(out_dir, listed)
-    (out_dir / "index.html").write_text(render_index(listed, all_names), encoding="utf-8")
+    goals = {}
+    for path in find_chapters(chapters_dir):
+        try:
+            goals[path.stem] = chapter_goals(nbformat.read(path, as_version=4))
+        except Exception:  # an unreadable notebook has no goals to show; its build reports the error
+            goals[path.stem] = []
+    (out_dir / "index.html").write_text(render_index(listed, all_names, goals=goals, out_dir=out_dir),
+                                        encoding="utf-8")
     return result

@@ -1,6 +1,7 @@
 """The ``ddlearn`` command: run the book, train a recipe, list what there is.
 
-    ddlearn book [--fast | --full] [--chapters 01 02] [--out DIR]
+    ddlearn book [--fast | --full] [--chapters 01 02] [--out DIR] [--slides]
+    ddlearn student [--out DIR] [--chapters 01 02]
     ddlearn train RECIPE [--fast] [--out DIR] [--seed N]
     ddlearn list
 
@@ -17,6 +18,7 @@ from pathlib import Path
 EPILOG_MAIN = """examples:
   ddlearn book --fast          run every chapter quickly, write the HTML book to _build/
   ddlearn train digits         retrain a shipped checkpoint from its recipe
+  ddlearn student              write the student notebooks (solutions replaced by prompts) to _build/student/
   ddlearn list                 show the chapters and the training recipes
 """
 
@@ -52,7 +54,7 @@ def cmd_book(args) -> int:
     start = time.perf_counter()
     try:
         result = build_book(chapters_dir, args.out, fast=args.fast, only=args.chapters,
-                            timeout=args.timeout, progress=not args.no_progress)
+                            timeout=args.timeout, progress=not args.no_progress, slides=args.slides)
     except (FileNotFoundError, ValueError) as exc:
         raise CLIError(str(exc)) from exc
     print(result.table())
@@ -60,6 +62,8 @@ def cmd_book(args) -> int:
         if c.error is not None:
             print("\n" + c.error.block(c.name), file=sys.stderr)
     print(f"\nHTML book: {result.index}  (executed notebooks in {Path(args.out) / 'notebooks'})")
+    if args.slides:
+        print(f"slides: {Path(args.out) / 'slides'}  (reveal.js, offline; open a .slides.html file)")
     print(f"mode: {'fast' if args.fast else 'full'}; wall time {time.perf_counter() - start:.1f} s")
     if not result.ok:
         failed = [c.name for c in result.chapters if c.status != "ok"]
@@ -77,6 +81,21 @@ def cmd_train(args) -> int:
     result = train.run_recipe(args.recipe, fast=args.fast, out_dir=args.out, seed=args.seed, progress=True)
     if result is not None:  # the checkpoint written (its JSON sidecar sits beside it)
         print(f"checkpoint: {result}")
+    return 0
+
+
+def cmd_student(args) -> int:
+    from ddlearn.teaching import write_student_notebooks
+
+    chapters_dir = Path(args.chapters_dir) if args.chapters_dir else _default_chapters_dir()
+    try:
+        written = write_student_notebooks(chapters_dir, args.out, only=args.chapters)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CLIError(str(exc)) from exc
+    for path in written:
+        print(path)
+    print(f"{len(written)} student notebook(s) in {args.out}: solutions replaced by prompts and checkers, "
+          "outputs cleared")
     return 0
 
 
@@ -131,7 +150,22 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--chapters-dir", metavar="DIR", help="where the chapter notebooks are (default: ./chapters)")
     book.add_argument("--timeout", type=int, default=1800, metavar="S", help="limit for one cell, seconds (default 1800)")
     book.add_argument("--no-progress", action="store_true", help="no progress bars")
+    book.add_argument("--slides", action="store_true",
+                      help="also write each chapter as reveal.js slides to OUT/slides/ (offline)")
     book.set_defaults(func=cmd_book)
+
+    student = sub.add_parser(
+        "student", formatter_class=fmt, help="write the student notebooks (solutions replaced by prompts)",
+        description=("Write one student notebook per chapter: every cell tagged 'solution' in the chapter's\n"
+                     "source is replaced by a prompt and its checker call, and every output is cleared.\n"
+                     "Nothing is executed. The chapters themselves are the solution notebooks."),
+        epilog="examples:\n  ddlearn student                        every chapter, to _build/student/\n"
+               "  ddlearn student --chapters 01 03 --out handouts")
+    student.add_argument("--out", default="_build/student", metavar="DIR",
+                         help="output folder (default: _build/student)")
+    student.add_argument("--chapters", nargs="+", metavar="NN", help="only these chapters, by number (01 or 1)")
+    student.add_argument("--chapters-dir", metavar="DIR", help="where the chapter sources are (default: ./chapters)")
+    student.set_defaults(func=cmd_student)
 
     train = sub.add_parser(
         "train", formatter_class=fmt, help="train a model from a named recipe",
@@ -152,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example:\n  ddlearn list")
     lst.add_argument("--chapters-dir", metavar="DIR", help="where the chapter notebooks are (default: ./chapters)")
     lst.set_defaults(func=cmd_list)
-    for sp in (book, train, lst):  # --debug also after the subcommand; SUPPRESS keeps the top-level value
+    for sp in (book, train, lst, student):  # --debug also after the subcommand; SUPPRESS keeps the top-level value
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")
     return parser
 

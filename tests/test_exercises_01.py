@@ -26,6 +26,8 @@ def _answers_01():
         "01.3": recover,
         "01.4": cross - 0.5,
         "01.5": 0.5 * (4 * a - a - math.log(1 - a)),
+        "01.6": lambda ab_s, ab_t: (math.sqrt(ab_t / ab_s), 1 - ab_t / ab_s),
+        "01.7": sum(float(b) for b in schedules.cosine().betas),
     }
 
 
@@ -35,6 +37,8 @@ WRONG_01 = {
     "01.3": lambda x0, xt, t, s: xt - x0,
     "01.4": 100.0,
     "01.5": 1.0,
+    "01.6": lambda ab_s, ab_t: (ab_t / ab_s, 1 - ab_t / ab_s),  # the variance ratio as the scale
+    "01.7": sum(float(b) for b in schedules.linear().betas),    # the linear schedule's sum
 }
 
 

@@ -7,7 +7,9 @@ from . import close, exercise, not_callable
 
 
 @exercise("02.1", "the posterior variance at the first step",
-          hint="tilde-beta_t = beta_t (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t); use t = 1 of schedules.linear()")
+          hint="the posterior q(x_{t-1} | x_t, x_0) is a product of two Gaussians in x_{t-1}; "
+               "section 1 derives its variance. Step t = 2 sits at index 1 of the schedule's "
+               "arrays, and you need alpha-bar one step earlier too")
 def _(answer):
     from ..schedules import linear
 
@@ -17,7 +19,9 @@ def _(answer):
 
 
 @exercise("02.2", "the reverse mean from eps",
-          hint="mu = (x_t - beta_t / sqrt(1 - alpha_bar_t) * eps) / sqrt(alpha_t)")
+          hint="start from the posterior mean written with x_0 and x_t, then replace x_0 by what "
+               "the closed form says about x_0 given x_t and the noise; check your function "
+               "against forward.q_posterior")
 def _(answer):
     from ..forward import q_posterior
     from ..param import eps_to_x0
@@ -38,7 +42,8 @@ def _(answer):
 
 
 @exercise("02.3", "how unequal the bound's weights are",
-          hint="losses.vlb_weights(schedule) gives w_t; divide the weight at t = 1 by the weight at t = 999")
+          hint="the library computes the bound's per-step weights (see the losses module); mind "
+               "which index holds which step")
 def _(answer):
     from ..losses import vlb_weights
     from ..schedules import linear
@@ -48,8 +53,9 @@ def _(answer):
 
 
 @exercise("02.4", "one ancestral step",
-          hint="x0_hat from eps (param.eps_to_x0), then the posterior mean (forward.q_posterior), "
-               "plus sqrt(beta_t) * noise when t > 0")
+          hint="an ancestral step estimates x_0 from the predicted noise, takes the posterior "
+               "mean of Chapter 02's section 1 at that estimate, and adds noise with the chosen "
+               "variance except at the last index")
 def _(answer):
     from ..forward import q_posterior
     from ..param import eps_to_x0

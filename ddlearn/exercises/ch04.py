@@ -9,7 +9,8 @@ from . import close, exercise, not_callable
 
 
 @exercise("04.1", "the sub-VP standard deviation",
-          hint="sub-VP keeps VP's mean exp(-B/2) but its variance solves dv/du = -beta v + beta (1 - e^{-2B}); try v = (1 - e^{-B})^2")
+          hint="solve the linear ODE for v(u) with v(0) = 0 (an integrating factor, or guess a "
+               "function of B(u) and check it); the standard deviation is the square root of v")
 def _(answer):
     from ..sde import SubVPSDE
 
@@ -23,7 +24,8 @@ def _(answer):
 
 
 @exercise("04.2", "the probability-flow drift of VE",
-          hint="VE has f = 0 and g^2 = d sigma^2/du = 2 log(sigma_max/sigma_min) sigma(u)^2; the PF-ODE is dx/du = f - g^2/2 score")
+          hint="the probability-flow ODE of section 4 needs the SDE's drift f and diffusion g; "
+               "for VE, g^2 is the rate at which sigma^2 grows in u")
 def _(answer):
     from ..sde import VESDE
 
@@ -38,6 +40,7 @@ def _(answer):
 
 
 @exercise("04.3", "bits per dimension of the uniform model",
-          hint="a model that spreads its density evenly over [-1, 1] gives every one of the 17 grey levels probability 1/17")
+          hint="a uniform density on [-1, 1] gives every dequantisation bin the same "
+               "probability; bits per dimension is the negative log2-likelihood of one value")
 def _(answer):
     return close(answer, math.log2(17), rtol=1e-4, what="the bits per dimension")

@@ -9,7 +9,8 @@ from . import close, exercise, not_callable, whole
 
 
 @exercise("05.1", "one DDIM step",
-          hint="predict x0 = (x_t - sqrt(1 - ab_t) eps) / sqrt(ab_t), then re-noise it to ab_s with the same eps")
+          hint="a deterministic DDIM step estimates x_0 from eps, then rebuilds a state at the "
+               "new alpha-bar from that estimate and the same eps")
 def _(answer):
     if (problem := not_callable(answer, "ddim_step")) is not None:
         return problem
@@ -26,7 +27,8 @@ def _(answer):
 
 
 @exercise("05.2", "evaluations of DPM-Solver-3",
-          hint="each of the first N - 1 steps evaluates the model 3 times; the last step, to the clean data, once")
+          hint="count the model calls of each step of a third-order solver, and ask what the "
+               "last step to the clean data does differently; CountedModel verifies your count")
 def _(answer):
     answer = whole(answer)
     if isinstance(answer, bool) or not isinstance(answer, int):
@@ -35,8 +37,8 @@ def _(answer):
 
 
 @exercise("05.3", "the timestep of a noise level",
-          hint="sigma = sqrt((1 - ab) / ab) gives ab = 1 / (1 + sigma^2); find t with schedule.alpha_bar(t) = ab, "
-               "e.g. through the log-SNR -2 log(sigma) and schedule.t_from_log_snr")
+          hint="relate sigma to alpha-bar through the signal-to-noise ratio; the schedule can "
+               "turn a log-SNR into a fractional timestep")
 def _(answer):
     from ..samplers.spacing import t_from_sigma
     from ..schedules import linear
@@ -53,6 +55,7 @@ def _(answer):
 
 
 @exercise("05.4", "order from two errors",
-          hint="error ~ C h^p: doubling the steps halves h, so the error falls by 2^p; p = log2(ratio)")
+          hint="an order-p method's error scales like C h^p; what does doubling the number of "
+               "steps do to h, and so to the error?")
 def _(answer):
     return close(answer, math.log2(4.0e-3 / 5.0e-4), rtol=0, atol=0.05, what="the order p")

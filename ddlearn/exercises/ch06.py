@@ -7,13 +7,15 @@ from . import close, exercise, not_callable
 
 
 @exercise("06.1", "the paper's w in ddlearn's scale",
-          hint="Ho & Salimans write (1 + w) eps_c - w eps_u; ddlearn writes eps_u + scale (eps_c - eps_u). Expand both")
+          hint="write both guided predictions as combinations of eps_c and eps_u and match the "
+               "coefficients")
 def _(answer):
     return close(answer, 3.0, rtol=1e-9, what="the ddlearn scale for the paper's w = 2")
 
 
 @exercise("06.2", "posterior mean of a Gaussian",
-          hint="condition a Gaussian: mean = prior mean + K (y - prior mean), K = prior variance / (prior variance + noise variance)")
+          hint="the prior and the measurement are both Gaussian in x: multiply them (or "
+               "condition the joint Gaussian of (x, y)) and read off the mean")
 def _(answer):
     from ..operators import Matrix
     from ..oracles import gaussian
@@ -24,7 +26,8 @@ def _(answer):
 
 
 @exercise("06.3", "the null-space projection for a mask",
-          hint="a mask is a projection: A, its adjoint and its pseudo-inverse are all multiplication by the mask")
+          hint="for a mask, what are the adjoint and the pseudo-inverse of A? Then A^+ y + (I - "
+               "A^+ A) x0 needs no matrix at all")
 def _(answer):
     from ..operators import Mask
 

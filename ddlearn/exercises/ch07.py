@@ -8,15 +8,15 @@ from . import close, exercise, not_callable
 
 
 @exercise("07.1", "the released code's guidance scale in ddlearn's units",
-          hint="the code's loss is scale_code * mean over the N = 3*256*256 values of ((a+1)/2 - (b+1)/2)**2; "
-               "differentiate in a and compare with ddlearn's scale * (a - b)")
+          hint="differentiate the code's loss in a, count the 1/2 factors and the mean over N "
+               "values, and match it to scale * (a - b)")
 def _(answer):
     return close(answer, 2000 / (2 * 3 * 256 * 256), rtol=1e-3, what="ddlearn's scale for the code's 2000")
 
 
 @exercise("07.2", "predict, then run: what averaging K samples does",
-          hint="the mean of K posterior samples approaches the posterior mean, the minimum-MSE estimate; "
-               "averaging different details cancels them")
+          hint="think of what the mean of many posterior samples estimates, and what happens to "
+               "details that differ from sample to sample")
 def _(answer):
     if not (isinstance(answer, (tuple, list)) and len(answer) == 2):
         return "answer with a pair of words: (what PSNR does, what sharpness does), each 'up' or 'down'"
@@ -29,8 +29,8 @@ def _(answer):
 
 
 @exercise("07.3", "the GDP-x0 step for 4x super-resolution",
-          hint="compare in image space: P x0 - A^+ y, where A^+ y repeats each measured value over its 4x4 block "
-               "and P x0 = A^+(A x0) replaces each block by its mean; the shift is scale times that")
+          hint="compare in image space: what does A^+ y look like for a 4x downsampling, and "
+               "what does A^+ A do to x0? The checker compares yours with gdp_predict")
 def _(answer):
     from .. import schedules
     from ..operators import Downsample
@@ -55,7 +55,7 @@ def _(answer):
 
 
 @exercise("07.4", "the exposure that best explains a dark image",
-          hint="minimise sum (f u0 - uy)^2 over f: set the derivative to zero")
+          hint="the loss is a quadratic in f: set its derivative to zero")
 def _(answer):
     problem = not_callable(answer, "best_f(u0, uy)")
     if problem:

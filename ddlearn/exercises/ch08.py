@@ -7,7 +7,8 @@ from . import close, exercise, not_callable, whole
 
 
 @exercise("08.1", "DynamiCrafter's two scales as one weighted sum",
-          hint="expand eps(0,0) + s_i (eps(c,0) - eps(0,0)) + s_p (eps(c,p) - eps(c,0)) and collect each prediction")
+          hint="expand the nested expression and collect the coefficient of each of the three "
+               "predictions")
 def _(answer):
     # weights of (eps(c, p), eps(c, 0), eps(0, 0)) at s_i = 1.5, s_p = 3
     s_i, s_p = 1.5, 3.0
@@ -15,7 +16,8 @@ def _(answer):
 
 
 @exercise("08.2", "where a bouncing sprite turns",
-          hint="y(f) = reflect(y0 + f * stride * size/40, r, size - r); the reflection folds y back off the floor at size - r")
+          hint="follow the sprite's free path from section 1, then fold it back at the wall (the "
+               "floor sits one radius inside the clip)")
 def _(answer):
     from ..data.clips import trajectory
 
@@ -29,7 +31,8 @@ def _(answer):
 
 
 @exercise("08.3", "the elastic bounce as a closed form",
-          hint="u = (p - lo) mod 2L with L = hi - lo; inside the first L it is lo + u, after that it comes back: lo + 2L - u")
+          hint="motion between two walls is periodic with period twice the distance between "
+               "them; on the way back the position mirrors the way out")
 def _(answer):
     from ..data.clips import reflect
 
@@ -44,7 +47,8 @@ def _(answer):
 
 
 @exercise("08.4", "two-scale guidance from three predictions",
-          hint="image first: eps0 + s_img (eps_img - eps0), then the prompt given the image: + s_prompt (eps_full - eps_img)")
+          hint="the image scale acts first, from the null prediction to the image-only one; the "
+               "prompt scale acts on top of the image-conditioned prediction")
 def _(answer):
     from ..nets import VideoUNet
     from ..video import guided

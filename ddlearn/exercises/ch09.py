@@ -9,7 +9,8 @@ from . import close, exercise, not_callable
 
 
 @exercise("09.1", "the measurement at the state's noise level",
-          hint="x_t = sqrt(ab) x0 + sqrt(1 - ab) eps and A is linear, so A x_t = sqrt(ab) A x0 + sqrt(1 - ab) A eps")
+          hint="A is linear, so apply it to both terms of x_t; with orthonormal rows, what is "
+               "the covariance of A eps?")
 def _(answer):
     # Song et al. (2022) noise y to the level of x_t: y_t = sqrt(ab) y + sqrt(1 - ab) A z. At alpha-bar 0.64, with
     # A having orthonormal rows (A A^T = I), each entry of A z is N(0, 1): the pair (factor on y, noise sd).
@@ -24,8 +25,8 @@ def _(answer):
 
 
 @exercise("09.2", "how much signal survives to t0",
-          hint="alpha-bar_t = prod_{s <= t} (1 - beta_s) with beta linear from 1e-4 to 0.02 over T = 1000 steps; "
-               "the signal's amplitude is sqrt(alpha-bar)")
+          hint="take the log of the product, sum the arithmetic series of the betas, then undo "
+               "the log; compare with the schedule's alpha_bars")
 def _(answer):
     from ..schedules import get
 
@@ -34,15 +35,16 @@ def _(answer):
 
 
 @exercise("09.3", "predict, then run: the consistency of the projection sampler",
-          hint="weight 1 is the orthogonal projection onto {x : A x = y}; a smaller weight only moves part of the way")
+          hint="what does weight 1 do to the measured part of the state, and a smaller weight? "
+               "Then ask what the final projection does")
 def _(answer):
     # predict-then-run: which weight leaves the output consistent with y (to float precision)? (1.0)
     return close(answer, 1.0, rtol=1e-9, what="the weight whose output explains the measurement exactly")
 
 
 @exercise("09.4", "score-MRI's hard data consistency by hand",
-          hint="centred orthonormal FFT: torch.fft.fftshift(torch.fft.fft2(x, norm='ortho')); keep x's k-space where "
-               "the mask is 0 and y where it is 1, transform back (ifftshift, ifft2), keep the real part")
+          hint="use the centred, orthonormal 2-D FFT of the operator; keep the measured k-space "
+               "values from y and the rest from x, and transform back")
 def _(answer):
     from ..operators.medical import KSpace, kspace_mask
     from ..restoration.consistency import data_consistency
