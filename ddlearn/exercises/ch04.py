@@ -44,3 +44,23 @@ def _(answer):
                "probability; bits per dimension is the negative log2-likelihood of one value")
 def _(answer):
     return close(answer, math.log2(17), rtol=1e-4, what="the bits per dimension")
+
+
+@exercise("04.4", "the probability-flow velocity of Gaussian data under VE",
+          hint="VE has no drift term, so only the score part of the probability-flow velocity is left; "
+               "section 2's worked example says what Gaussian data become under a linear SDE")
+def _(answer):
+    from ..sde import VESDE, GaussianData
+
+    problem = not_callable(answer, "gauss_ve_velocity")
+    if problem:
+        return problem
+    truth = GaussianData(VESDE(0.01, 50.0), mean=0.5, std=0.3)
+    x = torch.linspace(-3, 3, 7, dtype=torch.float64)[:, None]
+    for u in (0.05, 0.5, 0.9):
+        problem = close(torch.as_tensor(answer(x, u), dtype=torch.float64).reshape(x.shape),
+                        truth.pf_velocity(x, u), rtol=1e-6,
+                        what=f"gauss_ve_velocity(x, {u}) for data N(0.5, 0.3^2) under VE(0.01, 50)")
+        if problem:
+            return problem
+    return None
