@@ -2,7 +2,8 @@
 
     ddlearn book [--fast | --full] [--chapters 01 02] [--out DIR] [--slides]
     ddlearn student [--out DIR] [--chapters 01 02]
-    ddlearn train RECIPE [--fast] [--out DIR] [--seed N]
+    ddlearn train RECIPE [--fast] [--out DIR] [--seed N] [--device D] [--checkpoint-every N] [--resume] [--force]
+    ddlearn convert NAME [--storage float16] [--dir DIR]
     ddlearn list
 
 An error is one line on stderr (``ddlearn: error: ...``) and a non-zero exit;
@@ -39,6 +40,11 @@ def _default_chapters_dir() -> Path:
                    "run from the ddlearn checkout or pass --chapters-dir")
 
 
+def _default_checkpoint_every() -> int:
+    """``ddlearn.train.DEFAULT_CHECKPOINT_EVERY`` without importing torch for ``--help`` of other commands."""
+    return 200  # kept equal to ddlearn.train.DEFAULT_CHECKPOINT_EVERY by tests/test_cli_train.py
+
+
 def _recipe_names() -> list[str]:
     """The recipe names of :mod:`ddlearn.recipes` (imported only when needed, so ``book`` works without torch)."""
     from ddlearn import recipes
@@ -73,14 +79,38 @@ def cmd_book(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from ddlearn import train
+    from ddlearn import checkpoint, train
 
     names = _recipe_names()
     if args.recipe not in names:
         raise CLIError(f"unknown recipe {args.recipe!r}; choose from: {', '.join(names)} (see `ddlearn list`)")
-    result = train.run_recipe(args.recipe, fast=args.fast, out_dir=args.out, seed=args.seed, progress=True)
-    if result is not None:  # the checkpoint written (its JSON sidecar sits beside it)
-        print(f"checkpoint: {result}")
+    out = Path(args.out) if args.out is not None else train.DEFAULT_OUT
+    try:
+        checkpoint.check_folder(out, what="--out")  # before anything is trained
+        result = train.run_recipe(args.recipe, fast=args.fast, out_dir=args.out, seed=args.seed, progress=True,
+                                  device=args.device, checkpoint_every=args.checkpoint_every, resume=args.resume,
+                                  force=args.force)
+    except (FileExistsError, FileNotFoundError, ValueError) as exc:
+        raise CLIError(str(exc)) from exc
+    except KeyboardInterrupt:
+        state = train.state_path(out, args.recipe)
+        if state.is_file():
+            again = train.command_for(args.recipe, fast=args.fast, out_dir=args.out, seed=args.seed, device=args.device)
+            print(f"ddlearn: the training state is saved in {state}; continue with `{again} --resume`",
+                  file=sys.stderr)
+        raise
+    print(f"checkpoint: {result}")
+    return 0
+
+
+def cmd_convert(args) -> int:
+    from ddlearn import checkpoint, train
+
+    try:
+        result = train.convert_storage(args.name, args.storage, directory=args.dir)
+    except (FileExistsError, ValueError, checkpoint.CheckpointError) as exc:
+        raise CLIError(str(exc)) from exc
+    print(f"checkpoint: {result} ({result.stat().st_size} bytes, {args.storage})")
     return 0
 
 
@@ -170,15 +200,42 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser(
         "train", formatter_class=fmt, help="train a model from a named recipe",
         description="Train the recipe that made a shipped checkpoint, with a progress bar;\n"
-                    "writes a safetensors checkpoint and its JSON sidecar to OUT.",
+                    "writes a safetensors checkpoint and its JSON sidecar to OUT. The training state\n"
+                    "is saved every --checkpoint-every steps (and on Ctrl-C), so --resume continues\n"
+                    "an interrupted run. OUT is checked before the first step; an existing\n"
+                    "checkpoint is replaced only with --force, and safely (see ddlearn.checkpoint).",
         epilog="examples:\n  ddlearn list                       see the recipe names\n"
                "  ddlearn train RECIPE --fast        a short run to check it works\n"
-               "  ddlearn train RECIPE --seed 1 --out runs/mine")
+               "  ddlearn train RECIPE --seed 1 --out runs/mine\n"
+               "  ddlearn train RECIPE --resume      continue after Ctrl-C (or a crash) where the state was saved")
     train.add_argument("recipe", metavar="RECIPE", help="recipe name (see `ddlearn list`)")
     train.add_argument("--fast", action="store_true", help="a much shorter run (fast mode sizes)")
-    train.add_argument("--out", default=None, metavar="DIR", help="where to write the checkpoint (default: the recipe's)")
+    train.add_argument("--out", default=None, metavar="DIR",
+                       help="folder for NAME.safetensors + NAME.json and the training state (default: ./runs)")
     train.add_argument("--seed", type=int, default=None, metavar="N", help="random seed (default: the recipe's)")
+    train.add_argument("--device", default=None, metavar="D",
+                       help="cpu, cuda or mps (default: $DDLEARN_DEVICE, else cuda, else mps, else cpu)")
+    train.add_argument("--checkpoint-every", type=int, default=_default_checkpoint_every(), metavar="N",
+                       help=f"save the training state OUT/NAME.train-state.safetensors every N steps "
+                            f"(default {_default_checkpoint_every()}; 0: only at the end)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue an interrupted run from its training state in OUT (same result, bit for bit)")
+    train.add_argument("--force", action="store_true",
+                       help="replace an existing checkpoint (or an interrupted run's state) in OUT")
     train.set_defaults(func=cmd_train)
+
+    convert = sub.add_parser(
+        "convert", formatter_class=fmt, help="re-store a trained checkpoint as float16 (half the bytes)",
+        description="Round a trained checkpoint's weights to --storage, run its recipe's evaluations\n"
+                    "again on the rounded weights and rewrite the pair safely (new sha256; the sidecar\n"
+                    "says it was converted, by which command, and keeps the metrics before).",
+        epilog="example:\n  ddlearn convert phantom64 --storage float16 --dir ddlearn/pretrained")
+    convert.add_argument("name", metavar="NAME", help="checkpoint name (NAME.safetensors + NAME.json in DIR)")
+    convert.add_argument("--storage", default="float16", choices=["float16", "float32"],
+                         help="dtype of the weights file (default: float16; the loader restores float32)")
+    convert.add_argument("--dir", default=None, metavar="DIR",
+                         help="folder holding the checkpoint (default: the shipped ddlearn/pretrained)")
+    convert.set_defaults(func=cmd_convert)
 
     lst = sub.add_parser(
         "list", formatter_class=fmt, help="list the chapters and the training recipes",

@@ -3,8 +3,10 @@
 A :class:`Recipe` says everything that determines a trained checkpoint: the
 data, the net and its arguments, the schedule, the objective and its options
 (conditioning, label dropout, continuous t), steps, batch size, learning rate,
-EMA decay and seed, the evaluations written to the sidecar (by name), plus the
-field overrides used in fast mode. It is plain data: it names its data set
+EMA decay and seed, the evaluations written to the sidecar (by name), the
+storage dtype of the weights file (``"float16"`` halves a large checkpoint; the
+sidecar's metrics are then those of the rounded weights), plus the field
+overrides used in fast mode. It is plain data: it names its data set
 (:data:`ddlearn.data.DATASETS`), its net (:data:`ddlearn.nets.NETS`), its
 objective (:data:`ddlearn.losses.LOSSES`) and its evaluations
 (:data:`ddlearn.evals.EVALS`) by string, so a recipe module imports nothing
@@ -22,7 +24,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 import torch
 
-from . import _checks, data, nets, schedules, sde
+from . import _checks, config, data, nets, schedules, sde
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class Recipe:
     grad_clip: float = 1.0
     evaluate: tuple = ("heldout_loss",)
     eval_samples: int = 2000     # samples drawn by sampling-based evaluations (toy_sw)
+    storage: str = "float32"     # dtype of the shipped weights file: "float32" or "float16" (half the bytes;
+    #                              the EMA weights are rounded before the evaluations, the loader restores float32)
     fast: dict = field(default_factory=dict)
     description: str = ""
 
@@ -134,4 +138,23 @@ def build_net(recipe: Recipe, *, seed: int | None = None) -> torch.nn.Module:
     return net
 
 
-__all__ = ["Recipe", "RECIPES", "register", "load_data", "build_schedule", "build_net"]
+def resolve_device(device=None, *, name: str = "device") -> torch.device:
+    """The device to train or load on: ``None`` -> :func:`ddlearn.config.device` (``$DDLEARN_DEVICE``, else
+    CUDA, else MPS, else the CPU); a name or ``torch.device`` is checked to exist on this machine."""
+    if device is None:
+        device = config.device()
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"{name} must be None, a device name such as 'cpu' or a torch.device, got {type(device).__name__}")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"{name} must be a device name such as 'cpu', 'cuda' or 'mps', got {device!r}") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{name}={str(device)!r}: CUDA is not available on this machine (torch {torch.__version__}); "
+                         f"use {name}='cpu'")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"{name}={str(device)!r}: Apple's MPS is not available on this machine; use {name}='cpu'")
+    return dev
+
+
+__all__ = ["Recipe", "RECIPES", "register", "load_data", "build_schedule", "build_net", "resolve_device"]

@@ -21,17 +21,19 @@ import json
 import math
 import os
 import platform
+import signal
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
-from . import __version__, _checks, config, nets, pretrained, recipes
-from .checkpoint import load_state, save_json, save_safetensors, save_state, sha256
+from . import __version__, _checks, nets, pretrained, recipes
+from .checkpoint import STORAGES, check_folder, load_state, pair_paths, save_state, storage_tensors, write_pair
 from .evals import evaluate
 from .losses import LOSSES
-from .recipe import Recipe, build_net, build_schedule, load_data
+from .recipe import Recipe, build_net, build_schedule, load_data, resolve_device
 
 
 def _lr_at(recipe: Recipe, step: int) -> float:
@@ -51,12 +53,28 @@ def _ema_update(ema: torch.nn.Module, net: torch.nn.Module, decay: float, step: 
         be.copy_(b)
 
 
-def _device(device) -> torch.device:
-    if device is None:
-        return config.device()
-    if not isinstance(device, (str, torch.device)):
-        raise TypeError(f"device must be None, a device name such as 'cpu' or a torch.device, got {type(device).__name__}")
-    return torch.device(device)
+class _StopAfterStep:
+    """While training with a state file: a first Ctrl-C (SIGINT) stops the loop after the current step
+    (the state is saved there), a second one raises at once. Only in the main thread, and only where
+    SIGINT has Python's default handler."""
+
+    def __init__(self, active: bool):
+        self.requested, self._old = False, None
+        self._active = (active and threading.current_thread() is threading.main_thread()
+                        and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+
+    def _handle(self, signum, frame):
+        self.requested = True
+        signal.signal(signal.SIGINT, self._old)
+
+    def __enter__(self):
+        if self._active:
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
 
 
 @dataclass
@@ -68,7 +86,7 @@ class Trained:
     schedule: object
     recipe: Recipe
     losses: list
-    seconds: float
+    seconds: float   # time in the loop (including the time before a resume)
     step: int
 
 
@@ -79,14 +97,15 @@ def train(recipe, *, fast: bool = False, progress: bool = True, resume=None, che
 
     ``fast``: apply the recipe's fast-mode overrides. ``seed``: replace the
     recipe's seed. ``checkpoint``: path of a resumable state file written every
-    ``checkpoint_every`` steps and at the end; ``resume``: such a file to
-    continue from. ``stop_after``: stop after this many steps in total (to
+    ``checkpoint_every`` steps and at the end (and, on a Ctrl-C, after the
+    current step); ``resume``: such a file to continue from, bit for bit as if
+    never stopped. ``stop_after``: stop after this many steps in total (to
     test resuming; the learning-rate schedule still follows ``recipe.steps``).
     ``device``: where to train (default :func:`ddlearn.config.device`: CUDA,
     then MPS, then the CPU; ``DDLEARN_DEVICE=cpu`` forces the CPU).
     """
     recipe = recipes.get(recipe).resolved(fast=fast, seed=seed)
-    dev = _device(device)
+    dev = resolve_device(device)
     _checks.positive_int("steps", recipe.steps)
     _checks.positive_int("batch_size", recipe.batch_size)
     _checks.choice("loss", recipe.loss, tuple(LOSSES))
@@ -100,9 +119,9 @@ def train(recipe, *, fast: bool = False, progress: bool = True, resume=None, che
     ema = copy.deepcopy(net).eval().requires_grad_(False)
     opt = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     gen = torch.Generator().manual_seed(recipe.seed + 1)  # +1: not the init stream; a CPU generator everywhere
-    step, history = 0, []
+    step, history, before = 0, [], 0.0
     if resume is not None:
-        step, history = load_state(resume, recipe, net, ema, opt, gen)
+        step, history, before = load_state(resume, recipe, net, ema, opt, gen)
     last = recipe.steps if stop_after is None else min(recipe.steps, stop_after)
     bar = None
     if progress:
@@ -110,35 +129,40 @@ def train(recipe, *, fast: bool = False, progress: bool = True, resume=None, che
 
         bar = tqdm(total=recipe.steps, initial=step, desc=f"train {recipe.name}", leave=True)
     start, running = time.perf_counter(), None
-    while step < last:
-        for group in opt.param_groups:
-            group["lr"] = _lr_at(recipe, step)
-        idx = torch.randint(0, n, (recipe.batch_size,), generator=gen).to(dev)
-        cond = {k: train_data[k][idx] for k in recipe.cond}
-        loss = loss_fn(net, x_all[idx], schedule, generator=gen, cond=cond or None, **recipe.loss_kwargs)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"recipe {recipe.name!r}: loss became {loss.item()} at step {step}; "
-                                     f"try a lower lr than {recipe.lr}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if recipe.grad_clip:
-            torch.nn.utils.clip_grad_norm_(net.parameters(), recipe.grad_clip)
-        opt.step()
-        _ema_update(ema, net, recipe.ema_decay, step)
-        step += 1
-        history.append(loss.item())
-        running = history[-1] if running is None else 0.98 * running + 0.02 * history[-1]
-        if bar is not None:
-            bar.update(1)
-            if step % 20 == 0 or step == last:
-                bar.set_postfix(loss=f"{running:.4f}")
-        if checkpoint is not None and checkpoint_every and step % checkpoint_every == 0 and step < last:
-            save_state(checkpoint, recipe, net, ema, opt, gen, history, step)
+    with _StopAfterStep(checkpoint is not None) as stop:
+        while step < last:
+            for group in opt.param_groups:
+                group["lr"] = _lr_at(recipe, step)
+            idx = torch.randint(0, n, (recipe.batch_size,), generator=gen).to(dev)
+            cond = {k: train_data[k][idx] for k in recipe.cond}
+            loss = loss_fn(net, x_all[idx], schedule, generator=gen, cond=cond or None, **recipe.loss_kwargs)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"recipe {recipe.name!r}: loss became {loss.item()} at step {step}; "
+                                         f"try a lower lr than {recipe.lr}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if recipe.grad_clip:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), recipe.grad_clip)
+            opt.step()
+            _ema_update(ema, net, recipe.ema_decay, step)
+            step += 1
+            history.append(loss.item())
+            running = history[-1] if running is None else 0.98 * running + 0.02 * history[-1]
+            if bar is not None:
+                bar.update(1)
+                if step % 20 == 0 or step == last:
+                    bar.set_postfix(loss=f"{running:.4f}")
+            if checkpoint is not None and (stop.requested or checkpoint_every and step % checkpoint_every == 0
+                                           and step < last):
+                save_state(checkpoint, recipe, net, ema, opt, gen, history, step, before + time.perf_counter() - start)
+            if stop.requested:
+                raise KeyboardInterrupt(f"training {recipe.name!r} stopped after step {step} of {recipe.steps}; "
+                                        f"its state is in {checkpoint}")
     if bar is not None:
         bar.close()
-    seconds = time.perf_counter() - start
+    seconds = before + time.perf_counter() - start
     if checkpoint is not None:
-        save_state(checkpoint, recipe, net, ema, opt, gen, history, step)
+        save_state(checkpoint, recipe, net, ema, opt, gen, history, step, seconds)
     net.eval()
     return Trained(model=ema, net=net, schedule=schedule, recipe=recipe, losses=history, seconds=seconds, step=step)
 
@@ -162,9 +186,17 @@ def load_or_train(name: str, *, directory=None):
 
 # --------------------------------------------------------------------------- run a recipe end to end
 DEFAULT_OUT = Path("runs")
+#: Steps between training-state saves of ``ddlearn train`` (what a save costs against the steps between
+#: two saves, recipe by recipe: ``benchmarks/train_state.py``).
+DEFAULT_CHECKPOINT_EVERY = 200
 
 
-def command_for(name: str, *, fast: bool = False, out_dir=None, seed=None) -> str:
+def state_path(out_dir, name: str) -> Path:
+    """Where ``ddlearn train NAME --out OUT`` keeps its resumable training state: ``OUT/NAME.train-state.safetensors``."""
+    return Path(out_dir) / f"{name}.train-state.safetensors"
+
+
+def command_for(name: str, *, fast: bool = False, out_dir=None, seed=None, device=None) -> str:
     """The ``ddlearn train`` command line that reproduces a run."""
     cmd = f"ddlearn train {name}"
     if fast:
@@ -173,46 +205,131 @@ def command_for(name: str, *, fast: bool = False, out_dir=None, seed=None) -> st
         cmd += f" --seed {seed}"
     if out_dir is not None:
         cmd += f" --out {out_dir}"
+    if device is not None:
+        cmd += f" --device {device}"
     return cmd
 
 
 def run_recipe(name, *, fast: bool = False, out_dir=None, seed: int | None = None, progress: bool = True,
-               device=None) -> Path:
+               device=None, checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY, resume: bool = False,
+               force: bool = False) -> Path:
     """Train recipe ``name``, evaluate it, write ``OUT/NAME.safetensors`` (EMA weights) and ``OUT/NAME.json``.
 
-    This is what ``ddlearn train NAME [--fast] [--out DIR] [--seed N]`` runs.
-    ``out_dir`` defaults to ``./runs``. Returns the weights' path. The sidecar
+    This is what ``ddlearn train NAME [--fast] [--out DIR] [--seed N] ...`` runs.
+    ``out_dir`` defaults to ``./runs``; it is checked (a folder that can be
+    written to) before the first step. Returns the weights' path. The sidecar
     records the recipe, seed, command, training time, metrics, the weights'
     sha256 and the library version; :func:`ddlearn.pretrained.load` reads both.
     The evaluations run on a CPU copy of the model, whatever ``device`` trained it.
+
+    While training, the state is saved every ``checkpoint_every`` steps (0:
+    only at the end) to :func:`state_path`; ``resume=True`` continues from it,
+    bit for bit as if never stopped, and the state is removed once the
+    checkpoint is written. An existing checkpoint (or an interrupted run's
+    state) is never replaced unless ``force=True``.
     """
     recipe = recipes.get(name)
-    out = Path(out_dir) if out_dir is not None else DEFAULT_OUT
-    result = train(recipe, fast=fast, seed=seed, progress=progress, device=device)
+    for arg, value in (("resume", resume), ("force", force)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{arg} must be True or False, got {type(value).__name__}")
+    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 0:
+        raise ValueError(f"checkpoint_every must be a whole number of steps >= 0 (0: only at the end), "
+                         f"got {checkpoint_every!r}")
+    out = check_folder(out_dir if out_dir is not None else DEFAULT_OUT, what="out_dir")
+    weights, side = pair_paths(out, recipe.name)
+    state = state_path(out, recipe.name)
+
+    def refuse_overwrite(extra=""):
+        if not force and (weights.exists() or side.exists()):
+            raise FileExistsError(f"{weights} exists already and this run would overwrite it{extra}; pass force=True "
+                                  f"(--force) to replace it, or choose another out_dir (--out)")
+
+    refuse_overwrite()
+    if resume and not state.is_file():
+        raise FileNotFoundError(f"nothing to resume: no training state {state} (a run of {recipe.name!r} with the "
+                                f"same out_dir writes it every checkpoint_every steps)")
+    if not resume and state.is_file() and not force:
+        raise FileExistsError(f"{state} holds an interrupted run of {recipe.name!r}; continue it with resume=True "
+                              f"(--resume), or pass force=True (--force) to start over")
+    if recipe.storage not in STORAGES:  # before training, not after
+        raise ValueError(f"recipe {recipe.name!r}: storage must be one of {STORAGES}, got {recipe.storage!r}")
+    result = train(recipe, fast=fast, seed=seed, progress=progress, device=device, checkpoint=state,
+                   checkpoint_every=checkpoint_every, resume=state if resume else None)
     model = result.model.cpu()
+    tensors = storage_tensors(model, result.recipe.storage)  # rounds the model too: the metrics are the file's
     metrics = evaluate(model, result.schedule, result.recipe)
-    weights = out / f"{recipe.name}.safetensors"
+    refuse_overwrite(f" (it appeared while training; the finished training state {state} is kept, so "
+                     f"resume=True, force=True (--resume --force) writes the checkpoint without training again)")
     resolved = result.recipe.to_dict()
-    save_safetensors(dict(model.state_dict()), weights,
-                     metadata={"recipe": json.dumps(resolved), "kind": "ddlearn-model", "version": __version__})
     sidecar = {
         "name": recipe.name,
         "description": recipe.description,
         "recipe": resolved,
         "fast": fast,
         "seed": result.recipe.seed,
-        "command": command_for(recipe.name, fast=fast, out_dir=out_dir, seed=seed),
+        "command": command_for(recipe.name, fast=fast, out_dir=out_dir, seed=seed, device=device),
         "train_seconds": round(result.seconds, 1),
         "steps": result.step,
         "final_loss_ema": float(sum(result.losses[-100:]) / max(1, len(result.losses[-100:]))),
         "metrics": metrics,
         "n_params": nets.n_params(model),
-        "sha256": sha256(weights),
-        "bytes": weights.stat().st_size,
+        "storage": result.recipe.storage,
+        "sha256": None,   # filled in by write_pair from the file it writes
+        "bytes": None,
         "ddlearn_version": __version__,
         "torch_version": torch.__version__,
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus, {torch.get_num_threads()} torch threads",
+        "device": str(next(iter(result.net.parameters())).device),
     }
-    save_json(sidecar, out / f"{recipe.name}.json")
+    if resume:
+        sidecar["resumed"] = True
+    write_pair(out, recipe.name, tensors, sidecar, metadata={"recipe": json.dumps(resolved), "kind": "ddlearn-model",
+                                                             "version": __version__, "storage": result.recipe.storage})
+    state.unlink(missing_ok=True)
     return weights
 
+
+def convert_command(name: str, storage: str, directory=None) -> str:
+    """The ``ddlearn convert`` command line that re-stores checkpoint ``name``."""
+    cmd = f"ddlearn convert {name} --storage {storage}"
+    return cmd + (f" --dir {directory}" if directory is not None else "")
+
+
+def convert_storage(name: str, storage: str = "float16", *, directory=None) -> Path:
+    """Re-store an already trained checkpoint ``name`` (in ``directory``, default the shipped folder) as ``storage``.
+
+    This is what ``ddlearn convert NAME --storage float16 [--dir DIR]`` runs.
+    The EMA weights are rounded to ``storage``, the recipe's evaluations are
+    run again on the rounded weights (so the sidecar's ``metrics`` are those of
+    the file), and the pair is rewritten safely (:func:`ddlearn.checkpoint.write_pair`,
+    new sha256). The sidecar keeps the training command (``ddlearn train NAME``
+    with the recipe's storage rebuilds the same file) and says under
+    ``"converted"`` from what, to what, by which command, and the metrics
+    before. Refused while ``NAME.train-state.safetensors`` sits beside it (a
+    training of that name is running or was interrupted there).
+    """
+    if storage not in STORAGES:
+        raise ValueError(f"storage must be one of {STORAGES}, got {storage!r}")
+    folder = Path(directory) if directory is not None else pretrained.HERE
+    ck = pretrained.load(name, directory=folder)  # checks the name, the pair and its hash
+    state = state_path(folder, name)
+    if state.exists():
+        raise FileExistsError(f"{state} exists: a training of {name!r} is running or was interrupted in {folder}; "
+                              f"convert once it has finished (or remove the state)")
+    old = ck.info
+    before = old.get("storage", old["recipe"].get("storage", "float32"))
+    if before == storage:
+        raise ValueError(f"checkpoint {name!r} is stored as {storage} already")
+    recipe = replace(ck.recipe, storage=storage)
+    model = ck.model
+    tensors = storage_tensors(model, storage)
+    metrics = evaluate(model, ck.schedule, recipe)
+    command = convert_command(name, storage, directory)
+    sidecar = {k: v for k, v in old.items() if k not in ("sha256", "bytes", "converted")}
+    sidecar.update(recipe=recipe.to_dict(), metrics=metrics, storage=storage, sha256=None, bytes=None)
+    sidecar["converted"] = {"from": before, "to": storage, "command": command, "metrics_before": old.get("metrics"),
+                            "sha256_before": old.get("sha256"), "bytes_before": old.get("bytes"),
+                            "ddlearn_version": __version__, "torch_version": torch.__version__}
+    return write_pair(folder, name, tensors, sidecar,
+                      metadata={"recipe": json.dumps(recipe.to_dict()), "kind": "ddlearn-model", "version": __version__,
+                                "storage": storage})

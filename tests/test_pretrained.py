@@ -84,3 +84,62 @@ def test_shipped_copy_with_a_flipped_byte_is_refused(tmp_path):
     with pytest.raises(pretrained.CheckpointError, match="ddlearn train digits"):
         pretrained.load("digits", directory=tmp_path)
     assert json.loads((tmp_path / "digits.json").read_text())["name"] == "digits"
+
+
+# --------------------------------------------------------------------------- names, explicit files, bad sidecars, devices
+@pytest.mark.parametrize("bad", ["../toy2d", "/etc/passwd", "sub/toy2d", "sub\\toy2d", "", ".", "..", ".hidden"])
+def test_load_takes_names_not_paths(bad):
+    for fn in (pretrained.load, pretrained.info):
+        with pytest.raises(ValueError, match=r"name must be a checkpoint name .*load_file\(path\)"):
+            fn(bad)
+
+
+def test_load_file_loads_a_checkpoint_from_any_folder(tiny):
+    ck = pretrained.load_file(tiny / "tiny_ckpt.safetensors")
+    same = pretrained.load("tiny_ckpt", directory=tiny)
+    assert ck.info == same.info and all(torch.equal(a, b) for a, b in zip(ck.model.state_dict().values(),
+                                                                          same.model.state_dict().values()))
+    with pytest.raises(ValueError, match=r"path must name a .safetensors checkpoint file"):
+        pretrained.load_file(tiny / "tiny_ckpt.json")
+    with pytest.raises(TypeError, match="path must be"):
+        pretrained.load_file(3)
+
+
+@pytest.mark.parametrize("text,match", [("[1, 2, 3]", "expected a JSON object, got a list"),
+                                        ('{"name": "tiny_ckpt", "sha256": "x"}', 'no "recipe" object'),
+                                        ('{"recipe": {"name": "x", "colour": 1}}', "recipe that cannot be built")])
+def test_a_sidecar_that_is_a_list_or_lacks_its_recipe_is_named(tiny, text, match):
+    side = tiny / "tiny_ckpt.json"
+    if "cannot be built" in match:  # a recipe that does not build, with the right hash
+        info = json.loads(side.read_text())
+        info["recipe"] = {**info["recipe"], "colour": 1}
+        text = json.dumps(info)
+    side.write_text(text)
+    with pytest.raises(pretrained.CheckpointError, match=match) as err:
+        pretrained.load("tiny_ckpt", directory=tiny)
+    assert "tiny_ckpt.json" in str(err.value)
+    if "cannot be built" not in match:
+        with pytest.raises(pretrained.CheckpointError, match=match):
+            pretrained.info("tiny_ckpt", directory=tiny)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_on_a_machine_without_it_says_so():
+    with pytest.raises(ValueError, match=r"device='cuda': CUDA is not available on this machine"):
+        pretrained.load("toy2d", device="cuda")
+
+
+def test_bad_devices_are_named():
+    with pytest.raises(ValueError, match="device must be a device name"):
+        pretrained.load("toy2d", device="gpu")
+    with pytest.raises(TypeError, match="device must be"):
+        pretrained.load("toy2d", device=0.5)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_models_record_the_T_they_were_trained_for(name):
+    ck = pretrained.load(name)
+    if ck.schedule is None:      # the clean classifier takes no timestep
+        assert ck.T is None
+    else:
+        assert ck.T == ck.model.T == ck.schedule.T == ck.recipe.net_kwargs["T"] == 1000

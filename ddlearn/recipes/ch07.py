@@ -16,7 +16,7 @@ register(Recipe(
     data="photo_patches", data_kwargs={"channels": 1},
     net="unet", net_kwargs={"in_channels": 1, **PATCH_UNET},
     schedule="linear", schedule_kwargs={"T": 1000},
-    steps=6000, batch_size=32, lr=2e-3, ema_decay=0.999, seed=0, warmup=200,
+    steps=6000, batch_size=32, lr=2e-3, ema_decay=0.999, seed=0, warmup=200, storage="float16",
     evaluate=("heldout_loss",), fast={"steps": 30, "batch_size": 8, "data_kwargs": {"channels": 1, "stride": 32}}))
 
 register(Recipe(
@@ -25,7 +25,7 @@ register(Recipe(
     data="photo_patches", data_kwargs={"channels": 3},
     net="unet", net_kwargs={"in_channels": 3, **PATCH_UNET},
     schedule="linear", schedule_kwargs={"T": 1000},
-    steps=6000, batch_size=32, lr=2e-3, ema_decay=0.999, seed=0, warmup=200,
+    steps=6000, batch_size=32, lr=2e-3, ema_decay=0.999, seed=0, warmup=200, storage="float16",
     evaluate=("heldout_loss",), fast={"steps": 30, "batch_size": 8, "data_kwargs": {"channels": 3, "stride": 32}}))
 
 register(Recipe(
@@ -34,5 +34,5 @@ register(Recipe(
     data="faces", data_kwargs={"size": 32, "flips": True},
     net="unet", net_kwargs={"in_channels": 1, **PATCH_UNET},
     schedule="linear", schedule_kwargs={"T": 1000},
-    steps=4000, batch_size=32, lr=2e-3, ema_decay=0.999, seed=0, warmup=200,
+    steps=4000, batch_size=32, lr=2e-3, ema_decay=0.999, seed=0, warmup=200, storage="float16",
     evaluate=("heldout_loss",), fast={"steps": 30, "batch_size": 8}))

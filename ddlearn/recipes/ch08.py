@@ -26,6 +26,7 @@ VIDEO16_NET = {"in_channels": 3, "image_size": 16, "frames": 8, "base": 32, "cha
 
 _VIDEO = dict(data="sprite_clips", net="video_unet", schedule="linear", schedule_kwargs={"T": 1000},
               loss="image_to_video", cond=("prompt", "stride"), lr=1e-3, ema_decay=0.999, seed=0, warmup=100,
+              storage="float16",
               evaluate=("heldout_loss", "video_motion"))
 
 VIDEO16 = register(Recipe(
@@ -50,7 +51,7 @@ register(Recipe(
     net="clip_classifier", net_kwargs={"in_channels": 3, "frames": 8, "num_classes": 10, "width": 24,
                                        "feature_dim": 64},
     schedule=None, loss="cross_entropy", cond=("y",), steps=1500, batch_size=64, lr=2e-3, ema_decay=0.99,
-    seed=0, warmup=50, evaluate=("accuracy",), fast={"steps": 5, "data_kwargs": {"size": 16, "n": 64, "n_test": 16}}))
+    seed=0, warmup=50, storage="float16", evaluate=("accuracy",), fast={"steps": 5, "data_kwargs": {"size": 16, "n": 64, "n_test": 16}}))
 
 # ---- the ablation: one change at a time, the same (shorter) budget for every variant
 ABLATION_STEPS = 2000
