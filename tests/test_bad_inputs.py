@@ -685,6 +685,8 @@ def _anomaly_consistency_rows():
          "generator"),
         ("anomaly-T", lambda: anomaly.anomaly_map(unet(), schedules.linear(T=50), imgs(), t0=10, steps=2), E,
          "T=1000"),
+        ("channel-model", lambda: patches.ChannelModel(5), T, "model"),
+        ("channel-t", lambda: patches.ChannelModel(unet())(torch.zeros(2, 3, 8, 8), torch.zeros(3)), E, "t"),
         ("partial_noise-noise", lambda: anomaly.partial_noise(imgs(), 5, lin(), noise="nope"), E, "nope"),
         ("auroc-one-class", lambda: anomaly.pixel_auroc(score, torch.zeros_like(score, dtype=torch.bool)), E,
          "mask"),

@@ -8,7 +8,7 @@ from ddlearn import schedules
 from ddlearn.operators import Downsample, Mask
 from ddlearn.operators.parametric import LowLight
 from ddlearn.restoration.gdp import sample_gdp
-from ddlearn.restoration.patches import PatchModel, Upsample, grid, sample_hierarchical
+from ddlearn.restoration.patches import ChannelModel, PatchModel, Upsample, grid, sample_hierarchical
 from ddlearn.samplers import sample_ddim
 
 SCHED = schedules.linear(1000)
@@ -104,3 +104,25 @@ def test_hierarchical_restoration_runs_and_is_plain_for_one_patch():
     with pytest.raises(ValueError, match="multiple of patch"):
         sample_hierarchical(content_model, torch.randn(1, 1, 24, 24), SCHED, 4, operator=Mask.box(24, 2, 2, 4, 4),
                             y=torch.zeros(1, 1, 24, 24), patch=16, progress=False)
+
+
+def test_channel_model_is_the_gray_model_on_each_channel_and_the_model_itself_for_one_channel():
+    x = torch.randn(2, 3, 8, 8, generator=gen(0))
+    t = torch.tensor([10.0, 700.0])
+    cm = ChannelModel(content_model)
+    out = cm(x, t)
+    for c in range(3):  # content_model uses each item's mean: channels must be separate items
+        assert torch.allclose(out[:, c:c + 1], content_model(x[:, c:c + 1], t), atol=1e-6)
+    assert not torch.allclose(out, content_model(x, t), atol=1e-3)
+    one = torch.randn(2, 1, 8, 8, generator=gen(1))
+    assert torch.equal(cm(one, t), content_model(one, t))
+    assert torch.equal(cm(one, 5.0), content_model(one, torch.full((2,), 5.0)))
+
+
+def test_channel_model_refuses_bad_input():
+    with pytest.raises(TypeError, match="model"):
+        ChannelModel(3)
+    with pytest.raises(ValueError, match="t must"):
+        ChannelModel(content_model)(torch.zeros(2, 3, 8, 8), torch.zeros(3))
+    with pytest.raises(ValueError, match="x"):
+        ChannelModel(content_model)(torch.zeros(2, 3, 8), 1.0)

@@ -9,7 +9,8 @@
 * :mod:`.gdp`        GDP-x0 / GDP-xt (Fei et al. 2023), unknown degradation parameters learnt while
   sampling, the paper's quality losses (Chapter 07);
 * :mod:`.patches`    a large image restored as overlapping patches (:class:`PatchModel` keeps
-  ``model(x_t, t)``), hierarchical guidance (Chapter 07);
+  ``model(x_t, t)``), a gray prior on every channel (:class:`ChannelModel`), hierarchical guidance
+  (Chapter 07);
 * :mod:`.tasks`      Chapter 07's degradations with their baselines (:func:`make_task`).
 * :mod:`.consistency`  data consistency on the one DDIM loop: Song et al. 2022's projection,
   score-MRI's hard consistency, x0 consistency; :func:`reconstruct` averages draws (Chapter 09);
@@ -26,12 +27,12 @@ from .classical import classical
 from .exact import exact_posterior, mixture_mean_cov, posterior_bias
 from .posterior import sample_ddnm, sample_dps, sample_guided
 from .gdp import sample_gdp, sample_gdp_x0, sample_gdp_xt  # noqa: E402  (Chapter 07)
-from .patches import PatchModel, sample_hierarchical  # noqa: E402
+from .patches import ChannelModel, PatchModel, sample_hierarchical  # noqa: E402
 from .tasks import TASKS, make_task  # noqa: E402
 
 __all__ = ["sample_dps", "sample_guided", "sample_ddnm", "classical", "consistency_psnr", "exact_posterior",
-           "posterior_bias", "mixture_mean_cov", "sample_gdp", "sample_gdp_x0", "sample_gdp_xt", "PatchModel",
-           "sample_hierarchical", "TASKS", "make_task"]
+           "posterior_bias", "mixture_mean_cov", "sample_gdp", "sample_gdp_x0", "sample_gdp_xt",
+           "ChannelModel", "PatchModel", "sample_hierarchical", "TASKS", "make_task"]
 
 # Chapter 09: data consistency (Song et al. 2022, score-MRI), CT/MRI baselines, anomaly detection (AnoDDPM)
 from .anomaly import anomaly_map, best_dice, pixel_auroc, simplex_noise  # noqa: E402

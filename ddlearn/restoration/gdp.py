@@ -54,10 +54,12 @@ Where ours differs from the released code (said again in Chapter 07):
   in the book's [-1, 1] units), so ``scale = scale_code / (2N)`` (the code's 2000 on
   256x256x3 images is 0.0051 here, for 1000 steps) and does not depend on the
   image size, which patch-wise restoration needs;
-* parameters are fitted by Adam (the code takes plain gradient steps, and
-  also steps the mean itself with an Adam optimiser whose effect is a
-  constant offset; we leave that out), and the quality losses, computed but
-  unused in the released low-light script, are used as the paper writes them;
+* parameters are fitted by Adam (the code takes plain gradient steps). The
+  code's ``condition_mean`` also builds an Adam optimiser over the mean and
+  steps it, but the mean it returns is computed before that step (and the
+  mean, made under ``no_grad``, has no gradient for Adam to use): a no-op,
+  left out here. The quality losses, computed but unused in the released
+  low-light script, are used as the paper writes them;
 * M is a coarse grid upsampled bilinearly (smooth by construction) instead
   of a full-resolution map.
 """

@@ -101,6 +101,34 @@ class PatchModel(torch.nn.Module):
         return f"patch={self.patch}, stride={self.stride}"
 
 
+class ChannelModel(torch.nn.Module):
+    """A one-channel prior applied to every channel of a C-channel image: ``model(x_t, t)`` on (B, C, H, W).
+
+    Each channel goes through ``model`` as a separate gray image (one batch of
+    B C items) and the eps predictions are stacked back, so the prior is the
+    product of C independent gray priors: it knows the texture of every
+    channel and nothing about how the channels go together (colour). With
+    C = 1 it is ``model`` itself. Chapter 07 restores colour photographs this
+    way with the gray patch prior.
+    """
+
+    def __init__(self, model):
+        super().__init__()
+        if not callable(model):
+            raise TypeError(f"model must be callable as model(x_t, t), got {type(model).__name__}")
+        self.model = model
+
+    def forward(self, x: torch.Tensor, t) -> torch.Tensor:
+        _checks.tensor("x", x, ndim=4)
+        B, C, H, W = x.shape
+        t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
+        t = t.reshape(-1).expand(B) if t.numel() in (1, B) else t
+        if t.shape != (B,):
+            raise ValueError(f"t must be a number or hold one timestep per item ({B}), got shape {tuple(t.shape)}")
+        eps = self.model(x.reshape(B * C, 1, H, W), t.repeat_interleave(C))
+        return eps.reshape(B, C, H, W)
+
+
 class Upsample(Operator):
     """Nearest-neighbour upsampling by ``factor``: (B, C, h, w) -> (B, C, f h, f w); the coarse pass's link
     between a coarse image and the full-size measurement (``operator @ Upsample(f)``). Linear, A^T = f^2 Downsample."""
@@ -166,4 +194,4 @@ def sample_hierarchical(model, x_T: torch.Tensor, schedule, steps: int, *, opera
                    y=[y, coarse], weights=[1.0, coarse_weight], generator=generator, progress=progress, **options)
 
 
-__all__ = ["PatchModel", "Upsample", "grid", "sample_hierarchical"]
+__all__ = ["PatchModel", "ChannelModel", "Upsample", "grid", "sample_hierarchical"]
