@@ -19,6 +19,7 @@ from __future__ import annotations
 from .. import _checks
 from ..recipe import RECIPES, Recipe, register
 from . import ch02, ch04, ch06  # noqa: F401  (each registers its chapter's recipes)
+from . import ch09  # noqa: F401  (Chapter 09: phantom priors and the anomaly autoencoder)
 from . import ch08  # noqa: F401  (Chapter 08: the video models, the clip classifier, the ablation)
 from . import ch07  # noqa: F401  (Chapter 07: the photograph-patch and face priors of GDP)
 
