@@ -269,30 +269,44 @@ def evaluate_clips(generated, specs, images=None, *, progress: bool = False) -> 
 
 # --------------------------------------------------------------------------- the held-out evaluation set
 STRAIGHT = tuple(p for p in _clips.MOVING if p != "bounce")
+#: Seed of the validation set (``heldout_set(split="train", seed=VALIDATION_SEED)``): far from the training
+#: data's seed and from the held-out set's seeds.
+VALIDATION_SEED = 90_000
 
 
 def heldout_set(size: int = 16, *, per_cell: int = 2, multi: int = 48, still: int = 16, bounce: int = 16,
-                seed: int = 100) -> dict:
+                seed: int = 100, split: str = "test") -> dict:
     """The held-out clips every Chapter 08 figure is measured on (fixed seeds, the ``"test"`` split).
 
     ``per_cell`` one-sprite clips for every straight prompt x every stride, then
     ``multi`` clips with two or three sprites (straight prompts), ``still`` and
     ``bounce`` one-sprite clips. Returns ``{"x", "prompt", "stride", "specs"}``.
+    ``split="train"`` with another ``seed`` (e.g. :data:`VALIDATION_SEED`) gives a validation set
+    laid out the same way: new clips of the training shapes, hues and backgrounds, for choosing
+    settings (the guidance scales) without looking at the held-out clips.
     """
     parts = []
     i = 0
     for p in STRAIGHT:
         for s in _clips.STRIDES:
-            parts.append(_clips.clips(per_cell, size=size, split="test", seed=seed + i, n_sprites=1, prompts=p,
+            parts.append(_clips.clips(per_cell, size=size, split=split, seed=seed + i, n_sprites=1, prompts=p,
                                       strides=s, return_specs=True))
             i += 1
     for n, kw in ((multi // 2, dict(n_sprites=2, prompts=STRAIGHT)), (multi - multi // 2, dict(n_sprites=3, prompts=STRAIGHT)),
                   (still, dict(n_sprites=1, prompts="still")), (bounce, dict(n_sprites=1, prompts="bounce"))):
         if n:
-            parts.append(_clips.clips(n, size=size, split="test", seed=seed + i, return_specs=True, **kw))
+            parts.append(_clips.clips(n, size=size, split=split, seed=seed + i, return_specs=True, **kw))
         i += 1
     out = {k: torch.cat([d[k] for d in parts]) for k in ("x", "prompt", "stride")}
     out["specs"] = [s for d in parts for s in d["specs"]]
+    return out
+
+
+def subset(evalset: dict, index) -> dict:
+    """The clips ``index`` (a list of positions) of an evaluation set, with their specs."""
+    index = list(index)
+    out = {k: v[index] for k, v in evalset.items() if isinstance(v, torch.Tensor)}
+    out["specs"] = [evalset["specs"][i] for i in index]
     return out
 
 

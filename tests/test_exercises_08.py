@@ -36,3 +36,12 @@ def test_08_4_two_scale():
 
     assert evaluate("08.4", two_scale).ok
     assert not evaluate("08.4", lambda e0, ei, ef, si, sp: e0 + sp * (ef - e0)).ok
+
+
+def test_08_5_backwards():
+    assert evaluate("08.5", (0.0, 2.0, False)).ok
+    assert evaluate("08.5", [0, 2, np.False_]).ok
+    assert not evaluate("08.5", (0.0, 1.0, False)).ok       # the error is twice the length, not once
+    assert not evaluate("08.5", (0.5, 2.0, False)).ok
+    assert not evaluate("08.5", (0.0, 2.0, True)).ok        # frame 0 is the last real frame: far below 30 dB
+    assert not evaluate("08.5", (0.0, 2.0)).ok and not evaluate("08.5", (0.0, 2.0, "no")).ok

@@ -72,3 +72,31 @@ def _(answer):
         want = guided(net, image, prompt, 2, image_scale=1.5, prompt_scale=4.0)(x, t)
     return close(answer(e_null, e_img, e_full, 1.5, 4.0), want, rtol=1e-4, atol=1e-5,
                  what="two_scale(...) against ddlearn.video.guided at scales 1.5 (image) and 4 (prompt)")
+
+
+@exercise("08.5", "the tracker on a clip played backwards",
+          hint="played backwards, every displacement changes sign, and frame 0 of the reversed "
+               "clip is the last frame of the original; apply each metric's definition in "
+               "section 7 to that")
+def _(answer):
+    import numpy as np
+
+    from ..video_metrics import evaluate_clips, heldout_set
+
+    if not isinstance(answer, (tuple, list)) or len(answer) != 3:
+        return "give a triple (share with the direction right, error / commanded length, frame-0 PSNR >= 30 dB?)"
+    share, ratio, above = answer
+    if not isinstance(above, (bool, np.bool_)):
+        return "the third entry is True or False (is the mean frame-0 PSNR at least 30 dB?)"
+    evalset = heldout_set(16, per_cell=1, multi=0, still=0, bounce=0)     # the 32 one-sprite moving clips
+    rows, summary = evaluate_clips(evalset["x"].flip(2), evalset["specs"])
+    problem = close(share, summary["direction_right_1"][0], rtol=0, atol=0.05, what="the share with the direction right")
+    if problem:
+        return problem
+    want = float(np.mean([r["displacement_error"] / r["commanded_length"] for r in rows]))
+    problem = close(ratio, want, rtol=0.1, what="the displacement error in units of the commanded length")
+    if problem:
+        return problem
+    if bool(above) != (summary["psnr0"][0] >= 30):
+        return f"the mean frame-0 PSNR is {summary['psnr0'][0]:.1f} dB"
+    return None

@@ -33,7 +33,7 @@ VIDEO16 = register(Recipe(
     name="video16", description="16x16 sprite clips of 8 frames animated from their first frame by a motion prompt "
                                 "and a frame stride: space-time UNet with DynamiCrafter's two image streams (Chapter 08)",
     data_kwargs={"size": 16, "n": 12000, "n_test": 256}, net_kwargs=dict(VIDEO16_NET),
-    loss_kwargs={"cond_frame": "first", "p_uncond": 0.05}, steps=6000, batch_size=32,
+    loss_kwargs={"cond_frame": "first", "p_uncond": 0.05}, steps=2400, batch_size=32,
     fast={"steps": 3, "batch_size": 4, "data_kwargs": {"size": 16, "n": 64, "n_test": 8}}, **_VIDEO))
 
 register(Recipe(
