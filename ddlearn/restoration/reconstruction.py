@@ -35,10 +35,15 @@ from .. import _checks
 from ..operators import Operator
 from ..operators.medical import KSpace, Radon
 
-#: defaults chosen on the validation split by ``python benchmarks/medical.py --tune``
+#: Defaults chosen on 4 validation phantoms by ``python benchmarks/medical.py --tune --parts baselines --n 4``
+#: (never the test split). SART+TV, PSNR at 8 / 23 views, noiseless: 20 sweeps with TV weight 0.005 gave
+#: 26.93 / 36.71 dB against 23.46 / 31.32 for the first guess (10 sweeps, 0.02) and 24.86 / 32.93 for plain
+#: SART; with 1% noise 26.64 / 34.70. It was the best of sweeps {10, 20} x weight {0.005, 0.01, 0.02, 0.04},
+#: at the grid's edge, so more sweeps or a smaller weight may do better still. TV-CS at x4: weight 0.01
+#: (26.49 dB) over 0.02 (26.21), 0.005 (23.27), 0.04 (23.24); at x8 every weight gave about 15 dB.
 SART_SWEEPS = 10
-SART_TV = {"sweeps": 10, "weight": 0.02}
-TV_CS = {"weight": 0.02, "iters": 60}
+SART_TV = {"sweeps": 20, "weight": 0.005}
+TV_CS = {"weight": 0.01, "iters": 60}
 
 
 def _radon(operator, y):
