@@ -15,7 +15,7 @@ def _(answer):
 
     s = linear()
     return close(answer, s.betas[1] * (1 - s.alpha_bars[0]) / (1 - s.alpha_bars[1]), rtol=1e-6,
-                 what="tilde-beta at t = 1")
+                 what="tilde-beta_2 (index 1)")
 
 
 @exercise("02.2", "the reverse mean from eps",
