@@ -194,6 +194,11 @@ def _cell_error(nb, index: int, exc: BaseException, timeout: int) -> CellError:
     )
 
 
+#: seconds a kernel may take to start: nbclient's 60 s default fails a chapter before its first cell on a
+#: machine busy with other jobs (measured: load average 35 on the 2-core machine made both of two kernels miss it)
+KERNEL_STARTUP_TIMEOUT = 600
+
+
 def run_chapter(path: Path, workdir: Path, *, fast: bool, timeout: int, kernel_name: str,
                 progress: bool, position: int = 1):
     """Execute one notebook (already copied into ``workdir``); return (nb, result)."""
@@ -219,6 +224,7 @@ def run_chapter(path: Path, workdir: Path, *, fast: bool, timeout: int, kernel_n
     client = NotebookClient(
         nb,
         timeout=timeout,
+        startup_timeout=KERNEL_STARTUP_TIMEOUT,
         kernel_name=kernel_name,
         resources={"metadata": {"path": str(workdir)}},
         on_cell_start=on_start,
