@@ -18,3 +18,6 @@ def test_checkers_07():
     assert evaluate("07.4", lambda u0, uy: (u0 * uy).sum() / (u0 * u0).sum()).ok
     assert not evaluate("07.4", lambda u0, uy: uy.mean() / u0.mean()).ok
     assert not evaluate("07.4", None).ok
+    assert evaluate("07.5", ("darker", 0.5)).ok and evaluate("07.5", ("Darker", 0.35)).ok
+    assert not evaluate("07.5", ("brighter", 2.0)).ok and not evaluate("07.5", ("darker", 1.0)).ok
+    assert not evaluate("07.5", ("darker", True)).ok and not evaluate("07.5", "darker").ok

@@ -65,3 +65,19 @@ def _(answer):
     uy = 0.27 * u0 + 0.02 * torch.randn(u0.shape, generator=g, dtype=torch.float64)
     return close(answer(u0, uy), (u0 * uy).sum() / (u0 * u0).sum(), rtol=1e-6,
                  what="best_f(u0, uy) on a random image darkened to 0.27 with noise")
+
+
+@exercise("07.5", "predict, then run: low light with the exposure frozen at the guess",
+          hint="with f held at the guess 0.5 and M = 0, the restoration u must satisfy 0.5 u = u_y = f_true u_true "
+               "(+ M): u = (f_true / 0.5) u_true, and the task's f_true lies in [0.15, 0.35]")
+def _(answer):
+    if not (isinstance(answer, (tuple, list)) and len(answer) == 2):
+        return "answer with a pair: ('brighter' or 'darker', the factor of the restored to the true intensity)"
+    word, factor = answer
+    if str(word).strip().lower() != "darker":
+        return "the guess 0.5 is larger than every true exposure in the task: does dividing by it brighten enough?"
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)):
+        return f"the factor should be a number, got {type(factor).__name__}"
+    if not 0.3 <= float(factor) <= 0.7:
+        return "the factor is f_true / 0.5 with f_true in [0.15, 0.35]: somewhere between 0.3 and 0.7"
+    return None
