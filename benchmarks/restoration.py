@@ -7,7 +7,8 @@
     python benchmarks/restoration.py --whole                                             # whole photographs
 
 Priors: ``gray`` (``photo_patches_gray``, 32x32 luminance patches), ``rgb``
-(``photo_patches_rgb``, colour patches) and ``faces`` (``faces``, lfw). Images:
+(the same gray prior on each colour channel, :class:`ddlearn.restoration.ChannelModel`:
+no colour prior was trained this session) and ``faces`` (``faces``, lfw). Images:
 ``--split test`` (default) takes ``--n`` random patches of the held-out
 photographs camera, astronaut and coffee (or the 20 held-out faces);
 ``--split val`` takes validation patches (the right-hand strips of the
@@ -43,10 +44,10 @@ import numpy as np
 import torch
 
 from ddlearn import data, train
-from ddlearn.restoration import PatchModel
+from ddlearn.restoration import ChannelModel, PatchModel
 from ddlearn.restoration.tasks import METHODS, TASKS, make_task, restore, score
 
-PRIORS = {"gray": "photo_patches_gray", "rgb": "photo_patches_rgb", "faces": "faces"}
+PRIORS = {"gray": "photo_patches_gray", "rgb": "photo_patches_gray", "faces": "faces"}  # rgb: gray per channel
 PRIOR_TASKS = {
     "gray": ("sr4", "sr8", "blur", "inpaint_random", "inpaint_box", "inpaint_text", "lowlight", "blind_blur"),
     "rgb": ("sr4", "colorize", "lowlight", "inpaint_box"),
@@ -195,6 +196,8 @@ def main(argv=None):
     start = time.perf_counter()
     for prior in args.prior:
         model, schedule = train.load_or_train(PRIORS[prior])
+        if prior == "rgb":
+            model = ChannelModel(model)
         tasks = [t for t in (args.tasks or PRIOR_TASKS[prior]) if t in TASKS and (t != "colorize" or prior == "rgb")]
         if args.whole:
             if prior == "faces":
