@@ -22,12 +22,12 @@ from .base import CountedModel, Sampler, Step, evaluations, steps_for
 from .spacing import SPACINGS, time_grid
 from .ddim import ddim_loop, model_predict, sample_ddim
 from .ancestral import sample_ancestral
-from .dpm_solver import sample_dpm_solver, sample_dpm_solver_pp
+from .dpm_solver import sample_dpm_solver, sample_dpm_solver_multistep, sample_dpm_solver_pp
 from .edm import sample_euler, sample_heun
 from .reverse_sde import sample_euler_maruyama, sample_pc
 from .ode import sample_pf_ode, pf_ode_encode, log_likelihood, bits_per_dim
 
 __all__ = ["CountedModel", "Sampler", "Step", "evaluations", "steps_for", "SPACINGS", "time_grid",
            "ddim_loop", "model_predict", "sample_ddim", "sample_ancestral", "sample_dpm_solver",
-           "sample_dpm_solver_pp", "sample_euler", "sample_heun", "sample_euler_maruyama", "sample_pc",
+           "sample_dpm_solver_multistep", "sample_dpm_solver_pp", "sample_euler", "sample_heun", "sample_euler_maruyama", "sample_pc",
            "sample_pf_ode", "pf_ode_encode", "log_likelihood", "bits_per_dim"]

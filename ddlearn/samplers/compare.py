@@ -3,23 +3,26 @@
 Each sampler declares its cost next to its definition (:func:`ddlearn.samplers.base.declare`);
 :func:`ddlearn.samplers.steps_for` picks the most steps that fit a budget, so
 methods are compared at (nearly) the same cost rather than the same number of steps.
+Every entry runs with the sampler's default grid (chosen by ``benchmarks/samplers.py``, see
+:mod:`ddlearn.samplers.spacing`): what a reader gets by calling it with defaults. Euler is not
+listed: on the same grid it is DDIM (:mod:`ddlearn.samplers.edm`).
 """
 from __future__ import annotations
 
 from .. import _checks
 from .base import CountedModel, steps_for
 from .ddim import sample_ddim
-from .dpm_solver import sample_dpm_solver, sample_dpm_solver_pp
-from .edm import sample_euler, sample_heun
+from .dpm_solver import sample_dpm_solver, sample_dpm_solver_multistep, sample_dpm_solver_pp
+from .edm import sample_heun
 
-# name -> (sampler, options)
+# name -> (sampler, options); no grid given: each runs on its default
 FAST_SAMPLERS = {
-    "DDIM": (sample_ddim, {"spacing": "trailing"}),
-    "Euler (EDM)": (sample_euler, {"spacing": "karras"}),
-    "Heun (EDM)": (sample_heun, {"spacing": "karras"}),
-    "DPM-Solver-2": (sample_dpm_solver, {"order": 2, "spacing": "logsnr"}),
-    "DPM-Solver-3": (sample_dpm_solver, {"order": 3, "spacing": "logsnr"}),
-    "DPM-Solver++(2M)": (sample_dpm_solver_pp, {"spacing": "logsnr"}),
+    "DDIM": (sample_ddim, {}),
+    "Heun (EDM)": (sample_heun, {}),
+    "DPM-Solver-2": (sample_dpm_solver, {"order": 2}),
+    "DPM-Solver-3": (sample_dpm_solver, {"order": 3}),
+    "DPM-Solver++(2M)": (sample_dpm_solver_pp, {}),
+    "DPM-Solver-2M": (sample_dpm_solver_multistep, {"order": 2}),
 }
 
 
