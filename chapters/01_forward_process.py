@@ -13,7 +13,7 @@
 #     name: python3
 # ---
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # Chapter 01 - The forward process
 #
 # A diffusion model learns to undo a process that slowly turns data into noise.
@@ -50,7 +50,7 @@ from ddlearn.notebook import check, show_source
 chapter_start = time.perf_counter()
 print("fast mode" if is_fast() else "full mode", "| torch", torch.__version__)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. Data is a distribution
 #
 # A generative model never sees $p_\text{data}$ itself, only samples from it.
@@ -78,7 +78,8 @@ plt.show()
 # distribution: its pixel values, bounded in $[-1, 1]$, lumpy, nothing like the
 # bell curve $\mathcal N(0, 1)$ drawn on top. The forward process will take
 # *any* such distribution to that bell curve, in every dimension at once.
-#
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Noise, one step at a time
 #
 # The forward process of Sohl-Dickstein et al. (2015) and Ho et al. (2020) is a
@@ -147,17 +148,14 @@ print(f"std at t = T, variance preserving (with shrink): {chain[linear.T - 1].st
 print(f"std at t = T, noise only (no shrink):            {grown.std(0).numpy().round(3)}"
       f"   (predicted sqrt(Var(x_0) + sum of betas) = {predicted.numpy().round(3)})")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. The closed form $q(x_t \mid x_0)$
 #
 # Running a thousand steps to reach $x_{1000}$ would make training slow: every
 # training example needs an $x_t$ at a random $t$. Fortunately two Gaussian steps
-# merge into one. Write $\alpha_t = 1 - \beta_t$. Then
-#
-# $$x_2 = \sqrt{\alpha_2}\big(\sqrt{\alpha_1}x_0 + \sqrt{1-\alpha_1}\,\epsilon_1\big) + \sqrt{1-\alpha_2}\,\epsilon_2
-#       = \sqrt{\alpha_1\alpha_2}\,x_0 + \underbrace{\sqrt{\alpha_2(1-\alpha_1)}\,\epsilon_1 + \sqrt{1-\alpha_2}\,\epsilon_2}_{\text{Gaussian, variance } \alpha_2(1-\alpha_1) + 1 - \alpha_2 \;=\; 1 - \alpha_1\alpha_2}.$$
-#
-# By induction, with $\bar\alpha_t = \prod_{s=1}^{t} \alpha_s$,
+# merge into one Gaussian step from $x_0$ (exercise 01.2 asks you to show it and
+# to find its variance), and by induction so does the whole chain. Write
+# $\alpha_t = 1 - \beta_t$ and $\bar\alpha_t = \prod_{s=1}^{t} \alpha_s$; then
 #
 # $$q(x_t \mid x_0) = \mathcal N\big(x_t;\ \sqrt{\bar\alpha_t}\,x_0,\ (1-\bar\alpha_t) I\big),
 # \qquad x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon .$$
@@ -244,7 +242,8 @@ print(f"standardised chain: points mean {z_points.mean():+.4f} std {z_points.std
 # form. (The photos are drawn on their own grey scale, with a colour bar: at
 # $t = 300$ the values of $x_t$ run far outside $[-1, 1]$. Section 6 shows what
 # clipping them for display does.)
-#
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Schedules: linear, cosine, sigmoid
 #
 # The schedule decides how fast information is destroyed. Three common choices,
@@ -312,7 +311,7 @@ for s, label in zip(scheds, labels):
     share = float((s.alpha_bars.sqrt() < 0.05).double().mean())
     print(f"{label:<22} {t_snr1:>10.1f} {float(s.log_snr[0]):>14.2f} {float(s.log_snr[-1]):>9.2f} {share:>26.1%}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. How close is $x_T$ to $\mathcal N(0, I)$?
 #
 # Sampling (Chapter 02) starts from $x_T \sim \mathcal N(0, I)$, pretending that is
@@ -351,7 +350,8 @@ for s, label in zip(scheds, labels):
 # mean brightness of an image, for instance) that a trained model learns to rely
 # on and then never gets from pure noise at sampling time; they rescale schedules
 # to a zero terminal SNR.
-#
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. Explore
 #
 # The explorers below draw images the way images are always drawn: values in
@@ -404,60 +404,176 @@ widgets.noising_explorer(roll, schedules.cosine(), t=100)
 # %%
 widgets.schedule_explorer(data.image("camera", 96), ("linear", "cosine", "sigmoid"), t=500)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
 #
-# Each exercise has a checker in `ddlearn.exercises`: replace `None` by your
-# answer and run the cell. It prints `Correct` or `Not yet` with a hint.
+# Four kinds: **compute** (read a number off the library), **derive** (pen and
+# paper first, then code the result), **predict, then run** (write your
+# prediction down *before* running the experiment) and **implement** (write a
+# function the library has; the checker compares yours with it), plus open
+# questions. A checkable answer goes where the cell says `None`; run the cell and
+# the checker in `ddlearn.exercises` prints `Correct` or `Not yet` with a hint.
+# (This is the student view; `ddlearn student` writes it for every chapter.)
 #
-# **01.1** With the linear schedule (`schedules.linear()`, T = 1000), at which
-# step does the signal scale $\sqrt{\bar\alpha_t}$ first fall below 0.1? Answer
-# with the code's index (the position in `alpha_bars`, that is $t - 1$).
+# **01.1** (compute) With the linear schedule (`schedules.linear()`, T = 1000), at
+# which step does the signal scale $\sqrt{\bar\alpha_t}$ first fall below 0.1?
+# Answer with the code's index (the position in `alpha_bars`, that is $t - 1$),
+# an `int`.
 
-# %%
-answer_01_1 = None  # an int
+# %% tags=["solution"]
+answer_01_1 = int((schedules.linear().alpha_bars.sqrt() < 0.1).nonzero()[0])
 check("01.1", answer_01_1)
 
-# %% [markdown]
-# **01.2** Two forward steps with variances $\beta_1$ then $\beta_2$ equal one step
-# with some variance $\beta$. Write `merged_beta(beta1, beta2)` returning it.
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **01.2** (derive) Section 3 claimed that two forward steps, with variances
+# $\beta_1$ then $\beta_2$, are one Gaussian step from $x_0$. Show it: write
+# $x_2$ in terms of $x_0$ and the two noises, and find the variance $\beta$ of
+# the single step that gives the same distribution. Then write
+# `merged_beta(beta1, beta2)` returning it.
 
-# %%
-merged_beta = None  # def merged_beta(beta1, beta2): return ...
+# %% [markdown] tags=["solution"]
+# *Solution.* $x_1 = \sqrt{1-\beta_1}\,x_0 + \sqrt{\beta_1}\,\epsilon_1$ and
+# $x_2 = \sqrt{1-\beta_2}\,x_1 + \sqrt{\beta_2}\,\epsilon_2
+#      = \sqrt{(1-\beta_1)(1-\beta_2)}\,x_0 + \sqrt{(1-\beta_2)\beta_1}\,\epsilon_1 + \sqrt{\beta_2}\,\epsilon_2$.
+# The two noise terms are independent zero-mean Gaussians, so their sum is one
+# Gaussian whose variance is the sum of theirs, $(1-\beta_2)\beta_1 + \beta_2$.
+# A single step $\sqrt{1-\beta}\,x_0 + \sqrt\beta\,\epsilon$ matches both the
+# mean and the variance when $1 - \beta = (1-\beta_1)(1-\beta_2)$, and then indeed
+# $\beta = (1-\beta_2)\beta_1 + \beta_2 = \beta_1 + \beta_2 - \beta_1\beta_2$:
+# variances do not add, the *retained signal powers* $1-\beta$ multiply. By
+# induction this is the closed form, $1 - \bar\alpha_t = 1 - \prod_s(1-\beta_s)$.
+
+# %% tags=["solution"]
+def merged_beta(beta1, beta2):
+    return 1 - (1 - beta1) * (1 - beta2)
 check("01.2", merged_beta)
 
-# %% [markdown]
-# **01.3** Training a diffusion model (Chapter 02) means predicting the noise
-# $\epsilon$ from $x_t$. Given $x_0$ and $x_t$ the noise is determined. Write
-# `recover_noise(x0, x_t, t, schedule)` for batches `x0`, `x_t` of shape `(B, ...)`
-# and code indices `t` of shape `(B,)` (as everywhere in the library).
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **01.3** (implement) Training a diffusion model (Chapter 02) means predicting
+# the noise $\epsilon$ from $x_t$. Given $x_0$ and $x_t$ the noise is determined.
+# Write `recover_noise(x0, x_t, t, schedule)` for batches `x0`, `x_t` of shape
+# `(B, ...)` and code indices `t` of shape `(B,)` (as everywhere in the
+# library); `schedule.alpha_bar(t)` returns $\bar\alpha$ at each index, a float64
+# tensor of shape `(B,)`. The library has this function under another name in
+# `ddlearn/param.py` (the one place that converts between parametrisations);
+# write yours without it: the checker compares the two.
 
-# %%
-recover_noise = None  # def recover_noise(x0, x_t, t, schedule): return ...
+# %% tags=["solution"]
+def recover_noise(x0, x_t, t, schedule):
+    ab = schedule.alpha_bar(t).to(x0.dtype).reshape(-1, *[1] * (x0.ndim - 1))
+    return (x_t - ab.sqrt() * x0) / (1 - ab).sqrt()
 check("01.3", recover_noise)
 
-# %% [markdown]
-# **01.4** At which (possibly fractional) code index does the cosine schedule
-# (T = 1000) reach SNR = 1? Compute it from the schedule, not from the plot.
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **01.4** (compute) Section 4's table gives the step where each schedule's
+# SNR is 1. At which (possibly fractional) code index does the cosine schedule
+# (T = 1000) reach SNR = 0.1, ten times more noise power than signal power?
+# Compute it from the schedule, not from the plot; a `float`.
 
-# %%
-answer_01_4 = None  # a float
+# %% tags=["solution"]
+answer_01_4 = float(schedules.cosine().t_from_log_snr(math.log(0.1)))
 check("01.4", answer_01_4)
 
-# %% [markdown]
-# **01.5** For the linear schedule (T = 1000) and a single pixel with $x_0 = 2$,
-# compute $\mathrm{KL}\big(q(x_T\mid x_0)\,\|\,\mathcal N(0, 1)\big)$ in nats.
-# Why would $x_0 = 1$ give a suspiciously simple answer?
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **01.5** (compute) For the linear schedule (T = 1000) and a single pixel with
+# $x_0 = 2$, compute $\mathrm{KL}\big(q(x_T\mid x_0)\,\|\,\mathcal N(0, 1)\big)$ in
+# nats (a `float`). Why would $x_0 = 1$ give a suspiciously simple answer?
 
-# %%
-answer_01_5 = None  # a float
+# %% tags=["solution"]
+ab_T = float(schedules.linear().alpha_bars[-1])
+answer_01_5 = 0.5 * (ab_T * 2.0 ** 2 + (1 - ab_T) - 1 - math.log(1 - ab_T))
 check("01.5", answer_01_5)
 
-# %% [markdown]
-# **01.6** (open) Using `schedules.sigmoid(start=..., end=..., tau=...)`, find
-# settings whose log-SNR curve is closest to a straight line between the same
-# end points as the cosine schedule. Does $\tau$ matter more than `start`/`end`?
-#
+# %% [markdown] tags=["solution"]
+# *Solution, second part.* With $x_0 = 1$ the mean term $\bar\alpha_T x_0^2$ and the
+# variance term $(1 - \bar\alpha_T) - 1$ cancel, leaving $-\tfrac12\log(1-\bar\alpha_T)$:
+# an answer that no longer depends on where the pixel started, so a mistake in
+# the mean term would go unnoticed.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **01.6** (derive) Generalise the closed form: for two steps $1 \le s < t$,
+# what is $q(x_t \mid x_s)$? It is Gaussian, $\mathcal N(c\,x_s, v I)$; derive
+# $c$ and $v$ in terms of $\bar\alpha_s$ and $\bar\alpha_t$, then write
+# `transition(alpha_bar_s, alpha_bar_t)` returning the pair `(c, v)`. Check your
+# formula on the two ends: $s = t$ and $x_s = x_0$.
+
+# %% [markdown] tags=["solution"]
+# *Solution.* From $x_s$ the chain runs the steps $s+1, \dots, t$, each
+# $x_r = \sqrt{\alpha_r}\,x_{r-1} + \sqrt{1-\alpha_r}\,\epsilon_r$. Exercise 01.2's
+# argument, repeated, merges them into one step whose retained signal power is
+# the product of the $\alpha_r$ over $r = s+1, \dots, t$, that is
+# $\bar\alpha_t/\bar\alpha_s$. So $q(x_t\mid x_s) = \mathcal N\big(\sqrt{\bar\alpha_t/\bar\alpha_s}\;x_s,\ (1 - \bar\alpha_t/\bar\alpha_s)I\big)$.
+# At $s = t$ it is the identity ($c = 1$, $v = 0$); setting $\bar\alpha_s = 1$
+# (that is, $x_s = x_0$) gives back $q(x_t\mid x_0)$. Chapter 04 meets the same
+# ratio as the transition kernel of the variance-preserving SDE.
+
+# %% tags=["solution"]
+def transition(alpha_bar_s, alpha_bar_t):
+    ratio = alpha_bar_t / alpha_bar_s
+    return math.sqrt(ratio), 1 - ratio
+check("01.6", transition)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **01.7** (predict, then run) Section 2 ran the chain *without* the shrink on
+# the linear schedule and predicted the spread it ends with. Predict, before
+# running anything, the variance that the noise alone adds over all 1,000 steps
+# when the chain without shrink runs on the **cosine** schedule instead: will it
+# be larger or smaller than with the linear schedule, and by how much? Enter
+# your number, then check it by running the chain without shrink on the cosine
+# schedule, starting from $x_0 = 0$ (so that all the variance is the noise's).
+
+# %% tags=["solution"]
+cosine = schedules.cosine()
+answer_01_7 = float(cosine.betas.sum())  # the prediction: independent noises add their variances
+check("01.7", answer_01_7)
+
+# %% tags=["solution"]
+# the run: the chain without shrink from x_0 = 0, 20,000 copies of one coordinate
+gen = generator(7)
+x = torch.zeros(20_000, dtype=torch.float64)
+for beta in cosine.betas:
+    x = x + beta.sqrt() * torch.randn(x.shape, generator=gen, dtype=torch.float64)
+print(f"variance measured over 20,000 runs: {x.var():.2f}")
+
+# %% [markdown] tags=["solution"]
+# *What the run shows.* The cosine schedule adds *more* variance than the linear
+# one, although its $\bar\alpha_t$ falls more gently through most of the steps:
+# its last few $\beta_t$ are large (the last is clipped at 0.999), and a sum of
+# variances is dominated by its largest terms. The measured variance is within
+# two standard errors of the prediction (a variance estimated from 20,000 runs
+# has a standard error of about 1% of itself, here 0.12).
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **01.8** (open) Using `schedules.sigmoid(start=..., end=..., tau=...)`, find
+# settings whose log-SNR curve is closest to a straight line between its own end
+# points, and compare with the cosine schedule. Does $\tau$ matter more than
+# `start`/`end`? Say how you measured "closest".
+
+# %% tags=["solution"]
+def largest_bend(s):
+    """Largest gap between the log-SNR curve and the straight line through its end points."""
+    lam = s.log_snr.double()
+    line = torch.linspace(float(lam[0]), float(lam[-1]), s.T, dtype=torch.float64)
+    return float((lam - line).abs().max())
+
+print(f"{'schedule':<28} {'largest gap to a straight line':>30}")
+print(f"{'cosine':<28} {largest_bend(schedules.cosine()):>30.2f}")
+for start, end, tau in [(-3, 3, 0.5), (-3, 3, 1.0), (-3, 3, 2.0), (0, 3, 0.7), (0, 3, 1.0), (-1, 3, 1.5)]:
+    print(f"{f'sigmoid({start}, {end}, {tau})':<28} "
+          f"{largest_bend(schedules.sigmoid(start=start, end=end, tau=tau)):>30.2f}")
+
+# %% [markdown] tags=["solution"]
+# *One way to answer.* "Closest" here is the largest gap, in log-SNR, between
+# the curve and the straight line through its end points (a mean squared gap is
+# another choice; say which you used). Compare the rows that change only $\tau$
+# with those that change only `start`/`end`. By this measure every sigmoid
+# setting in the table bends by 9.7 to 9.8 in log-SNR, less than the cosine
+# schedule (13.3), and neither $\tau$ nor `start`/`end` moves it by more than 0.1
+# over these settings. Every curve bends most near its ends, where it turns to
+# reach $\bar\alpha = 1$ and $0$, so a measure of the middle steps alone may rank
+# them differently: try it.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## References
 #
 # * J. Sohl-Dickstein, E. Weiss, N. Maheswaranathan, S. Ganguli. *Deep

@@ -13,7 +13,7 @@
 #     name: python3
 # ---
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # Chapter 03 - Score matching and Langevin dynamics
 #
 # Chapter 02 trained a network to predict the noise $\epsilon$ in $x_t$. This
@@ -56,7 +56,7 @@ torch.set_num_threads(1)
 chapter_start = time.perf_counter()
 print("fast mode" if is_fast() else "full mode", "| torch", torch.__version__)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. The score of a distribution
 #
 # For a density $p$ on $\mathbb R^D$ the (Stein) score is
@@ -117,7 +117,8 @@ plt.show()
 # The score vanishes at the modes and between them (a saddle), and it knows the
 # weights only through the responsibilities: far from the saddle the arrows of
 # `two` look the same on the left and on the right. Keep that in mind.
-#
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Langevin dynamics: sampling with a score
 #
 # Start anywhere and follow the score, plus noise:
@@ -167,7 +168,8 @@ print(f"'two': fraction of chains started on the right {right_start:.3f}, ended 
 # Noise fixes all three: a noised density has no empty regions, its modes are
 # connected, and it has a score everywhere. That is the idea behind the rest of
 # the chapter and of the whole book.
-#
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Score matching
 #
 # We do not know $\nabla\log p_\text{data}$; we want a network $s_\theta$ for it.
@@ -294,7 +296,8 @@ print("(medians over the grid points of each region, in noise units: error sigma
 # network was never shown those points. A sampler started far from the
 # data must cross exactly these regions, which is one more reason to start at
 # a large noise level, where they are not empty.
-#
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Annealed Langevin dynamics
 #
 # Song & Ermon (2019) run Langevin on a *sequence* of noised densities,
@@ -367,7 +370,7 @@ print(f"(mean +- sd over {len(seeds)} seeds, {n_chains} chains each; a chain cou
 # %% [markdown]
 # Annealing moves the right-hand share from the starting proportion (0.50) to
 # about 0.77 with the exact score: close to the true 0.8, though still short of
-# it with 20 levels of 30 steps (exercise 03.5 varies that budget). The learned
+# it with 20 levels of 30 steps (exercise 03.8 varies that budget). The learned
 # score gets about 0.75; its gap to the exact score (0.02) is about the size
 # of the spread from seed to seed.
 #
@@ -382,7 +385,7 @@ print(f"(mean +- sd over {len(seeds)} seeds, {n_chains} chains each; a chain cou
 widgets.score_field_explorer(two, net, ve, sigmas=(3.0, 1.0, 0.5, 0.25, 0.1, 0.03), data=data_two[:1500],
                              lim=2.0, n_grid=pick(21, 11), langevin_steps=pick(60, 20))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Digits: a noise-predictor is a noise-conditional score network
 #
 # The Chapter 02 digits network predicts $\epsilon$ at timestep $t$ of a DDPM
@@ -420,45 +423,143 @@ plt.show()
 # %%
 print(f"chapter ran in {time.perf_counter() - chapter_start:.0f} s")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
 #
-# Each checkable exercise has a checker in `ddlearn.exercises`: replace `None`
-# by your answer and run the cell.
+# Four kinds: **compute**, **derive** (pen and paper first, then code the
+# result), **predict, then run** (write your prediction down *before* running)
+# and **implement** (write a function the library has; the checker compares
+# yours with it), plus open questions. A checkable answer goes where the cell
+# says `None`; run the cell and the checker prints `Correct` or `Not yet` with a
+# hint.
 #
-# **03.1** What is the score of $\mathcal N(\mu = 1.5, s = 0.5)$ at $x = 0.7$?
+# **03.1** (compute) What is the score of $\mathcal N(\mu = 1.5, s = 0.5)$ at
+# $x = 0.7$? A `float`.
 
-# %%
-answer_03_1 = None  # a float
+# %% tags=["solution"]
+answer_03_1 = -(0.7 - 1.5) / 0.5 ** 2
 check("03.1", answer_03_1)
 
 # %% [markdown]
-# **03.2** Write `dsm_target(x_tilde, x0, sigma)`, the regression target of
-# denoising score matching, $\nabla_{\tilde x}\log q_\sigma(\tilde x\mid x_0)$.
+# **03.2** (derive) Section 3 derived denoising score matching for the kernel
+# $\mathcal N(x_0, \sigma^2 I)$. The DDPM forward process of Chapters 01 and 02
+# uses the variance-preserving kernel $q(x_t\mid x_0) = \mathcal N(\sqrt{\bar\alpha}\,x_0, (1-\bar\alpha)I)$.
+# Derive the regression target $\nabla_{x_t}\log q(x_t\mid x_0)$ for it, and write
+# `dsm_target_vp(x_t, x0, alpha_bar)` (tensors `x_t`, `x0` of one shape, a
+# float `alpha_bar`). How does it relate to the noise $\epsilon$ in
+# $x_t = \sqrt{\bar\alpha}\,x_0 + \sqrt{1-\bar\alpha}\,\epsilon$?
 
-# %%
-dsm_target = None  # def dsm_target(x_tilde, x0, sigma): return ...
-check("03.2", dsm_target)
+# %% [markdown] tags=["solution"]
+# *Solution.* $\log q(x_t\mid x_0) = -\|x_t - \sqrt{\bar\alpha}\,x_0\|^2 / (2(1-\bar\alpha)) + \text{const}$,
+# so its gradient in $x_t$ is $-(x_t - \sqrt{\bar\alpha}\,x_0)/(1-\bar\alpha)$. With
+# $x_t - \sqrt{\bar\alpha}\,x_0 = \sqrt{1-\bar\alpha}\,\epsilon$ this is
+# $-\epsilon/\sqrt{1-\bar\alpha}$: the target is the noise, rescaled and
+# negated, which is why Chapter 02's noise predictor is a score model.
+
+# %% tags=["solution"]
+def dsm_target_vp(x_t, x0, alpha_bar):
+    return -(x_t - math.sqrt(alpha_bar) * x0) / (1 - alpha_bar)
+check("03.2", dsm_target_vp)
 
 # %% [markdown]
-# **03.3** Langevin dynamics with step $\epsilon$ on $\mathcal N(0, s^2)$ with its
-# exact score is the linear chain $x' = (1 - \epsilon/s^2)x + \sqrt{2\epsilon}\,z$.
+# **03.3** (derive) Langevin dynamics with step $\epsilon$ on $\mathcal N(0, s^2)$
+# with its exact score is the linear chain $x' = (1 - \epsilon/s^2)x + \sqrt{2\epsilon}\,z$.
 # Write `stationary_variance(s2, eps)`, the variance it settles at. What happens
 # as $\epsilon \to 2 s^2$?
 
-# %%
-stationary_variance = None  # def stationary_variance(s2, eps): return ...
+# %% [markdown] tags=["solution"]
+# *Solution.* If $x$ has variance $v$ and is independent of $z$, then $x'$ has
+# variance $(1-\epsilon/s^2)^2 v + 2\epsilon$. A stationary $v$ is a fixed point:
+# $v\,\big(1 - (1-\epsilon/s^2)^2\big) = 2\epsilon$, so
+# $v = 2\epsilon / \big(1 - (1-\epsilon/s^2)^2\big) = s^2 / (1 - \epsilon/(2s^2))$.
+# It exceeds the target $s^2$ for every $\epsilon > 0$ (the bias that a
+# Metropolis correction would remove) and tends to $s^2$ as $\epsilon \to 0$. As
+# $\epsilon \to 2s^2$ the factor $|1 - \epsilon/s^2|$ reaches 1: the variance
+# diverges and, beyond, the chain is unstable.
+
+# %% tags=["solution"]
+def stationary_variance(s2, eps):
+    return s2 / (1 - eps / (2 * s2))
 check("03.3", stationary_variance)
 
 # %% [markdown]
-# **03.4** (open) Run plain Langevin on `two` for 10x and 100x more steps. Does
+# **03.4** (derive) *Tweedie's formula.* Let $x_t = \sqrt{\bar\alpha}\,x_0 + \sqrt{1-\bar\alpha}\,\epsilon$
+# with $x_0 \sim p$ (any distribution) and $\epsilon \sim \mathcal N(0, I)$, and
+# let $s(x_t) = \nabla\log p_t(x_t)$ be the score of the noised density.
+# Express the posterior mean $\mathbb E[x_0 \mid x_t]$ through $x_t$, $s(x_t)$ and
+# $\bar\alpha$ alone. (Start from $p_t(x_t) = \int q(x_t\mid x_0)\,p(x_0)\,dx_0$,
+# differentiate under the integral and use exercise 03.2.) Then write
+# `posterior_mean(x_t, score, alpha_bar)` for tensors `x_t`, `score` of one shape
+# and a float `alpha_bar`, and relate it to section 4's final denoising step.
+
+# %% [markdown] tags=["solution"]
+# *Solution.* $\nabla p_t(x_t) = \int \nabla_{x_t} q(x_t\mid x_0)\,p(x_0)\,dx_0
+# = \int q(x_t\mid x_0)\,p(x_0)\,\frac{-(x_t - \sqrt{\bar\alpha}\,x_0)}{1-\bar\alpha}\,dx_0$
+# (03.2). Divide by $p_t(x_t)$: $q(x_t\mid x_0)p(x_0)/p_t(x_t) = p(x_0\mid x_t)$ by
+# Bayes, so $s(x_t) = -\big(x_t - \sqrt{\bar\alpha}\,\mathbb E[x_0\mid x_t]\big)/(1-\bar\alpha)$.
+# Solve for the posterior mean. In the $x_0 + \sigma\epsilon$ view (scale the
+# state by $1/\sqrt{\bar\alpha}$, $\sigma^2 = (1-\bar\alpha)/\bar\alpha$) it reads
+# $\mathbb E[x_0\mid \tilde x] = \tilde x + \sigma^2 s(\tilde x)$, the final step of
+# section 4. The formula holds for *any* data distribution: the denoiser is the
+# score, up to an affine map.
+
+# %% tags=["solution"]
+def posterior_mean(x_t, score, alpha_bar):
+    return (x_t + (1 - alpha_bar) * score) / math.sqrt(alpha_bar)
+check("03.4", posterior_mean)
+
+# %% [markdown]
+# **03.5** (predict, then run) Take the Gaussian $\mathcal N(0, s^2)$ with
+# $s = 0.1$, the width of each component of `two`, and run plain Langevin with
+# its exact score and step $\epsilon = 0.01$ (ten times section 2's step).
+# *Before running*, predict the variance the chains settle at, and enter it.
+# Then run `langevin.langevin` on 4,000 chains for 500 steps and measure.
+
+# %% tags=["solution"]
+s2, eps = 0.1 ** 2, 0.01
+answer_03_5 = s2 / (1 - eps / (2 * s2))  # 03.3's formula: eps / s2 = 1, so x' = sqrt(2 eps) z
+check("03.5", answer_03_5)
+
+# %% tags=["solution"]
+x = langevin.langevin(lambda x: -x / s2, torch.zeros(4000, 1), eps, 500,
+                      generator=torch.Generator().manual_seed(0), progress=False)
+print(f"measured variance: {x.var().item():.4f}")
+
+# %% [markdown] tags=["solution"]
+# *What the run shows.* At $\epsilon = s^2$ the drift exactly cancels the current
+# position, $x' = \sqrt{2\epsilon}\,z$, so every step forgets the past and the
+# variance is $2\epsilon = 2s^2$: twice the target's. A step that looks small in
+# absolute terms is large against the width of the density, and the
+# error of unadjusted Langevin is set by $\epsilon/s^2$. Annealed Langevin's
+# $\epsilon_i \propto \sigma_i^2$ keeps that ratio fixed across levels.
+
+# %% [markdown]
+# **03.6** (implement) The library's `oracles.GaussianMixture.score` computes the
+# exact score of a mixture. Write `mixture_score(x, means, weights, var)` for an
+# isotropic mixture $\sum_k w_k \mathcal N(\mu_k, v I)$: `x` of shape `(B, D)`,
+# `means` `(K, D)`, `weights` `(K,)`, `var` a float; return `(B, D)`. Use the
+# formula of section 1, computing the responsibilities in log space
+# (`torch.softmax` of the log-weights plus log-densities): why does that matter
+# far from every mean? The checker compares yours with the library's.
+
+# %% tags=["solution"]
+def mixture_score(x, means, weights, var):
+    diff = x[:, None, :] - means[None, :, :]                                 # (B, K, D)
+    logits = torch.log(weights)[None, :] - 0.5 * (diff ** 2).sum(-1) / var  # (B, K); shared constants cancel
+    r = torch.softmax(logits, dim=1)                                         # responsibilities
+    return -(r[:, :, None] * diff).sum(1) / var
+check("03.6", mixture_score)
+
+# %% [markdown]
+# **03.7** (open) Run plain Langevin on `two` for 10x and 100x more steps. Does
 # the right-hand fraction move towards 0.8? Estimate how long a single crossing
 # takes by starting all chains at $(-1, 0)$.
 #
-# **03.5** (open) In section 4, halve and double the number of noise levels and
+# **03.8** (open) In section 4, halve and double the number of noise levels and
 # the steps per level at the same total budget. Which matters more for the
-# recovered weight?
-#
+# recovered weight? Give mean and spread over seeds before you conclude.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## References
 #
 # * A. Hyvarinen. *Estimation of Non-Normalized Statistical Models by Score

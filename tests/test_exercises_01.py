@@ -13,7 +13,7 @@ def _answers_01():
     ab = schedules.linear().alpha_bars
     first = next(t for t in range(1000) if math.sqrt(float(ab[t])) < 0.1)
     cos_ab = schedules.cosine().alpha_bars
-    cross = next(t for t in range(1000) if float(cos_ab[t]) < 0.5)  # SNR = 1 <=> alpha_bar = 1/2
+    cross = next(t for t in range(1000) if float(cos_ab[t]) < 1 / 11)  # SNR = 0.1 <=> alpha_bar = 1/11
     a = float(ab[-1])
 
     def recover(x0, xt, t, s):

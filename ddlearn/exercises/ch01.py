@@ -57,12 +57,13 @@ def _(answer):
     return close(answer(x0, x_t, t, sch), expected, rtol=1e-4, atol=1e-6, what="recover_noise(x0, x_t, t, schedule)")
 
 
-@exercise("01.4", "where the cosine schedule's SNR is 1",
-          hint="express SNR = 1 as a condition on the log-SNR; the schedule object can invert its log-SNR")
+@exercise("01.4", "where the cosine schedule's SNR is 0.1",
+          hint="express SNR = 0.1 as a condition on the log-SNR (natural log); the schedule object can invert "
+               "its log-SNR")
 def _(answer):
     from ..schedules import cosine
 
-    expected = float(cosine().t_from_log_snr(0.0))
+    expected = float(cosine().t_from_log_snr(math.log(0.1)))
     return close(answer, expected, rtol=0, atol=1.0, what="t (within one step)")
 
 
