@@ -1,0 +1,294 @@
+"""Chapter 08 targets: animating held-out sprite images (appearance, motion, Frechet clip distance), the
+guidance scales, speed against frame stride, and the ablation.
+
+    flock /tmp/ddlearn-heavy.lock python benchmarks/video.py                          # shipped models
+    flock /tmp/ddlearn-heavy.lock python benchmarks/video.py --part scales             # choose the scales
+    flock /tmp/ddlearn-heavy.lock python benchmarks/video.py --part blank              # image tokens blanked
+    flock /tmp/ddlearn-heavy.lock python benchmarks/video.py --part stride
+    flock /tmp/ddlearn-heavy.lock python benchmarks/video.py --part ablation --train   # ~6 h on 2 cores
+
+Every figure is measured on the held-out clips of :func:`ddlearn.video_metrics.heldout_set`
+(held-out shapes, hues and backgrounds; ``--per-cell`` one-sprite clips for each of 8 straight
+prompts x 4 strides, 48 clips with two or three sprites, 16 still, 16 bouncing), animated from
+their frame 0 with DDIM (``--steps``) at each sampling seed (``--seeds``); a figure is the
+mean over the clips of one seed, reported as mean +- sd over the seeds.
+Rows "static copy" (frame 0 repeated) and "real clips" (the true continuations) bound each metric.
+
+Targets (issue 15), 16x16: direction right >= 95% of moving one-sprite clips and >= 85% of clips
+with two or three sprites; displacement error <= 1.5 px; trackable >= 97% of frames; IoU >= 0.7;
+still clips still; frame-0 PSNR >= 30 dB. 32x32: direction right >= 80% of one-sprite clips.
+Ablation: colour drift with the image tokens blanked at least 20% above the full model's.
+
+``--part scales`` chooses the guidance scales on a VALIDATION set (``heldout_set(split="train",
+seed=VALIDATION_SEED)``: new clips of the training shapes, hues and backgrounds, laid out like the
+held-out set), never on the held-out clips: the pair with the smallest displacement error on the
+moving clips. ``--part blank`` measures the shipped model with its image tokens blanked at sampling
+on the chapter's held-out set (the chapter measures the unblanked model on the same clips and seed).
+``--part ablation`` trains every ``video16_ablation_*`` recipe (``--train``; otherwise it loads
+``runs/ablation/NAME.safetensors``) and measures each. ``scales``, ``blank`` and ``ablation`` store
+their tables (with the command, the checkpoint's sha256, the seeds and the clip counts) in
+``ddlearn/pretrained/video_results.json``, which the chapter reads instead of re-running them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ddlearn import pretrained, video_metrics as V
+from ddlearn.data import clips as C
+
+COLUMNS = [("direction_right_1", "dir. right 1 sprite", 100, "%"), ("direction_right_multi", "dir. right 2-3", 100, "%"),
+           ("displacement_error", "disp. err px", 1, ""), ("trackable", "trackable", 100, "%"),
+           ("iou", "IoU", 1, ""), ("still_kept", "still kept", 100, "%"), ("bounce_error", "bounce err px", 1, ""),
+           ("psnr0", "frame-0 PSNR", 1, "dB"), ("ssim0", "frame-0 SSIM", 1, ""),
+           ("colour_drift", "colour drift", 1, ""), ("texture_drift", "texture drift", 1, ""),
+           ("background_drift", "bg drift", 1, "")]
+RESULTS_PATH = Path(__file__).resolve().parents[1] / "ddlearn" / "pretrained" / "video_results.json"
+
+
+def record(part: str, value: dict) -> None:
+    """Store one part's results (with the command that made them) in the JSON the chapter reads."""
+    data = json.loads(RESULTS_PATH.read_text()) if RESULTS_PATH.exists() else {}
+    data[part] = value
+    RESULTS_PATH.write_text(json.dumps(data, indent=1) + "\n")
+    print(f"wrote {part!r} to {RESULTS_PATH}")
+
+
+def chosen_scales(sha256=None):
+    """(image, prompt) scales chosen by ``--part scales`` for this checkpoint; (1, 3), untuned, without one."""
+    data = json.loads(RESULTS_PATH.read_text()) if RESULTS_PATH.exists() else {}
+    sc = data.get("scales")
+    if sc and (sha256 is None or sc.get("model_sha256") == sha256):
+        return tuple(sc["chosen"])
+    return (1.0, 3.0)
+
+
+#: The pairs (image, prompt) ``--part scales`` compares; each is an option of the explorer's sliders.
+SCALE_GRID = [(1.0, 1.0), (1.0, 2.0), (1.0, 3.0), (1.0, 5.0), (2.0, 3.0)]
+#: The chapter's held-out evaluation set (Section 7) and the validation set's layout.
+CHAPTER_SET = dict(per_cell=1, multi=24, still=8, bounce=8)
+VALIDATION_SET = dict(per_cell=1, multi=8, still=4, bounce=0)
+
+
+def fmt(vals, mult=1.0, digits=1):
+    v = np.asarray(vals, dtype=float) * mult
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return "-"
+    return f"{v.mean():.{digits}f} +- {v.std(ddof=1):.{digits}f}" if len(v) > 1 else f"{v.mean():.{digits}f}"
+
+
+def table(rows, cols):
+    widths = [max(len(c), *(len(f"{r.get(c, '')}") for r in rows)) for c in cols]
+    print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
+    for r in rows:
+        print("  ".join(f"{r.get(c, '')}".ljust(w) for c, w in zip(cols, widths)))
+    print(flush=True)
+
+
+def run_model(model, schedule, evalset, args, *, scales=(1.0, 3.0), context=True, clf=None):
+    """Summaries (one per sampling seed) and Frechet clip distances of a model on the evaluation set."""
+    sums, fcds, seconds = [], [], []
+    for seed in args.seeds:
+        t = time.perf_counter()
+        res = V.measure_model(model, schedule, evalset, image_scale=scales[0], prompt_scale=scales[1], seed=seed,
+                              steps=args.steps, classifier=clf, context=context)
+        seconds.append(time.perf_counter() - t)
+        sums.append(res["summary"])
+        if clf is not None:
+            fcds.append(res["fcd"])
+    return sums, fcds, seconds
+
+
+def row_of(name, sums, fcds=()):
+    row = {"model": name}
+    for key, label, mult, unit in COLUMNS:
+        row[label] = fmt([s[key][0] for s in sums], mult, 1 if mult == 100 or unit == "dB" else 3)
+    row["FCD"] = fmt(fcds, 1, 2) if len(fcds) else "-"
+    return row
+
+
+def baselines(evalset, clf, size):
+    static = evalset["x"][:, :, :1].expand_as(evalset["x"]).contiguous()
+    _, s_static = V.evaluate_clips(static, evalset["specs"])
+    _, s_real = V.evaluate_clips(evalset["x"], evalset["specs"])
+    other = V.heldout_set(size, per_cell=max(1, len(evalset["specs"]) // 48), seed=777)
+    n = min(len(other["x"]), len(evalset["x"]))
+    return ([row_of("static copy", [s_static], [V.frechet_clip_distance(static, evalset["x"], classifier=clf)]),
+             row_of("real clips", [s_real], [V.frechet_clip_distance(other["x"][:n], evalset["x"][:n], classifier=clf)])])
+
+
+def part_models(args):
+    clf = pretrained.load("clip_classifier").model
+    for name in args.models:
+        if name not in pretrained.available():
+            print(f"{name}: not shipped, skipped")
+            continue
+        p = pretrained.load(name)
+        size = p.model.image_size
+        scales = chosen_scales(p.info.get("sha256"))
+        evalset = V.heldout_set(size, per_cell=args.per_cell)
+        print(f"== {name}: {len(evalset['specs'])} held-out clips at {size}x{size}, DDIM {args.steps}, "
+              f"scales (image, prompt) = {scales}, seeds {args.seeds}; trained in "
+              f"{p.info['train_seconds'] / 60:.1f} min ({p.info['steps']} steps)", flush=True)
+        sums, fcds, secs = run_model(p.model, p.schedule, evalset, args, scales=scales, clf=clf)
+        rows = [row_of(name, sums, fcds)]
+        if size == 16 and p.model.context:
+            s2, f2, _ = run_model(p.model, p.schedule, evalset, args, scales=scales, context=False, clf=clf)
+            rows.append(row_of(name + ", image tokens blanked", s2, f2))
+        rows += baselines(evalset, clf, size)
+        table(rows, ["model"] + [c[1] for c in COLUMNS] + ["FCD"])
+        print(f"sampling + metrics: {np.mean(secs):.0f} s per seed for {len(evalset['specs'])} clips "
+              f"(measured under the lock on the 2-core machine)\n", flush=True)
+
+
+def _json_summary(summary):
+    return {k: [float(v[0]), float(v[1]), int(v[2])] for k, v in summary.items()}
+
+
+def part_scales(args):
+    """Each pair of SCALE_GRID on the validation set (one sampling seed, mean +- sd over clips); keep the best."""
+    p = pretrained.load(args.models[0])
+    evalset = V.heldout_set(p.model.image_size, split="train", seed=V.VALIDATION_SEED, **VALIDATION_SET)
+    seed = args.seeds[0]
+    print(f"== {args.models[0]}: {len(evalset['specs'])} validation clips, DDIM {args.steps}, sampling seed {seed}",
+          flush=True)
+    rows, raw = [], []
+    for si, sp in SCALE_GRID:
+        t = time.perf_counter()
+        res = V.measure_model(p.model, p.schedule, evalset, image_scale=si, prompt_scale=sp, seed=seed,
+                              steps=args.steps)
+        summ = res["summary"]
+        rows.append({"image scale": si, "prompt scale": sp,
+                     **{label: (f"{mult * summ[k][0]:.{1 if mult == 100 or unit == 'dB' else 3}f} +- "
+                                f"{mult * summ[k][1]:.{1 if mult == 100 or unit == 'dB' else 3}f}")
+                        for k, label, mult, unit in COLUMNS}})
+        raw.append({"image_scale": si, "prompt_scale": sp, "summary": _json_summary(summ)})
+        print(rows[-1], f"({time.perf_counter() - t:.0f} s)", flush=True)
+    best = min(raw, key=lambda r: r["summary"]["displacement_error"][0])
+    chosen = [best["image_scale"], best["prompt_scale"]]
+    table(rows, ["image scale", "prompt scale"] + [c[1] for c in COLUMNS])
+    print(f"chosen (smallest displacement error on the moving validation clips): image {chosen[0]:g}, "
+          f"prompt {chosen[1]:g}")
+    record("scales", {"command": "flock /tmp/ddlearn-heavy.lock python benchmarks/video.py --part scales",
+                      "model": args.models[0], "model_sha256": p.info.get("sha256"),
+                      "split": f"validation: heldout_set(split='train', seed={V.VALIDATION_SEED}, {VALIDATION_SET})",
+                      "sampling_seed": seed, "ddim_steps": args.steps, "eval_clips": len(evalset["specs"]),
+                      "rule": "smallest mean displacement error over the moving clips", "chosen": chosen,
+                      "rows": raw})
+
+
+def part_blank(args):
+    """The shipped model with its image tokens blanked at sampling, on the chapter's held-out set and seed."""
+    p = pretrained.load(args.models[0])
+    scales = chosen_scales(p.info.get("sha256"))
+    clf = pretrained.load("clip_classifier").model
+    evalset = V.heldout_set(p.model.image_size, **CHAPTER_SET)
+    seed = args.seeds[0]
+    t = time.perf_counter()
+    res = V.measure_model(p.model, p.schedule, evalset, image_scale=scales[0], prompt_scale=scales[1], seed=seed,
+                          steps=args.steps, classifier=clf, context=False)
+    print(f"== {args.models[0]}, image tokens blanked: {len(evalset['specs'])} held-out clips, scales {scales}, "
+          f"seed {seed}, {time.perf_counter() - t:.0f} s", flush=True)
+    table([row_of("image tokens blanked", [res["summary"]], [res["fcd"]])], ["model"] + [c[1] for c in COLUMNS] + ["FCD"])
+    record("blank", {"command": "flock /tmp/ddlearn-heavy.lock python benchmarks/video.py --part blank",
+                     "model": args.models[0], "model_sha256": p.info.get("sha256"), "scales": list(scales),
+                     "sampling_seed": seed, "ddim_steps": args.steps, "eval_clips": len(evalset["specs"]),
+                     "summary": _json_summary(res["summary"]), "fcd": res["fcd"]})
+
+
+def part_stride(args):
+    """The same held-out images (drawn at stride 4, so every stride's path fits) animated at every stride."""
+    from dataclasses import replace
+
+    p = pretrained.load(args.models[0])
+    size = p.model.image_size
+    parts = [C.clips(args.per_cell * 2, size=size, split="test", seed=500 + i, n_sprites=1, prompts=prompt,
+                     strides=max(C.STRIDES), return_specs=True) for i, prompt in enumerate(V.STRAIGHT)]
+    base = {"x": torch.cat([d["x"] for d in parts]), "prompt": torch.cat([d["prompt"] for d in parts]),
+            "specs": [s for d in parts for s in d["specs"]]}
+    rows = []
+    for stride in C.STRIDES:
+        evalset = {**base, "stride": torch.full((len(base["specs"]),), stride),
+                   "specs": [replace(s, stride=stride) for s in base["specs"]]}
+        speeds = []
+        for seed in args.seeds:
+            scales = chosen_scales(p.info.get("sha256"))
+            res = V.measure_model(p.model, p.schedule, evalset, image_scale=scales[0],
+                                  prompt_scale=scales[1], seed=seed, steps=args.steps)
+            speeds.append(np.nanmean([r["speed"] for r in res["rows"]]))
+        rows.append({"stride": stride, "commanded px/frame": f"{C.speed(size) * stride:.2f}",
+                     "measured px/frame": fmt(speeds, 1, 3)})
+    table(rows, ["stride", "commanded px/frame", "measured px/frame"])
+    record("stride", {"command": "flock /tmp/ddlearn-heavy.lock python benchmarks/video.py --part stride",
+                      "model": args.models[0], "sampling_seeds": list(args.seeds), "clips_per_stride": len(base["specs"]),
+                      "rows": rows})
+
+
+def part_ablation(args):
+    from ddlearn import recipes, train
+    from ddlearn.recipes.ch08 import ABLATION_STEPS, ABLATIONS
+
+    clf = pretrained.load("clip_classifier").model
+    evalset = V.heldout_set(16, per_cell=args.per_cell)
+    out_dir = Path("runs/ablation")
+    results = {}
+    for short in ABLATIONS:
+        name = f"video16_ablation_{short}"
+        if args.only and short not in args.only:
+            continue
+        if args.train and not (out_dir / f"{name}.safetensors").exists():
+            t = time.perf_counter()
+            train.run_recipe(name, out_dir=out_dir, progress=False)
+            print(f"{name}: trained in {(time.perf_counter() - t) / 60:.1f} min", flush=True)
+        p = pretrained.load(name, directory=out_dir)
+        res = {"train_seconds": p.info["train_seconds"], "steps": p.info["steps"]}
+        # every variant at the shipped scales; the reference also without guidance and with its image tokens blanked
+        scale_sets = {"scales 1, 3": (1.0, 3.0), **({"scales 1, 1": (1.0, 1.0)} if short == "both" else {})}
+        for label, sc in scale_sets.items():
+            sums, fcds, _ = run_model(p.model, p.schedule, evalset, args, scales=sc, clf=clf)
+            res[label] = {"summary": [{k: v[0] for k, v in s.items()} for s in sums], "fcd": fcds}
+        if short == "both":
+            sums, fcds, _ = run_model(p.model, p.schedule, evalset, args, context=False, clf=clf)
+            res["image tokens blanked"] = {"summary": [{k: v[0] for k, v in s.items()} for s in sums], "fcd": fcds}
+        res["gates"] = p.model.gates()
+        results[short] = res
+        print(name, json.dumps({k: v for k, v in res.items() if k != "gates"})[:400], flush=True)
+    if not args.only:
+        record("ablation", {"command": "flock /tmp/ddlearn-heavy.lock python benchmarks/video.py --part ablation --train",
+                            "steps": ABLATION_STEPS, "sampling_seeds": list(args.seeds), "ddim_steps": args.steps,
+                            "eval_clips": len(evalset["specs"]), "per_cell": args.per_cell, "results": results})
+    rows = []
+    for short, res in results.items():
+        sums = [{k: (v, 0, 0) for k, v in s.items()} for s in res["scales 1, 3"]["summary"]]
+        rows.append(row_of(short, sums, res["scales 1, 3"]["fcd"]))
+    table(rows, ["model"] + [c[1] for c in COLUMNS] + ["FCD"])
+
+
+def main():
+    global RESULTS_PATH
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--part", choices=("models", "scales", "blank", "stride", "ablation"), default="models")
+    p.add_argument("--models", nargs="+", default=["video16", "video32"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    p.add_argument("--steps", type=int, default=25)
+    p.add_argument("--per-cell", type=int, default=2)
+    p.add_argument("--train", action="store_true", help="ablation: train the variants that runs/ablation lacks")
+    p.add_argument("--only", nargs="*", default=None, help="ablation: only these variants (no JSON written)")
+    p.add_argument("--results", type=Path, default=RESULTS_PATH, help="the JSON the chapter reads (for trials: elsewhere)")
+    args = p.parse_args()
+    RESULTS_PATH = args.results
+    torch.set_num_threads(2)
+    start = time.perf_counter()
+    {"models": part_models, "scales": part_scales, "blank": part_blank, "stride": part_stride,
+     "ablation": part_ablation}[args.part](args)
+    print(f"total {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
