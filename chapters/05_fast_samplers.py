@@ -159,10 +159,26 @@ show_source(sample_heun, docstring=False)
 # $$x_t = \frac{\alpha_t}{\alpha_s}x_s - \alpha_t\int_{\lambda_s}^{\lambda_t}
 #    e^{-\lambda}\,\hat\epsilon(x_\lambda, \lambda)\,d\lambda .$$
 #
-# Only the network term is approximated: Taylor-expand $\hat\epsilon$ in
-# $\lambda$ and integrate the exponential weight exactly. Order 1 is DDIM
-# again; orders 2 and 3 evaluate $\hat\epsilon$ at intermediate $\lambda$'s
-# inside each step. **DPM-Solver++** (Lu et al. 2022b) writes the same integral
+# Only the network term is approximated. The simplest choice holds
+# $\hat\epsilon$ at its value $\hat\epsilon_s = \hat\epsilon(x_s, s)$ at the start
+# of the step; the exponential weight then integrates exactly,
+# $\alpha_t\int_{\lambda_s}^{\lambda_t} e^{-\lambda}\,d\lambda = \alpha_t e^{-\lambda_t}(e^{h}-1)
+# = \sigma_t(e^{h}-1)$ with $h = \lambda_t - \lambda_s > 0$ (because
+# $\alpha_t e^{-\lambda_t} = \sigma_t$). That is the **first-order step**, DPM-Solver-1:
+#
+# $$x_t = \frac{\alpha_t}{\alpha_s}x_s - \sigma_t\,(e^{h}-1)\,\hat\epsilon_s .$$
+#
+# Since $\sigma_t e^{h} = \alpha_t\sigma_s/\alpha_s$, it rearranges to
+# $x_t = \alpha_t\,\frac{x_s - \sigma_s\hat\epsilon_s}{\alpha_s} + \sigma_t\hat\epsilon_s
+# = \alpha_t\hat x_0 + \sigma_t\hat\epsilon_s$: DDIM again, which is why the check
+# above found DPM-Solver-1 and DDIM equal to $10^{-15}$. Higher orders
+# Taylor-expand $\hat\epsilon$ in $\lambda$ around $\lambda_s$,
+# $\hat\epsilon_\lambda \approx \hat\epsilon_s + (\lambda-\lambda_s)\,\hat\epsilon^{(1)}_s + \dots$,
+# integrate each term against $e^{-\lambda}$ exactly, and estimate the
+# derivatives by finite differences of $\hat\epsilon$ at intermediate points
+# $\lambda_s + r h$ inside the step ($r = \tfrac12$ for order 2;
+# $r = \tfrac13, \tfrac23$ for order 3): one more evaluation per order and
+# step. **DPM-Solver++** (Lu et al. 2022b) writes the same integral
 # for the bounded data prediction $\hat x_0$ instead of $\hat\epsilon$,
 #
 # $$x_t = \frac{\sigma_t}{\sigma_s}x_s + \sigma_t\int_{\lambda_s}^{\lambda_t}
@@ -197,8 +213,14 @@ plt.show()
 # "leading" never visits the noisiest level (it starts at t = 900 for 10
 # steps, so $x_T$ is treated as slightly less noisy than it is); "trailing"
 # starts at t = 999 but never comes closer to the data than t = 99; the last
-# three span the whole range, spending more steps where the data's structure
-# appears (small $\sigma$).
+# three span the whole range from $\sigma = 157$ to $\sigma_{\min} = 0.01$ but
+# spend their steps differently. "logsnr" is uniform in $\log\sigma$.
+# "karras" ($\rho = 7$) is *not* the grid with most steps at small $\sigma$:
+# against log-SNR spacing it is denser at *large* $\sigma$ (4 of its 10
+# levels above $\sigma = 10$, log-SNR 3) and sparser near the data (2 below
+# 0.1, log-SNR 3; it strides $1.25 \to 0.35 \to 0.074 \to 0.01$), as the
+# plot shows (levels from `schedule.sigma(time_grid(schedule, 10, name))`).
+# Only against the grids uniform in t does it get closer to the data.
 
 # %% [markdown]
 # ## 5. Order of convergence on the exact oracle
