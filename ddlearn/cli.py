@@ -3,6 +3,7 @@
     ddlearn book [--fast | --full] [--chapters 01 02] [--out DIR] [--slides]
     ddlearn student [--out DIR] [--chapters 01 02]
     ddlearn train RECIPE [--fast] [--out DIR] [--seed N] [--device D] [--checkpoint-every N] [--resume] [--force]
+                         [--amp] [--compile [BACKEND]]      (also under torchrun --nproc_per_node N -m ddlearn.cli)
     ddlearn convert NAME [--storage float16] [--dir DIR]
     ddlearn list
 
@@ -12,6 +13,7 @@ An error is one line on stderr (``ddlearn: error: ...``) and a non-zero exit;
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -85,21 +87,25 @@ def cmd_train(args) -> int:
     if args.recipe not in names:
         raise CLIError(f"unknown recipe {args.recipe!r}; choose from: {', '.join(names)} (see `ddlearn list`)")
     out = Path(args.out) if args.out is not None else train.DEFAULT_OUT
+    main = os.environ.get("RANK", "0") == "0"   # under torchrun, process 0 alone touches OUT
     try:
-        checkpoint.check_folder(out, what="--out")  # before anything is trained
+        if main:
+            checkpoint.check_folder(out, what="--out")  # before anything is trained
         result = train.run_recipe(args.recipe, fast=args.fast, out_dir=args.out, seed=args.seed, progress=True,
                                   device=args.device, checkpoint_every=args.checkpoint_every, resume=args.resume,
-                                  force=args.force)
+                                  force=args.force, amp=args.amp, compile=args.compile)
     except (FileExistsError, FileNotFoundError, ValueError) as exc:
         raise CLIError(str(exc)) from exc
     except KeyboardInterrupt:
         state = train.state_path(out, args.recipe)
-        if state.is_file():
-            again = train.command_for(args.recipe, fast=args.fast, out_dir=args.out, seed=args.seed, device=args.device)
+        if main and state.is_file():
+            again = train.command_for(args.recipe, fast=args.fast, out_dir=args.out, seed=args.seed, device=args.device,
+                                      amp=args.amp, compile=args.compile)
             print(f"ddlearn: the training state is saved in {state}; continue with `{again} --resume`",
                   file=sys.stderr)
         raise
-    print(f"checkpoint: {result}")
+    if result is not None:   # None on the processes other than 0 under torchrun
+        print(f"checkpoint: {result}")
     return 0
 
 
@@ -207,7 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  ddlearn list                       see the recipe names\n"
                "  ddlearn train RECIPE --fast        a short run to check it works\n"
                "  ddlearn train RECIPE --seed 1 --out runs/mine\n"
-               "  ddlearn train RECIPE --resume      continue after Ctrl-C (or a crash) where the state was saved")
+               "  ddlearn train RECIPE --resume      continue after Ctrl-C (or a crash) where the state was saved\n"
+               "  torchrun --nproc_per_node 2 -m ddlearn.cli train RECIPE    two processes (GPUs), same command")
     train.add_argument("recipe", metavar="RECIPE", help="recipe name (see `ddlearn list`)")
     train.add_argument("--fast", action="store_true", help="a much shorter run (fast mode sizes)")
     train.add_argument("--out", default=None, metavar="DIR",
@@ -222,6 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue an interrupted run from its training state in OUT (same result, bit for bit)")
     train.add_argument("--force", action="store_true",
                        help="replace an existing checkpoint (or an interrupted run's state) in OUT")
+    train.add_argument("--amp", action="store_true",
+                       help="bfloat16 autocast for the forward pass (GPUs with bf16; off by default)")
+    train.add_argument("--compile", nargs="?", const=True, default=False, metavar="BACKEND",
+                       help="torch.compile the net (optionally with BACKEND; off by default)")
     train.set_defaults(func=cmd_train)
 
     convert = sub.add_parser(

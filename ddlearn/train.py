@@ -16,12 +16,14 @@ CPU and moved to the device, so only the device's arithmetic differs.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
 import os
 import platform
 import signal
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -29,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from . import __version__, _checks, nets, pretrained, recipes
+from . import __version__, _checks, distributed, nets, pretrained, recipes
 from .checkpoint import STORAGES, check_folder, load_state, pair_paths, save_state, storage_tensors, write_pair
 from .evals import evaluate
 from .losses import LOSSES
@@ -92,7 +94,7 @@ class Trained:
 
 def train(recipe, *, fast: bool = False, progress: bool = True, resume=None, checkpoint=None,
           checkpoint_every: int | None = None, seed: int | None = None, stop_after: int | None = None,
-          device=None) -> Trained:
+          device=None, amp: bool = False, compile: bool | str = False) -> Trained:
     """Train a recipe (a :class:`~ddlearn.recipe.Recipe` or a name in :data:`ddlearn.recipes.RECIPES`).
 
     ``fast``: apply the recipe's fast-mode overrides. ``seed``: replace the
@@ -103,9 +105,21 @@ def train(recipe, *, fast: bool = False, progress: bool = True, resume=None, che
     test resuming; the learning-rate schedule still follows ``recipe.steps``).
     ``device``: where to train (default :func:`ddlearn.config.device`: CUDA,
     then MPS, then the CPU; ``DDLEARN_DEVICE=cpu`` forces the CPU).
+
+    Under ``torchrun`` (several processes) the same call trains one replica a
+    process with DistributedDataParallel (:mod:`ddlearn.distributed`: the data
+    split from the seed, ``batch_size`` per process, process 0 alone shows
+    progress and writes ``checkpoint``). ``amp=True``: the forward pass and
+    loss under bfloat16 autocast. ``compile=True`` (or a ``torch.compile``
+    backend name): the net compiled with ``torch.compile``. Both are off by
+    default; off, nothing about the step changes.
     """
     recipe = recipes.get(recipe).resolved(fast=fast, seed=seed)
-    dev = resolve_device(device)
+    _checks.boolean("amp", amp)
+    if not isinstance(compile, (bool, str)) or compile == "":
+        raise TypeError(f"compile must be True, False or a torch.compile backend name, got {compile!r}")
+    ctx = distributed.setup(resolve_device(device))
+    dev = ctx.device
     _checks.positive_int("steps", recipe.steps)
     _checks.positive_int("batch_size", recipe.batch_size)
     _checks.choice("loss", recipe.loss, tuple(LOSSES))
@@ -121,10 +135,16 @@ def train(recipe, *, fast: bool = False, progress: bool = True, resume=None, che
     gen = torch.Generator().manual_seed(recipe.seed + 1)  # +1: not the init stream; a CPU generator everywhere
     step, history, before = 0, [], 0.0
     if resume is not None:
-        step, history, before = load_state(resume, recipe, net, ema, opt, gen)
+        step, history, before = _resume(resume, recipe, net, ema, opt, gen, ctx)
     last = recipe.steps if stop_after is None else min(recipe.steps, stop_after)
+    model = distributed.wrap(net, ctx)   # the net itself for one process
+    if compile:
+        model = torch.compile(model) if compile is True else torch.compile(model, backend=compile)
+    autocast = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if amp else contextlib.nullcontext
+    noise_gen = torch.Generator() if ctx.distributed else gen
+    checkpoint = checkpoint if ctx.is_main else None   # process 0 alone writes the state
     bar = None
-    if progress:
+    if progress and ctx.is_main:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=recipe.steps, initial=step, desc=f"train {recipe.name}", leave=True)
@@ -133,11 +153,22 @@ def train(recipe, *, fast: bool = False, progress: bool = True, resume=None, che
         while step < last:
             for group in opt.param_groups:
                 group["lr"] = _lr_at(recipe, step)
-            idx = torch.randint(0, n, (recipe.batch_size,), generator=gen).to(dev)
+            if ctx.distributed:   # one draw for all processes, each takes its block, then its own noise seed
+                idx = distributed.shard(torch.randint(0, n, (ctx.world * recipe.batch_size,), generator=gen), ctx)
+                noise_gen.manual_seed(int(torch.randint(0, 2 ** 62, (ctx.world,), generator=gen)[ctx.rank]))
+            else:
+                idx = torch.randint(0, n, (recipe.batch_size,), generator=gen)
+            idx = idx.to(dev)
             cond = {k: train_data[k][idx] for k in recipe.cond}
-            loss = loss_fn(net, x_all[idx], schedule, generator=gen, cond=cond or None, **recipe.loss_kwargs)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"recipe {recipe.name!r}: loss became {loss.item()} at step {step}; "
+            with autocast():
+                loss = loss_fn(model, x_all[idx], schedule, generator=noise_gen, cond=cond or None,
+                               **recipe.loss_kwargs)
+            value = loss.item()
+            if ctx.distributed:   # the step's mean loss and whether any process was asked to stop
+                both = distributed.all_mean(torch.tensor([value, float(stop.requested)], dtype=torch.float64), ctx)
+                value, stop.requested = both[0].item(), bool(both[1] > 0)
+            if not math.isfinite(value):
+                raise FloatingPointError(f"recipe {recipe.name!r}: loss became {value} at step {step}; "
                                          f"try a lower lr than {recipe.lr}")
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -146,7 +177,7 @@ def train(recipe, *, fast: bool = False, progress: bool = True, resume=None, che
             opt.step()
             _ema_update(ema, net, recipe.ema_decay, step)
             step += 1
-            history.append(loss.item())
+            history.append(value)
             running = history[-1] if running is None else 0.98 * running + 0.02 * history[-1]
             if bar is not None:
                 bar.update(1)
@@ -165,6 +196,24 @@ def train(recipe, *, fast: bool = False, progress: bool = True, resume=None, che
         save_state(checkpoint, recipe, net, ema, opt, gen, history, step, seconds)
     net.eval()
     return Trained(model=ema, net=net, schedule=schedule, recipe=recipe, losses=history, seconds=seconds, step=step)
+
+
+def _resume(path, recipe, net, ema, opt, gen, ctx):
+    """:func:`load_state` on one process; with several, process 0 reads ``path`` (its errors reach every
+    process) and sends the file's bytes to the others, so only process 0 needs the file."""
+    if not ctx.distributed:
+        return load_state(path, recipe, net, ema, opt, gen)
+
+    def read():
+        return load_state(path, recipe, net, ema, opt, gen), Path(path).read_bytes()
+
+    got, raw = distributed.agree(read, ctx)
+    if ctx.is_main:
+        return got
+    with tempfile.TemporaryDirectory() as tmp:
+        copy_ = Path(tmp) / "state.safetensors"
+        copy_.write_bytes(raw)
+        return load_state(copy_, recipe, net, ema, opt, gen)
 
 
 def load_or_train(name: str, *, directory=None):
@@ -196,9 +245,14 @@ def state_path(out_dir, name: str) -> Path:
     return Path(out_dir) / f"{name}.train-state.safetensors"
 
 
-def command_for(name: str, *, fast: bool = False, out_dir=None, seed=None, device=None) -> str:
-    """The ``ddlearn train`` command line that reproduces a run."""
+def command_for(name: str, *, fast: bool = False, out_dir=None, seed=None, device=None, amp: bool = False,
+                compile: bool | str = False, world: int = 1) -> str:
+    """The ``ddlearn train`` command line that reproduces a run (under ``torchrun`` when ``world > 1``)."""
     cmd = f"ddlearn train {name}"
+    if world > 1:
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+        nodes = f" --nnodes {world // local}" if world // local > 1 else ""
+        cmd = f"torchrun{nodes} --nproc_per_node {local} -m ddlearn.cli train {name}"
     if fast:
         cmd += " --fast"
     if seed is not None:
@@ -207,12 +261,16 @@ def command_for(name: str, *, fast: bool = False, out_dir=None, seed=None, devic
         cmd += f" --out {out_dir}"
     if device is not None:
         cmd += f" --device {device}"
+    if amp:
+        cmd += " --amp"
+    if compile:
+        cmd += " --compile" if compile is True else f" --compile {compile}"
     return cmd
 
 
 def run_recipe(name, *, fast: bool = False, out_dir=None, seed: int | None = None, progress: bool = True,
                device=None, checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY, resume: bool = False,
-               force: bool = False) -> Path:
+               force: bool = False, amp: bool = False, compile: bool | str = False) -> Path | None:
     """Train recipe ``name``, evaluate it, write ``OUT/NAME.safetensors`` (EMA weights) and ``OUT/NAME.json``.
 
     This is what ``ddlearn train NAME [--fast] [--out DIR] [--seed N] ...`` runs.
@@ -227,6 +285,12 @@ def run_recipe(name, *, fast: bool = False, out_dir=None, seed: int | None = Non
     bit for bit as if never stopped, and the state is removed once the
     checkpoint is written. An existing checkpoint (or an interrupted run's
     state) is never replaced unless ``force=True``.
+
+    Under ``torchrun`` every process runs this; they train together
+    (:func:`train`), process 0 alone checks and writes ``out_dir``, evaluates
+    and returns the weights' path; the other processes return None after
+    the last step. ``amp``/``compile``: see :func:`train` (recorded in the
+    sidecar and its command).
     """
     recipe = recipes.get(name)
     for arg, value in (("resume", resume), ("force", force)):
@@ -235,7 +299,16 @@ def run_recipe(name, *, fast: bool = False, out_dir=None, seed: int | None = Non
     if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 0:
         raise ValueError(f"checkpoint_every must be a whole number of steps >= 0 (0: only at the end), "
                          f"got {checkpoint_every!r}")
-    out = check_folder(out_dir if out_dir is not None else DEFAULT_OUT, what="out_dir")
+    ctx = distributed.setup(resolve_device(device))
+    try:
+        return _run(recipe, ctx, fast=fast, out_dir=out_dir, seed=seed, progress=progress, device=device,
+                    checkpoint_every=checkpoint_every, resume=resume, force=force, amp=amp, compile=compile)
+    finally:
+        distributed.teardown(ctx)
+
+
+def _run(recipe, ctx, *, fast, out_dir, seed, progress, device, checkpoint_every, resume, force, amp, compile):
+    out = Path(out_dir if out_dir is not None else DEFAULT_OUT)
     weights, side = pair_paths(out, recipe.name)
     state = state_path(out, recipe.name)
 
@@ -244,17 +317,23 @@ def run_recipe(name, *, fast: bool = False, out_dir=None, seed: int | None = Non
             raise FileExistsError(f"{weights} exists already and this run would overwrite it{extra}; pass force=True "
                                   f"(--force) to replace it, or choose another out_dir (--out)")
 
-    refuse_overwrite()
-    if resume and not state.is_file():
-        raise FileNotFoundError(f"nothing to resume: no training state {state} (a run of {recipe.name!r} with the "
-                                f"same out_dir writes it every checkpoint_every steps)")
-    if not resume and state.is_file() and not force:
-        raise FileExistsError(f"{state} holds an interrupted run of {recipe.name!r}; continue it with resume=True "
-                              f"(--resume), or pass force=True (--force) to start over")
-    if recipe.storage not in STORAGES:  # before training, not after
-        raise ValueError(f"recipe {recipe.name!r}: storage must be one of {STORAGES}, got {recipe.storage!r}")
+    def checks():   # before the first step (on process 0; its verdict reaches every process)
+        check_folder(out, what="out_dir")
+        refuse_overwrite()
+        if resume and not state.is_file():
+            raise FileNotFoundError(f"nothing to resume: no training state {state} (a run of {recipe.name!r} with "
+                                    f"the same out_dir writes it every checkpoint_every steps)")
+        if not resume and state.is_file() and not force:
+            raise FileExistsError(f"{state} holds an interrupted run of {recipe.name!r}; continue it with "
+                                  f"resume=True (--resume), or pass force=True (--force) to start over")
+        if recipe.storage not in STORAGES:  # before training, not after
+            raise ValueError(f"recipe {recipe.name!r}: storage must be one of {STORAGES}, got {recipe.storage!r}")
+
+    distributed.agree(checks, ctx)
     result = train(recipe, fast=fast, seed=seed, progress=progress, device=device, checkpoint=state,
-                   checkpoint_every=checkpoint_every, resume=state if resume else None)
+                   checkpoint_every=checkpoint_every, resume=state if resume else None, amp=amp, compile=compile)
+    if not ctx.is_main:
+        return None
     model = result.model.cpu()
     tensors = storage_tensors(model, result.recipe.storage)  # rounds the model too: the metrics are the file's
     metrics = evaluate(model, result.schedule, result.recipe)
@@ -267,7 +346,8 @@ def run_recipe(name, *, fast: bool = False, out_dir=None, seed: int | None = Non
         "recipe": resolved,
         "fast": fast,
         "seed": result.recipe.seed,
-        "command": command_for(recipe.name, fast=fast, out_dir=out_dir, seed=seed, device=device),
+        "command": command_for(recipe.name, fast=fast, out_dir=out_dir, seed=seed, device=device, amp=amp,
+                               compile=compile, world=ctx.world),
         "train_seconds": round(result.seconds, 1),
         "steps": result.step,
         "final_loss_ema": float(sum(result.losses[-100:]) / max(1, len(result.losses[-100:]))),
@@ -283,6 +363,12 @@ def run_recipe(name, *, fast: bool = False, out_dir=None, seed: int | None = Non
     }
     if resume:
         sidecar["resumed"] = True
+    if ctx.distributed:
+        sidecar["processes"] = ctx.world   # batch_size is per process: the step's batch was processes x batch_size
+    if amp:
+        sidecar["amp"] = "bfloat16"
+    if compile:
+        sidecar["compile"] = compile
     write_pair(out, recipe.name, tensors, sidecar, metadata={"recipe": json.dumps(resolved), "kind": "ddlearn-model",
                                                              "version": __version__, "storage": result.recipe.storage})
     state.unlink(missing_ok=True)

@@ -567,6 +567,23 @@ def _train_rows():
     return [
         ("train-recipe", lambda: train.train("nope", progress=False), E, "nope"),
         ("train-recipe-type", lambda: train.train(5, progress=False), T, "recipe"),
+        ("train-device", lambda: train.train("toy2d", progress=False, device="gpu"), E, "device"),
+        ("train-amp", lambda: train.train("toy2d", progress=False, amp="yes"), T, "amp"),
+        ("train-compile", lambda: train.train("toy2d", progress=False, compile=3), T, "compile"),
+        ("run_recipe-checkpoint_every", lambda: train.run_recipe("toy2d", checkpoint_every=-1), E, "checkpoint_every"),
+        ("run_recipe-resume", lambda: train.run_recipe("toy2d", resume="yes"), T, "resume"),
+        ("convert-storage", lambda: train.convert_storage("toy2d", "int8"), E, "storage"),
+        ("convert-name", lambda: train.convert_storage("../toy2d"), E, "name"),
+    ]
+
+
+def _distributed_rows():
+    from ddlearn import distributed
+
+    return [
+        ("setup-device", lambda: distributed.setup("cpu"), T, "device"),
+        ("shard-uneven", lambda: distributed.shard(torch.arange(5), distributed.Context(rank=0, world=2)), E,
+         "indices"),
     ]
 
 
@@ -584,7 +601,7 @@ def _cli_rows():
 
 
 TABLES.update({"video": _video_rows, "video_metrics": _video_metrics_rows, "recipe": _recipe_rows,
-               "evals": _evals_rows, "train": _train_rows, "cli": _cli_rows})
+               "evals": _evals_rows, "train": _train_rows, "cli": _cli_rows, "distributed": _distributed_rows})
 
 
 # --------------------------------------------------------------------------- Chapters 07-09 modules

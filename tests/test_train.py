@@ -237,3 +237,24 @@ def test_resuming_ignores_the_storage_field(tmp_path):
     whole = train.train(short, progress=False)
     resumed = train.train(replace(short, storage="float16"), progress=False, resume=state)
     assert _same(whole.model, resumed.model)
+
+
+# --------------------------------------------------------------------------- switches: bf16 autocast, torch.compile
+def test_amp_switch_changes_the_arithmetic_and_still_learns():
+    short = replace(TINY, steps=40)
+    plain = train.train(short, progress=False)
+    amp = train.train(short, progress=False, amp=True)
+    assert not _same(plain.net, amp.net)   # bf16 autocast did run
+    assert all(torch.isfinite(torch.tensor(amp.losses)))
+    first, last = sum(amp.losses[:10]) / 10, sum(amp.losses[-10:]) / 10
+    assert last < first, (first, last)
+    off = train.train(short, progress=False, amp=False, compile=False)   # the switches off: the plain run, bit for bit
+    assert _same(plain.net, off.net) and plain.losses == off.losses
+
+
+def test_compile_switch_wraps_the_net():
+    short = replace(TINY, steps=5)
+    plain = train.train(short, progress=False)
+    compiled = train.train(short, progress=False, compile="eager")   # dynamo's tracing, no code generation
+    for a, b in zip(plain.net.state_dict().values(), compiled.net.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), (a - b).abs().max()
