@@ -747,8 +747,10 @@ plt.show()
 # schedule with $T = 1000$, from the schedule's arrays (step $t$ sits at index
 # $t - 1$).
 
-# %%
-answer_02_1 = None  # a float
+# %% tags=["solution"]
+from ddlearn import schedules as _s
+_lin = _s.linear()
+answer_02_1 = float(_lin.betas[1] * (1 - _lin.alpha_bars[0]) / (1 - _lin.alpha_bars[1]))
 check("02.1", answer_02_1)
 
 # %% [markdown]
@@ -758,9 +760,9 @@ check("02.1", answer_02_1)
 # as for every function in the library. The checker compares it with the
 # posterior mean at $\hat x_0$.
 
-# %%
+# %% tags=["solution"]
 def mu(x_t, eps, t, schedule):
-    return None  # your code
+    return (x_t - schedule.betas[t] / (1 - schedule.alpha_bars[t]).sqrt() * eps) / schedule.alphas[t].sqrt()
 
 
 check("02.2", mu)
@@ -770,8 +772,10 @@ check("02.2", mu)
 # first KL term, index 1 of `losses.vlb_weights`) than at step $t = 1000$
 # (index 999), with $\sigma_t^2 = \beta_t$? Compare with the plot in section 2.
 
-# %%
-answer_02_3 = None  # a float
+# %% tags=["solution"]
+from ddlearn import losses as _losses, schedules as _s
+_w = _losses.vlb_weights(_s.linear())
+answer_02_3 = float(_w[1] / _w[999])
 check("02.3", answer_02_3)
 
 # %% [markdown]
@@ -779,9 +783,10 @@ check("02.3", answer_02_3)
 # returning $x_{t-1}$ with $\sigma_t^2 = \beta_t$, where `t` is the code's index
 # (no noise at index 0, the last step, which returns $\hat x_0$).
 
-# %%
+# %% tags=["solution"]
 def step(model, x_t, t, schedule, noise):
-    return None  # your code
+    mean = mu(x_t, model(x_t, t), t, schedule)  # 02.2's reverse mean
+    return mean + schedule.betas[t].sqrt() * noise if t > 0 else mean
 
 
 check("02.4", step)
@@ -797,7 +802,99 @@ check("02.4", step)
 # `loss_kwargs={"weighting": "vlb"}`) and compare the sliced Wasserstein
 # distance of its samples with the simple loss's. Which noise levels does the
 # learning-error plot of section 5 say it spends its capacity on?
-#
+
+# %%
+from ddlearn import schedules as _s
+_lin = _s.linear()
+answer_02_1 = float(_lin.betas[1] * (1 - _lin.alpha_bars[0]) / (1 - _lin.alpha_bars[1]))
+check("02.1", answer_02_1)
+
+# %%
+def mu(x_t, eps, t, schedule):
+    return (x_t - schedule.betas[t] / (1 - schedule.alpha_bars[t]).sqrt() * eps) / schedule.alphas[t].sqrt()
+
+
+check("02.2", mu)
+
+# %%
+from ddlearn import losses as _losses, schedules as _s
+_w = _losses.vlb_weights(_s.linear())
+answer_02_3 = float(_w[1] / _w[999])
+check("02.3", answer_02_3)
+
+# %%
+def step(model, x_t, t, schedule, noise):
+    mean = mu(x_t, model(x_t, t), t, schedule)  # 02.2's reverse mean
+    return mean + schedule.betas[t].sqrt() * noise if t > 0 else mean
+
+
+check("02.4", step)
+
+# %% [markdown]
+# **02.7** (derive) Take data $x_0 \sim \mathcal N(0, I)$. Show that then every
+# $x_t \sim \mathcal N(0, I)$, and derive the exact reverse step $q(x_{t-1}\mid x_t)$
+# (not conditioned on $x_0$). Which of section 4's two reverse variances is exact
+# for these data? (Ho et al. 2020 remark that one choice is optimal for
+# $x_0 \sim \mathcal N(0, I)$ and the other for data that is a single point.)
+
+# %% [markdown] tags=["solution"]
+# *Solution.* If $x_{t-1} \sim \mathcal N(0, I)$ then $x_t = \sqrt{1-\beta_t}\,x_{t-1} + \sqrt{\beta_t}\,\epsilon_t$
+# has variance $(1-\beta_t) + \beta_t = 1$, so by induction every $x_t \sim \mathcal N(0, I)$.
+# The pair $(x_{t-1}, x_t)$ is jointly Gaussian with unit variances and covariance
+# $\sqrt{1-\beta_t}\,I$. Conditioning a joint Gaussian: $\mathbb E[x_{t-1}\mid x_t] = \sqrt{1-\beta_t}\,x_t$
+# and $\operatorname{Var}(x_{t-1}\mid x_t) = 1 - (1-\beta_t) = \beta_t$. So
+# $q(x_{t-1}\mid x_t) = \mathcal N(\sqrt{1-\beta_t}\,x_t, \beta_t I)$: the reverse
+# variance $\sigma_t^2 = \beta_t$ is exact here, and $\tilde\beta_t$ (exact when $x_0$ is known,
+# hence for a single point) is too small. A numerical check by regression:
+
+# %% tags=["solution"]
+import torch as _torch
+from ddlearn import schedules as _s
+_lin, _g, _i = _s.linear(), _torch.Generator().manual_seed(0), 500  # index 500 = step t = 501
+_x0 = _torch.randn(200_000, generator=_g, dtype=_torch.float64)
+_ab_prev = _lin.alpha_bars[_i - 1]
+_x_prev = _ab_prev.sqrt() * _x0 + (1 - _ab_prev).sqrt() * _torch.randn(_x0.shape, generator=_g, dtype=_torch.float64)
+_x_t = (1 - _lin.betas[_i]).sqrt() * _x_prev + _lin.betas[_i].sqrt() * _torch.randn(_x0.shape, generator=_g,
+                                                                                   dtype=_torch.float64)
+_slope = float((_x_prev * _x_t).mean() / (_x_t * _x_t).mean())
+print(f"slope {_slope:.5f} vs sqrt(1 - beta) {float((1 - _lin.betas[_i]).sqrt()):.5f}; "
+      f"residual variance {float((_x_prev - _slope * _x_t).var()):.5f} vs beta {float(_lin.betas[_i]):.5f}")
+
+# %% [markdown]
+# **02.8** (predict, then run) For data $\mathcal N(0, I)$ the best possible noise
+# predictor is known in closed form (Chapter 03 derives it), so the smallest
+# simple loss $\mathbb E\|\epsilon - \epsilon_\theta(x_t, t)\|^2$ per dimension that
+# *any* network can reach at step $t$ is known too. Before computing anything,
+# predict that floor at the first step and at the last step of the linear
+# schedule: at which end is predicting the noise hard? Then measure it with the
+# exact oracle `oracles.gaussian(torch.zeros(2), 1.0).eps_model(schedule)` on
+# 20,000 draws at indices 0, 99, 499 and 999.
+
+# %% tags=["solution"]
+import torch as _torch
+from ddlearn import forward as _forward, oracles as _oracles, schedules as _s
+_lin = _s.linear()
+_oracle = _oracles.gaussian(_torch.zeros(2), 1.0).eps_model(_lin)
+_g = _torch.Generator().manual_seed(1)
+print(f"{'index':>6} {'measured floor':>15} {'alpha_bar':>10}")
+for _i in (0, 99, 499, 999):
+    _x0 = _torch.randn(20_000, 2, generator=_g, dtype=_torch.float64)
+    _eps = _torch.randn(_x0.shape, generator=_g, dtype=_torch.float64)
+    with _torch.no_grad():
+        _pred = _oracle(_forward.q_sample(_x0, _i, _eps, _lin), _torch.full((20_000,), float(_i), dtype=_torch.float64))
+    print(f"{_i:>6} {float(((_eps - _pred) ** 2).mean()):>15.5f} {float(_lin.alpha_bars[_i]):>10.5f}")
+
+# %% [markdown] tags=["solution"]
+# *Solution.* Here $\epsilon$ given $x_t$ is Gaussian with variance
+# $1 - (1 - \bar\alpha_t) = \bar\alpha_t$ (the covariance of $\epsilon$ and $x_t$ is
+# $\sqrt{1-\bar\alpha_t}$), so the floor is $\bar\alpha_t$: almost 1 at the first
+# step, where $x_t$ is nearly clean and the little noise in it cannot be told
+# apart from the data, and almost 0 at the last, where $x_t$ *is* the noise. The
+# measured floors match $\bar\alpha_t$. A training loss that stays near 1 at
+# small $t$ is therefore no sign of a bad network.
+
+
+# %% [markdown]
 # ## References
 #
 # * J. Sohl-Dickstein, E. Weiss, N. Maheswaranathan, S. Ganguli. *Deep
