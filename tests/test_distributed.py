@@ -30,10 +30,10 @@ TINY = Recipe(name="tiny_dist", data="swiss_roll", data_kwargs={"n": 1000}, net=
               net_kwargs={"dim": 2, "hidden": 32, "depth": 2, "emb_dim": 16, "T": 100},
               schedule_kwargs={"T": 100}, steps=120, batch_size=B, lr=3e-3, ema_decay=0.9, warmup=10)
 #: Largest |held-out loss of a 2-process run - that of a 1-process run with twice the batch|, same seed.
-#: The two set-ups differ by their draws only, so their gap is of the size of the seed-to-seed spread,
-#: which `benchmarks/training.py --compare --seeds 5` measures. 0.04 is a first bound (the test passed
-#: with it); the session that wrote it had no CPU left to finish that measurement.
-TOLERANCE = 0.04
+#: Measured by `benchmarks/training.py --compare --seeds 5` (seeds 0-4): 2 processes of batch 32
+#: 0.6198 +- 0.0074, 1 process of batch 64 0.6212 +- 0.0067 (same-seed gap: mean 0.0018, max 0.0041),
+#: 1 process of batch 32 0.6384 +- 0.0024 (0.019 above on average): 0.01 separates the two.
+TOLERANCE = 0.01
 
 
 def _free_port() -> int:
