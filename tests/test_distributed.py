@@ -32,8 +32,9 @@ TINY = Recipe(name="tiny_dist", data="swiss_roll", data_kwargs={"n": 1000}, net=
 #: Largest |held-out loss of a 2-process run - that of a 1-process run with twice the batch|, same seed.
 #: Measured by `benchmarks/training.py --compare --seeds 5` (seeds 0-4): 2 processes of batch 32
 #: 0.6198 +- 0.0074, 1 process of batch 64 0.6212 +- 0.0067 (same-seed gap: mean 0.0018, max 0.0041),
-#: 1 process of batch 32 0.6384 +- 0.0024 (0.019 above on average): 0.01 separates the two.
-TOLERANCE = 0.01
+#: 1 process of batch 32 0.6384 +- 0.0024 (0.019 above on average; for seed 0, the test's, the gaps are
+#: 0.0005 to batch 64 and 0.0096 to batch 32): 0.006 admits the largest measured gap, 1.5x over.
+TOLERANCE = 0.006
 
 
 def _free_port() -> int:
