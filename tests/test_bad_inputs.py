@@ -685,6 +685,8 @@ def _gdp_patches_rows():
         ("patch-T", lambda: __import__("ddlearn").samplers.sample_ddim(
             patches.PatchModel(unet(), 8), imgs(s=16), schedules.linear(T=50), 2, progress=False), E, "T=1000"),
         ("patch-empty", lambda: patches.PatchModel(unet(), 8)(torch.zeros(0, 1, 16, 16), 3), E, "x"),
+        ("channel-model", lambda: patches.ChannelModel(5), T, "model"),
+        ("channel-t", lambda: patches.ChannelModel(unet())(torch.zeros(2, 3, 8, 8), torch.zeros(3)), E, "t"),
     ]
 
 
@@ -702,8 +704,6 @@ def _anomaly_consistency_rows():
          "generator"),
         ("anomaly-T", lambda: anomaly.anomaly_map(unet(), schedules.linear(T=50), imgs(), t0=10, steps=2), E,
          "T=1000"),
-        ("channel-model", lambda: patches.ChannelModel(5), T, "model"),
-        ("channel-t", lambda: patches.ChannelModel(unet())(torch.zeros(2, 3, 8, 8), torch.zeros(3)), E, "t"),
         ("partial_noise-noise", lambda: anomaly.partial_noise(imgs(), 5, lin(), noise="nope"), E, "nope"),
         ("auroc-one-class", lambda: anomaly.pixel_auroc(score, torch.zeros_like(score, dtype=torch.bool)), E,
          "mask"),
