@@ -64,7 +64,22 @@ _CHECK = re.compile(r"""^\s*check\(\s*["'](?P<id>\d\d\.\d+)["']\s*,\s*(?P<name>[
 _EXERCISE = re.compile(r"\*\*(\d\d\.\d+)\*\*")
 
 
+def _check_notebook(nb, name="nb"):
+    """A notebook (nbformat.NotebookNode or a dict with a list of cells), or a TypeError naming ``name``."""
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise TypeError(f"{name} must be a notebook (nbformat.NotebookNode, e.g. from nbformat.read or "
+                        f"ddlearn.teaching.read_chapter), got {type(nb).__name__}")
+    return nb
+
+
+def _check_cell(cell):
+    if not isinstance(cell, dict) or "cell_type" not in cell:
+        raise TypeError(f"cell must be a notebook cell (an element of nb.cells), got {type(cell).__name__}")
+    return cell
+
+
 def tags(cell) -> list[str]:
+    _check_cell(cell)
     return list(cell.get("metadata", {}).get("tags", []))
 
 
@@ -99,6 +114,9 @@ def _signature(source: str, name: str) -> str | None:
 
 def prompt_source(cell, exercise_id: str | None) -> str:
     """The student's cell for solution ``cell``: a prompt and the checker call (see the module docstring)."""
+    _check_cell(cell)
+    if exercise_id is not None and not isinstance(exercise_id, str):
+        raise TypeError(f"exercise_id must be a string such as '01.3' or None, got {type(exercise_id).__name__}")
     label = exercise_id or "this exercise"
     if cell.cell_type == "markdown":
         return (f"**Your answer ({label}).** Write your derivation or answer here "
@@ -121,6 +139,7 @@ def prompt_source(cell, exercise_id: str | None) -> str:
 
 def exercise_ids(nb) -> list[str | None]:
     """For each cell, the exercise it belongs to: its checker call's id, else the last ``**NN.M**`` above it."""
+    _check_notebook(nb)
     current, ids = None, []
     for cell in nb.cells:
         calls = check_calls(cell.source) if cell.cell_type == "code" else []
@@ -151,7 +170,7 @@ def _prompt_cell(cell, exercise_id):
 
 def student_view(nb):
     """A copy of ``nb`` with each solution cell replaced by its prompt; outputs of other cells kept."""
-    nb = copy.deepcopy(nb)
+    nb = copy.deepcopy(_check_notebook(nb))
     ids = exercise_ids(nb)
     nb.cells = [_prompt_cell(c, i) if is_solution(c) else c for c, i in zip(nb.cells, ids)]
     return nb
@@ -172,12 +191,15 @@ def student_notebook(nb):
 
 def without(nb, predicate):
     """A copy of ``nb`` without the cells for which ``predicate(cell)`` is true."""
-    nb = copy.deepcopy(nb)
+    if not callable(predicate):
+        raise TypeError(f"predicate must be a function of a cell, got {type(predicate).__name__}")
+    nb = copy.deepcopy(_check_notebook(nb))
     nb.cells = [c for c in nb.cells if not predicate(c)]
     return nb
 
 
 def solution_cells(nb) -> list:
+    _check_notebook(nb)
     return [c for c in nb.cells if is_solution(c)]
 
 
@@ -191,6 +213,9 @@ def chapter_sources(chapters_dir, only: list[str] | None = None) -> list[Path]:
         raise FileNotFoundError(f"no chapter sources (NN_name.py) in {chapters_dir}")
     if not only:
         return sources
+    if isinstance(only, (str, int)):
+        raise TypeError(f"only must be a list of chapter numbers such as ['01', '7'], got {only!r} "
+                        f"(wrap one chapter in a list)")
     picked = []
     for want in only:
         want = str(want).strip()
@@ -208,6 +233,10 @@ def read_chapter(path) -> "nbformat.NotebookNode":  # noqa: F821
     """A chapter as a notebook: its jupytext ``.py`` source (the reviewed one), or an ``.ipynb``."""
     import jupytext
 
+    if not isinstance(path, (str, Path)):
+        raise TypeError(f"path must be a file path (str or Path), got {type(path).__name__}")
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"path {str(path)!r}: no such chapter file")
     return jupytext.read(Path(path))
 
 
@@ -216,9 +245,12 @@ def write_student_notebooks(chapters_dir, out_dir, only: list[str] | None = None
     import nbformat
 
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"out_dir {str(out_dir)!r} is a file, not a folder: pick a folder for the student notebooks")
+    sources = chapter_sources(chapters_dir, only)  # every check before anything is written
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for src in chapter_sources(chapters_dir, only):
+    for src in sources:
         nb = student_notebook(read_chapter(src))
         nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
         path = out_dir / f"{src.stem}.ipynb"
@@ -233,6 +265,7 @@ def run_seconds(nb) -> float | None:
     ``execution`` metadata that nbclient records (None if the notebook carries none)."""
     from datetime import datetime
 
+    _check_notebook(nb)
     starts, ends = [], []
     for cell in nb.cells:
         ex = cell.get("metadata", {}).get("execution", {})
@@ -244,11 +277,13 @@ def run_seconds(nb) -> float | None:
 
 def words(nb) -> int:
     """Words of prose (markdown cells outside solutions)."""
+    _check_notebook(nb)
     return sum(len(c.source.split()) for c in nb.cells if c.cell_type == "markdown" and not is_solution(c))
 
 
 def exercise_list(nb) -> list[str]:
     """The exercise ids a chapter poses (``**NN.M**`` in its markdown)."""
+    _check_notebook(nb)
     found = []
     for cell in nb.cells:
         if cell.cell_type == "markdown" and not is_solution(cell):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -453,7 +454,34 @@ def _book_rows(tmp="/nonexistent-ddlearn-chapters"):
     ]
 
 
+def _teaching_rows(tmp="/nonexistent-ddlearn-chapters"):
+    import nbformat
+
+    from ddlearn import teaching
+
+    chapters = Path(__file__).resolve().parents[1] / "chapters"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("**01.1** x")])
+    return [
+        ("student-path", lambda: teaching.student_notebook("chapters/01_forward_process.py"), T, "nb"),
+        ("student-cells-not-list", lambda: teaching.student_view({"cells": None}), T, "nb"),
+        ("prompt-cell-str", lambda: teaching.prompt_source("x = 1", "01.1"), T, "cell"),
+        ("prompt-id-float", lambda: teaching.prompt_source(nb.cells[0], 1.3), T, "exercise_id"),
+        ("without-predicate", lambda: teaching.without(nb, "solution"), T, "predicate"),
+        ("run_seconds-list", lambda: teaching.run_seconds([]), T, "nb"),
+        ("words-none", lambda: teaching.words(None), T, "nb"),
+        ("sources-missing", lambda: teaching.chapter_sources(tmp), FileNotFoundError, "chapters"),
+        ("sources-only-str", lambda: teaching.chapter_sources(chapters, "07"), T, "only"),
+        ("sources-only-word", lambda: teaching.chapter_sources(chapters, ["seven"]), E, "--chapters"),
+        ("sources-only-absent", lambda: teaching.chapter_sources(chapters, ["42"]), E, "42"),
+        ("read-int", lambda: teaching.read_chapter(7), T, "path"),
+        ("read-missing", lambda: teaching.read_chapter(tmp + "/01.py"), FileNotFoundError, "path"),
+        ("write-out-file", lambda: teaching.write_student_notebooks(chapters, chapters / "01_forward_process.py"), E,
+         "out_dir"),
+    ]
+
+
 TABLES = {
+    "teaching": _teaching_rows,
     "_checks": _checks_rows, "config": _config_rows, "schedules": _schedules_rows, "forward": _forward_rows,
     "param": _param_rows, "oracles": _oracles_rows, "sde": _sde_rows, "langevin": _langevin_rows,
     "losses": _losses_rows, "nets": _nets_rows, "samplers": _samplers_rows, "guidance": _guidance_rows,
