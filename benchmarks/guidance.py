@@ -30,21 +30,20 @@ import torch
 
 from ddlearn import data, metrics, operators, pretrained
 from ddlearn.guidance import classifier_free, classifier_guidance
-from ddlearn.restoration import classical, consistency_psnr, sample_ddnm, sample_dps, sample_guided
+from ddlearn.report import table
+from ddlearn.restoration import (
+    classical,
+    consistency_psnr,
+    sample_ddnm,
+    sample_dps,
+    sample_guided,
+)
 from ddlearn.samplers import sample_ddim
 
 CFG_SCALES = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
 CG_SCALES = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)
 #: guidance step sizes used for digits here and in Chapter 06
 DPS_SCALE, X0_SCALE = 2.0, 1.0
-
-
-def table(rows, cols):
-    widths = [max(len(c), *(len(f"{r[c]}") for r in rows)) for c in cols]
-    print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
-    for r in rows:
-        print("  ".join(f"{r[c]}".ljust(w) for c, w in zip(cols, widths)))
-    print()
 
 
 def guidance_part(args):

@@ -44,8 +44,9 @@ import torch
 
 from ddlearn import pretrained
 from ddlearn.data import medical as M
-from ddlearn.metrics import consistency_psnr, psnr, ssim
+from ddlearn.metrics import psnr, ssim
 from ddlearn.operators.medical import KSpace, Radon
+from ddlearn.report import fmt_mean_sd, table
 from ddlearn.restoration import anomaly as A
 from ddlearn.restoration import consistency as C
 from ddlearn.restoration import reconstruction as R
@@ -53,18 +54,7 @@ from ddlearn.restoration.posterior import sample_dps
 
 
 def ms(vals, digits=2):
-    v = np.asarray(vals, dtype=np.float64)
-    return f"{v.mean():.{digits}f} +- {v.std(ddof=1) if len(v) > 1 else 0.0:.{digits}f}"
-
-
-def table(rows, cols, title=None):
-    if title:
-        print(f"## {title}")
-    widths = [max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in cols]
-    print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
-    for r in rows:
-        print("  ".join(str(r.get(c, "")).ljust(w) for c, w in zip(cols, widths)))
-    print(flush=True)
+    return fmt_mean_sd(vals, digits=digits)
 
 
 def per_image(fn, xs):

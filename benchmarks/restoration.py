@@ -36,7 +36,6 @@ colorization: colour error well below the luminance-only baseline's.
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import time
 
@@ -44,6 +43,7 @@ import numpy as np
 import torch
 
 from ddlearn import data, train
+from ddlearn.report import fmt_mean_sd, table
 from ddlearn.restoration import ChannelModel, PatchModel
 from ddlearn.restoration.tasks import METHODS, TASKS, make_task, restore, score
 
@@ -56,18 +56,7 @@ PRIOR_TASKS = {
 
 
 def ms(vals):
-    vals = np.asarray(vals, dtype=np.float64)
-    if vals.size == 0:
-        return "-"
-    return f"{vals.mean():.2f} +- {vals.std():.2f}" if vals.size > 1 else f"{vals.mean():.2f}"
-
-
-def table(rows, cols):
-    widths = [max(len(c), *(len(f"{r.get(c, '')}") for r in rows)) for c in cols]
-    print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
-    for r in rows:
-        print("  ".join(f"{r.get(c, '')}".ljust(w) for c, w in zip(cols, widths)))
-    print(flush=True)
+    return fmt_mean_sd(vals, digits=2)
 
 
 def images(prior: str, split: str, n: int, seed: int) -> torch.Tensor:
@@ -93,10 +82,7 @@ def row_from_scores(name, per_sample, k, secs, n_images, extra=None):
                      ("colour_error", "colour err")):
         if key in per_sample[0]:
             per_image = np.mean([s[key] for s in per_sample], axis=0)
-            r[col] = ms(per_image) if key != "ssim" else ms(per_image).replace("+-", "+-")
-            if key == "ssim":
-                v = np.asarray(per_image)
-                r[col] = f"{v.mean():.3f} +- {v.std():.3f}"
+            r[col] = fmt_mean_sd(per_image, digits=3 if key == "ssim" else 2)
     if extra:
         r.update(extra)
     r["s/img"] = f"{secs / max(1, n_images * k):.2f}"
@@ -142,7 +128,7 @@ def run_task(task_name, model, schedule, x, args, *, methods, sweep=None):
         extra = {}
         err = task.estimate_error(op, k) if method.startswith("GDP") else {}
         for key, v in err.items():
-            extra["param err"] = f"{key} {100 * v.mean():.1f}% +- {100 * v.std():.1f}%"
+            extra["param err"] = f"{key} {fmt_mean_sd(v, digits=1, scale=100, unit='%')}"
         rows.append(row_from_scores(f"{label} (1 sample)", per_sample, k, secs, n, extra))
         if k > 1:
             rows.append(row_from_scores(f"{label} (mean of {k})", [score(task, out.mean(1))], k, secs, n))

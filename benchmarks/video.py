@@ -39,8 +39,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ddlearn import pretrained, video_metrics as V
+from ddlearn import pretrained
+from ddlearn import video_metrics as V
 from ddlearn.data import clips as C
+from ddlearn.report import fmt_mean_sd, table
 
 COLUMNS = [("direction_right_1", "dir. right 1 sprite", 100, "%"), ("direction_right_multi", "dir. right 2-3", 100, "%"),
            ("displacement_error", "disp. err px", 1, ""), ("trackable", "trackable", 100, "%"),
@@ -76,19 +78,7 @@ VALIDATION_SET = dict(per_cell=1, multi=8, still=4, bounce=0)
 
 
 def fmt(vals, mult=1.0, digits=1):
-    v = np.asarray(vals, dtype=float) * mult
-    v = v[np.isfinite(v)]
-    if not len(v):
-        return "-"
-    return f"{v.mean():.{digits}f} +- {v.std(ddof=1):.{digits}f}" if len(v) > 1 else f"{v.mean():.{digits}f}"
-
-
-def table(rows, cols):
-    widths = [max(len(c), *(len(f"{r.get(c, '')}") for r in rows)) for c in cols]
-    print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
-    for r in rows:
-        print("  ".join(f"{r.get(c, '')}".ljust(w) for c, w in zip(cols, widths)))
-    print(flush=True)
+    return fmt_mean_sd(vals, digits=digits, scale=mult)
 
 
 def run_model(model, schedule, evalset, args, *, scales=(1.0, 3.0), context=True, clf=None):
@@ -231,7 +221,7 @@ def part_stride(args):
 
 
 def part_ablation(args):
-    from ddlearn import recipes, train
+    from ddlearn import train
     from ddlearn.recipes.ch08 import ABLATION_STEPS, ABLATIONS
 
     clf = pretrained.load("clip_classifier").model

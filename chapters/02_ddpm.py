@@ -803,33 +803,6 @@ check("02.4", step)
 # distance of its samples with the simple loss's. Which noise levels does the
 # learning-error plot of section 5 say it spends its capacity on?
 
-# %%
-from ddlearn import schedules as _s
-_lin = _s.linear()
-answer_02_1 = float(_lin.betas[1] * (1 - _lin.alpha_bars[0]) / (1 - _lin.alpha_bars[1]))
-check("02.1", answer_02_1)
-
-# %%
-def mu(x_t, eps, t, schedule):
-    return (x_t - schedule.betas[t] / (1 - schedule.alpha_bars[t]).sqrt() * eps) / schedule.alphas[t].sqrt()
-
-
-check("02.2", mu)
-
-# %%
-from ddlearn import losses as _losses, schedules as _s
-_w = _losses.vlb_weights(_s.linear())
-answer_02_3 = float(_w[1] / _w[999])
-check("02.3", answer_02_3)
-
-# %%
-def step(model, x_t, t, schedule, noise):
-    mean = mu(x_t, model(x_t, t), t, schedule)  # 02.2's reverse mean
-    return mean + schedule.betas[t].sqrt() * noise if t > 0 else mean
-
-
-check("02.4", step)
-
 # %% [markdown]
 # **02.7** (derive) Take data $x_0 \sim \mathcal N(0, I)$. Show that then every
 # $x_t \sim \mathcal N(0, I)$, and derive the exact reverse step $q(x_{t-1}\mid x_t)$

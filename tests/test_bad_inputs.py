@@ -480,8 +480,20 @@ def _teaching_rows(tmp="/nonexistent-ddlearn-chapters"):
     ]
 
 
+def _report_rows():
+    from ddlearn import report
+
+    return [
+        ("fmt-digits", lambda: report.fmt_mean_sd([1, 2], digits=-1), E, "digits"),
+        ("fmt-values-str", lambda: report.fmt_mean_sd("abc"), T, "values"),
+        ("mean_sd-values-none", lambda: report.mean_sd(None), T, "values"),
+        ("table-cols-str", lambda: report.table([{"a": 1}], "a"), T, "cols"),
+        ("table-rows-list", lambda: report.table([[1, 2]], ["a"]), T, "rows"),
+    ]
+
+
 TABLES = {
-    "teaching": _teaching_rows,
+    "teaching": _teaching_rows, "report": _report_rows,
     "_checks": _checks_rows, "config": _config_rows, "schedules": _schedules_rows, "forward": _forward_rows,
     "param": _param_rows, "oracles": _oracles_rows, "sde": _sde_rows, "langevin": _langevin_rows,
     "losses": _losses_rows, "nets": _nets_rows, "samplers": _samplers_rows, "guidance": _guidance_rows,

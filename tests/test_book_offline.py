@@ -11,9 +11,7 @@
 """
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from pathlib import Path
 
 import nbformat
@@ -23,9 +21,6 @@ from ddlearn import book
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
-IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 TINY = [
     nbformat.v4.new_markdown_cell("# A tiny chapter\n\nInline maths $x_t = \\sqrt{\\bar\\alpha_t}\\,x_0$ and\n\n"
@@ -106,34 +101,7 @@ def test_every_chapter_page_loads_nothing_from_outside(chapter_pages):
 
 
 # --------------------------------------------------------------------------- a browser, network off
-def _chromium() -> str | None:
-    for candidate in [os.environ.get("DDLEARN_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
-                      shutil.which("chromium-browser"), shutil.which("google-chrome")]:
-        if candidate and os.path.exists(candidate):
-            return candidate
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser():
-    path = _chromium()
-    if path is None:
-        if IN_CI:
-            pytest.fail("browser test cannot run: no Chromium found (apt-get install -y chromium)", pytrace=False)
-        pytest.skip("no Chromium installed (apt-get install chromium) and CI is not set")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        pytest.fail(f"the playwright package is missing ({exc}); pip install -e '.[dev]'", pytrace=False)
-    pw = sync_playwright().start()
-    try:
-        browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, timeout=60_000)
-    except Exception as exc:
-        pw.stop()
-        pytest.fail(f"Chromium at {path} did not start: {str(exc).splitlines()[0]}", pytrace=False)
-    yield browser
-    browser.close()
-    pw.stop()
+# the browser fixture (one headless Chromium) is in conftest.py
 
 
 def open_offline(browser, page_path: Path) -> dict:

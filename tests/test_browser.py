@@ -36,9 +36,6 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "_build" / "browser"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 @dataclass(frozen=True)
@@ -102,39 +99,7 @@ SELF_CHECK_SOURCE = textwrap.dedent('''
 
 
 # --------------------------------------------------------------------------- fixtures
-def _chromium() -> str | None:
-    for candidate in [os.environ.get("DDLEARN_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
-                      shutil.which("chromium-browser"), shutil.which("google-chrome")]:
-        if candidate and os.path.exists(candidate):
-            return candidate
-    return None
-
-
-def _cannot_run(reason: str):
-    """Fail in CI; skip elsewhere only for a missing Chromium (the caller decides)."""
-    pytest.fail(f"browser test cannot run: {reason}", pytrace=False)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    path = _chromium()
-    if path is None:
-        if IN_CI:
-            _cannot_run("no Chromium found (install it: apt-get install -y chromium)")
-        pytest.skip("no Chromium installed (apt-get install chromium) and CI is not set")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        _cannot_run(f"the playwright package is missing ({exc}); pip install -e '.[dev]'")
-    pw = sync_playwright().start()
-    try:
-        browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, timeout=60_000)
-    except Exception as exc:
-        pw.stop()
-        _cannot_run(f"Chromium at {path} did not start: {str(exc).splitlines()[0]}")
-    yield browser
-    browser.close()
-    pw.stop()
+# the browser fixture (one headless Chromium) is in conftest.py
 
 
 def _free_port() -> int:

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from test_book_offline import CHROMIUM_ARGS, IN_CI, _chromium, open_offline  # noqa: F401  (the same harness)
+from test_book_offline import (
+    open_offline,  # the same harness; the browser fixture is in conftest.py
+)
 
 from ddlearn import book
 
@@ -110,22 +112,6 @@ def test_cli_book_has_slides_flag():
 
 
 # --------------------------------------------------------------------------- a browser, network off
-@pytest.fixture(scope="module")
-def browser():
-    path = _chromium()
-    if path is None:
-        if IN_CI:
-            pytest.fail("browser test cannot run: no Chromium found (apt-get install -y chromium)", pytrace=False)
-        pytest.skip("no Chromium installed (apt-get install chromium) and CI is not set")
-    from playwright.sync_api import sync_playwright
-
-    pw = sync_playwright().start()
-    browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, timeout=60_000)
-    yield browser
-    browser.close()
-    pw.stop()
-
-
 @pytest.mark.browser
 def test_slides_run_in_a_browser_with_the_network_off(browser, slides_book):
     page_path = slides_book / "slides" / "01_tiny.slides.html"

@@ -130,6 +130,15 @@ def test_no_solution_text_leaks_into_the_student_notebook(source):
             assert line not in student_text, f"{source.name}: solution line in the student notebook: {line!r}"
 
 
+@pytest.mark.parametrize("source", WITH_SOLUTIONS, ids=_ids(WITH_SOLUTIONS))
+def test_checker_calls_sit_only_in_solution_cells(source):
+    """An untagged copy of a solution (its checker call outside a solution cell) would reach the student."""
+    nb = teaching.read_chapter(source)
+    stray = [(i, ex) for i, c in enumerate(nb.cells) if c.cell_type == "code" and not teaching.is_solution(c)
+             for ex, _ in teaching.check_calls(c.source)]
+    assert not stray, f"{source.name}: checker calls outside solution cells (cell, exercise): {stray}"
+
+
 def _import_cell(nb) -> str:
     return next(c.source for c in nb.cells if c.cell_type == "code" and "import" in c.source)
 
