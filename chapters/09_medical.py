@@ -381,6 +381,18 @@ for (views, noise), row in ct_table.items():
 # SART+TV, and compare the difference with the spread: with three images an
 # advantage of a fraction of a dB is noise. The noisy rows use a damping that
 # was not tuned; that is where a baseline is most likely to win.
+#
+# **What this run shows** (full mode, three test phantoms, so read every
+# difference against its spread). Without noise, the mean of four draws has
+# the highest PSNR at both 16 and 23 views ($37.9 \pm 3.9$ and
+# $41.0 \pm 3.8$ dB against SART+TV's $34.3 \pm 0.2$ and $37.1 \pm 0.3$),
+# but SART+TV keeps the higher SSIM (0.988 and 0.993 against 0.959 and
+# 0.981): the prior gets the values right on average, TV gets the edges. With
+# 1% noise the order turns: SART+TV wins at both view counts ($33.1 \pm 0.7$
+# against $32.0 \pm 1.6$ dB at 16 views, $34.9 \pm 0.9$ against
+# $31.2 \pm 2.0$ at 23), because hard data consistency copies the noise into
+# the image. The diffusion columns also spread much more from image to image
+# ($\pm 2$ to $4$ dB against TV's $\pm 0.2$ to $0.9$).
 
 # %% [markdown]
 # ### DPS, an unseen phantom, and a real CT slice
@@ -431,6 +443,16 @@ plt.show()
 # Shepp-Logan phantom is close to the training distribution (ellipses), the
 # real slice is not, and the gap between the diffusion column and the best
 # classical one is the part of the prior's help that transfers.
+#
+# In this run: DPS reaches $31.8$ dB at 23 views with or without noise, well
+# below the projection sampler without noise ($37.0 \pm 4.8$) and, with
+# noise, above it ($30.9 \pm 2.0$) but below SART+TV ($34.9 \pm 0.9$): its
+# soft pull does not copy the noise, and does not use exact data either. On
+# the Shepp-Logan phantom the prior helps (mean of 4: $33.9$ dB against
+# SART+TV's $30.7$; SSIM 0.956 against 0.976, TV again sharper). On the real
+# CT slice **the baseline wins clearly**: FBP $29.3$ dB, diffusion $21.7$
+# (and the iterative methods, SART $19.2$ and SART+TV $20.6$, also fail
+# there). One image each: these are examples, not estimates.
 #
 # ### 128x128
 #
@@ -521,6 +543,15 @@ plt.show()
 # mask by mask: the prior's advantage is largest where TV's assumption
 # fails.
 #
+# In this run (three test phantoms, mean $\pm$ sd): at $R = 4$ equispaced,
+# score-MRI $40.1 \pm 1.9$ dB (one draw) against TV-CS $26.9 \pm 2.2$; with
+# the variable-density mask TV-CS improves to $36.8 \pm 3.0$ and score-MRI
+# stays ahead ($42.8 \pm 1.7$), a smaller margin, as the argument above
+# predicts. At $R = 8$ everything fails (score-MRI $21.9 \pm 4.0$, TV-CS
+# $15.6 \pm 1.6$): at 4% of the lines even a good prior cannot recover what
+# was never measured. Here one draw scores as well as the mean of four: with
+# this much data the draws hardly disagree.
+#
 # ## 5. Case 3: anomaly detection by partial noising
 #
 # A model trained only on healthy anatomy has never seen a lesion. AnoDDPM
@@ -604,6 +635,14 @@ plt.show()
 # for a prior trained with Gaussian noise (see the caveat above), so its row
 # says little about AnoDDPM's full recipe. Best Dice is optimistic (its
 # threshold is chosen on the same images).
+#
+# In this run (24 held-out phantoms with lesions) **the autoencoder beats
+# AnoDDPM** on both scores: pixel AUROC 0.856 against 0.833 (Gaussian noise,
+# $t_0 = 300$, the level chosen on validation phantoms) and best Dice 0.366
+# against 0.267. Both are far above thresholding (0.637) and simplex noise
+# (0.578). A diffusion prior is not automatically the better anomaly
+# detector: on these blobs a small bottleneck, which cannot reproduce a
+# lesion it never saw, does the job at least as well, with one network call.
 #
 # ## 6. Explorer
 #
