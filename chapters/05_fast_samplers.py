@@ -6,6 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -50,6 +51,7 @@ from ddlearn.notebook import check, show_source
 from ddlearn.oracles import named_mixture
 from ddlearn.samplers import (CountedModel, sample_ancestral, sample_ddim, sample_dpm_solver,
                               sample_dpm_solver_pp, sample_euler, sample_heun, time_grid)
+from ddlearn.report import fmt_mean_sd
 from ddlearn.samplers.compare import FAST_SAMPLERS, run_at_budget
 from ddlearn.schedules import linear
 
@@ -186,6 +188,19 @@ show_source(sample_heun, docstring=False)
 #
 # and its multistep "2M" variant estimates the slope of $\hat x_0$ from the
 # *previous* step's prediction: second order at one evaluation per step.
+#
+# The multistep trick works in the noise form too (Lu et al. 2022b, Section
+# 4.2; diffusers' `DPMSolverMultistepScheduler(algorithm_type="dpmsolver")`).
+# **DPM-Solver-2M** (`sample_dpm_solver_multistep`) takes the first-order step
+# of Section 3 and adds the slope of $\hat\epsilon$ in $\lambda$ estimated
+# from the previous step's prediction, with $r = (\lambda_s - \lambda_{\rm prev})/h$:
+#
+# $$x_t = \frac{\alpha_t}{\alpha_s}x_s - \sigma_t(e^{h}-1)\,\hat\epsilon_s
+#   - \tfrac12\,\sigma_t(e^{h}-1)\,\frac{\hat\epsilon_s - \hat\epsilon_{\rm prev}}{r} .$$
+#
+# Again one evaluation per step and second order. The two multistep methods
+# extrapolate different quantities ($\hat x_0$ or $\hat\epsilon$); Sections 6
+# and 7 measure which does better at small budgets.
 
 # %%
 show_source(sample_dpm_solver_pp, docstring=False)
@@ -294,37 +309,43 @@ for name in methods:
 # ## 6. Sample quality at equal evaluations
 #
 # Error along a trajectory is one thing; what we want is the right
-# *distribution*. Sample the ring with each sampler at 4 to 50 evaluations,
-# from the same noise, and measure the sliced Wasserstein distance (SW,
-# `ddlearn.metrics`) to fresh samples of the true mixture. Two reference
-# lines: the same distance between two independent true samples (a perfect
-# sampler scores about this), and 1000-step ancestral sampling.
+# *distribution*. Sample the ring with each sampler (on its default grid) at 4
+# to 50 evaluations, from the same noise, and measure the sliced Wasserstein
+# distance (SW, `ddlearn.metrics`) to a large sample of the true mixture; do it
+# for three draws of the noise $x_T$ and report mean $\pm$ sd over the draws
+# (one draw is not enough to rank two samplers). Two reference lines: the same
+# distance for an independent true sample (a perfect sampler scores about
+# this), and 1000-step ancestral sampling.
 
 # %%
-n = pick(3000, 500)
+n, seeds = pick(3000, 500), range(pick(3, 1))
 budgets = [4, 6, 10, 20, 50]
 truth = ring.sample(n, generator=torch.Generator().manual_seed(2))
-floor = metrics.sliced_wasserstein(ring.sample(n, generator=torch.Generator().manual_seed(3)), truth,
-                                   generator=torch.Generator().manual_seed(0))
-x_T = torch.randn(n, 2, generator=torch.Generator().manual_seed(4))
 sw = lambda x: metrics.sliced_wasserstein(x, truth, generator=torch.Generator().manual_seed(0))  # noqa: E731
+# one row per seed: each seed is its own x_T (and its own fresh true sample for the floor)
+floor = [sw(ring.sample(n, generator=torch.Generator().manual_seed(30 + k))) for k in seeds]
+x_Ts = [torch.randn(n, 2, generator=torch.Generator().manual_seed(4 + k)) for k in seeds]
 
 t0 = time.perf_counter()
-x_anc = sample_ancestral(oracle, x_T, schedule, generator=torch.Generator().manual_seed(5), progress=False)
-sw_anc, t_anc = sw(x_anc), time.perf_counter() - t0
+x_anc = [sample_ancestral(oracle, x_T, schedule, generator=torch.Generator().manual_seed(50 + k), progress=False)
+         for k, x_T in zip(seeds, x_Ts)]
+sw_anc, t_anc = [sw(x) for x in x_anc], (time.perf_counter() - t0) / len(x_Ts)
 quality, samples = {}, {}
 for name in FAST_SAMPLERS:
-    quality[name] = []
-    for b in budgets:
-        x, used = run_at_budget(name, oracle, x_T, schedule, b)
-        quality[name].append(sw(x))
-        samples[name, b] = x
+    quality[name] = np.zeros((len(budgets), len(x_Ts)))
+    for i, b in enumerate(budgets):
+        for k, x_T in enumerate(x_Ts):
+            x, used = run_at_budget(name, oracle, x_T, schedule, b)
+            quality[name][i, k] = sw(x)
+            samples[name, b, k] = x
 
 fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
 for name in FAST_SAMPLERS:
-    ax.plot(budgets, quality[name], "o-", label=name)
-ax.axhline(sw_anc, color="k", ls="--", lw=1, label=f"ancestral, 1000 evaluations ({sw_anc:.3f})")
-ax.axhline(floor, color="gray", ls=":", lw=1, label=f"true vs true ({floor:.3f})")
+    q = quality[name]
+    ax.errorbar(budgets, q.mean(1), yerr=q.std(1, ddof=1) if q.shape[1] > 1 else None, fmt="o-", capsize=3,
+                label=name)
+ax.axhline(np.mean(sw_anc), color="k", ls="--", lw=1, label=f"ancestral, 1000 evaluations ({np.mean(sw_anc):.3f})")
+ax.axhline(np.mean(floor), color="gray", ls=":", lw=1, label=f"true vs true ({np.mean(floor):.3f})")
 ax.set_xscale("log")
 ax.set_yscale("log")
 ax.set_xticks(budgets, [str(b) for b in budgets])
@@ -332,26 +353,33 @@ ax.set_xlabel("network evaluations")
 ax.set_ylabel("sliced Wasserstein to the true ring")
 ax.legend(fontsize="small")
 plt.show()
-print(f"ancestral: {sw_anc:.4f} in {t_anc:.1f} s;  best at 10 evaluations: "
-      f"{min((quality[k][budgets.index(10)], k) for k in FAST_SAMPLERS)}")
+print(f"sliced Wasserstein to the true ring, mean +- sd over {len(x_Ts)} draws of x_T ({n} points each)")
+print(f"{'sampler':18s}" + "".join(f"{b:>19d}" for b in budgets))
+for name in FAST_SAMPLERS:
+    print(f"{name:18s}" + "".join(f"{fmt_mean_sd(quality[name][i], digits=4):>19s}" for i in range(len(budgets))))
+print(f"{'ancestral, 1000':18s}{fmt_mean_sd(sw_anc, digits=4):>19s}  ({t_anc:.1f} s a draw)")
+print(f"{'true vs true':18s}{fmt_mean_sd(floor, digits=4):>19s}")
 
 # %%
 fig, axes = plt.subplots(1, len(FAST_SAMPLERS) + 1, figsize=(15, 2.8), layout="constrained")
-viz.scatter(x_anc, axes[0], lim=1.6, s=1, title="ancestral, 1000")
+viz.scatter(x_anc[0], axes[0], lim=1.6, s=1, title="ancestral, 1000")
 for ax, name in zip(axes[1:], FAST_SAMPLERS):
-    viz.scatter(samples[name, 10], ax, lim=1.6, s=1, title=f"{name}, 10")
+    viz.scatter(samples[name, 10, 0], ax, lim=1.6, s=1, title=f"{name}, 10")
 plt.show()
 
 # %% [markdown]
-# At 10 evaluations DDIM still smears mass between the components (first
-# order: the error is a blur towards the mean), while DPM-Solver++(2M) is
-# already close to the ancestral sampler that needed 100 times the work (the
-# printed numbers say how close; SW between finite samples is itself noisy, see
-# the "true vs true" line). Heun and the
-# single-step DPM-Solvers need a few more steps before their higher order pays
-# off: with 5 Heun steps over $\sigma \in [0.01, 157]$, the corrector is
-# evaluated at points the predictor threw far off, and the method can even
-# scatter points away (look at its curve at 4 to 10 evaluations).
+# Three draws rank what one could not (full-mode run; the table above). At 4
+# evaluations no sampler is close: the best three (DPM-Solver-2M, DDIM,
+# DPM-Solver++(2M)) score 0.13 to 0.15 against $0.039 \pm 0.009$ for a true
+# sample. At 6, DPM-Solver-2M is already at that floor ($0.045 \pm 0.011$),
+# DDIM ($0.069 \pm 0.005$) and DPM-Solver++(2M) ($0.098 \pm 0.007$) are not.
+# From 10 evaluations on, those three are within each other's spread and the
+# floor's, as close as the ancestral sampler that needs 100 times the work:
+# on this ring the differences that matter are below 10 evaluations. The
+# single-step higher-order methods need more: with 4 to 6 evaluations
+# DPM-Solver-2 and -3 take one or two steps across the whole noise range and
+# throw points far off (SW of 2.6 to 39), and Heun (two evaluations a step)
+# is still at $0.17$ with 10. An order is a statement about small steps.
 
 # %% [markdown]
 # ## 7. Trained models: the swiss roll and digits
@@ -443,6 +471,14 @@ for ax, name in zip(axes, FAST_SAMPLERS):
 plt.show()
 
 # %% [markdown]
+# Section 7's two tables are one draw each (160 digits per sampler and
+# budget is what the chapter can afford), so they show large effects only:
+# DDIM's first-order blur (FDD $7.4$ at 10 evaluations, against $3.9$ to $5.0$
+# for the second-order methods) and DPM-Solver-3's failure at 10 evaluations
+# (three steps: $28.6$). `benchmarks/samplers.py` repeats the panel over
+# seeds.
+
+# %% [markdown]
 # ## 8. Explore: one slider, every sampler
 #
 # The explorer below samples the swiss-roll model and the digit model with
@@ -470,20 +506,29 @@ explorer
 #
 # ## 10. Which sampler when
 #
-# * **Default: DPM-Solver++(2M)** with log-SNR (or Karras) spacing, 10 to 20
-#   evaluations. Second order at one evaluation per step, steady at small
-#   budgets because it extrapolates the bounded $\hat x_0$.
-# * **Very small budgets (under ~8 evaluations)**: DPM-Solver++(2M) still;
-#   single-step higher-order methods (Heun, DPM-Solver-2/3) spend their
-#   evaluations on too few steps and can be worse than DDIM.
+# * **Default: a multistep solver, DPM-Solver++(2M) or DPM-Solver-2M**, 10 to
+#   20 evaluations on their default log-SNR grid: second order at one
+#   evaluation per step. Neither won everywhere in this chapter: DPM-Solver-2M
+#   was the better of the two on the ring at 6 evaluations (three draws),
+#   DPM-Solver++(2M) on the swiss-roll network at 5 and 10 and on digits at 10
+#   (one draw each; at 10, SW $0.12$ against $0.16$, FDD $3.90$ against
+#   $5.03$). Measure on your model.
+# * **Very small budgets (under ~8 evaluations)**: the multistep solvers, or
+#   DDIM; single-step higher-order methods (Heun, DPM-Solver-2/3) spend their
+#   evaluations on too few steps and can be far worse than DDIM.
 # * **High accuracy, 30+ evaluations** (likelihoods, encoding data to noise
 #   and back, research comparisons): DPM-Solver-3, whose error falls as $h^3$.
 # * **DDIM** when you need the simplest invertible map, or `eta > 0` for a
 #   stochastic sampler with a knob between ODE and ancestral.
-# * **Heun with churn** (EDM) when a model's errors accumulate along the ODE and
-#   a little fresh noise per step helps; budget 30+ evaluations.
-# * **Spacing**: "leading" wastes the noisiest level; prefer "trailing",
-#   "karras" or "logsnr" at small budgets.
+# * **Heun** (EDM) from about 10 evaluations: on digits, on its default
+#   "trailing" grid, it matched DPM-Solver++(2M) at 10 (FDD $3.87$ against
+#   $3.90$, one draw) but failed at 5 on the swiss roll. With churn when a
+#   model's errors accumulate along the ODE and a little fresh noise per step
+#   helps.
+# * **Spacing**: "leading" wastes the noisiest level. Each sampler's default
+#   grid was chosen by measurement (`ddlearn.samplers.spacing` says how); no
+#   grid wins on every problem, so pass `spacing=` when a measurement of your
+#   own says so.
 
 # %% [markdown]
 # ## Exercises
