@@ -236,7 +236,8 @@ def load_or_train(name: str, *, directory=None):
 # --------------------------------------------------------------------------- run a recipe end to end
 DEFAULT_OUT = Path("runs")
 #: Steps between training-state saves of ``ddlearn train`` (what a save costs against the steps between
-#: two saves, recipe by recipe: ``benchmarks/train_state.py``).
+#: two saves, recipe by recipe: ``benchmarks/train_state.py``; measured 2026-11-30 on 2 CPU cores: 0.01% to
+#: 0.48% of training time for every recipe, at most 371 s of training lost by a crash, video32's).
 DEFAULT_CHECKPOINT_EVERY = 200
 
 
