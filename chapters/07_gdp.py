@@ -443,12 +443,8 @@ traj = torch.stack(traj)
 f_true = tk_ll.true_params["f"]
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.3), layout="constrained",
                                gridspec_kw={"width_ratios": [1.2, 1]})
-for b in range(len(f_true)):
-    ax1.plot(traj[:, b], color=f"C{b % 10}")
-    ax1.axhline(float(f_true[b]), color=f"C{b % 10}", ls=":", lw=1)
-ax1.set_xlabel("sampling step")
-ax1.set_ylabel("estimated f (dotted: true f)")
-ax1.set_title("exposure f learnt while sampling", fontsize="small")
+viz.estimates_vs_truth(traj, f_true, ax1, ylabel="estimated f (dotted: true f)",
+                       title="exposure f learnt while sampling")
 masks = torch.cat([tk_ll.truth.offset(32, 32)[:4], op_ll.offset(32, 32)[:4].detach()])
 viz.image_grid(masks.expand(-1, 3, -1, -1) * 10 * 2 - 1, ax2, nrow=4,
                title="illumination M x10: true (top), learnt (bottom)")
@@ -516,12 +512,8 @@ out_bb = sample_gdp(gray, torch.randn(x_gray.shape, generator=gen(8)), sched, st
 sig_traj = torch.stack(sig_traj)
 sig_true = tk_bb.true_params["sigma"]
 fig, ax = plt.subplots(figsize=(5.5, 3.2), layout="constrained")
-for b in range(len(sig_true)):
-    ax.plot(sig_traj[:, b], color=f"C{b % 10}")
-    ax.axhline(float(sig_true[b]), color=f"C{b % 10}", ls=":", lw=1)
-ax.set_xlabel("sampling step")
-ax.set_ylabel("estimated blur width (px)")
-ax.set_title("blur width learnt while sampling (dotted: true)", fontsize="small")
+viz.estimates_vs_truth(sig_traj, sig_true, ax, ylabel="estimated blur width (px)",
+                       title="blur width learnt while sampling (dotted: true)")
 plt.show()
 err_s = (sig_traj[-1] / sig_true - 1).abs()
 print(f"relative error of the width: {fmt_mean_sd(err_s, digits=1, scale=100, unit='%')}")

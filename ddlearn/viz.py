@@ -117,6 +117,30 @@ def scatter(points: torch.Tensor, ax=None, *, lim: float | None = 3.0, s: float 
     return coll
 
 
+def estimates_vs_truth(trajectory: torch.Tensor, truth: torch.Tensor, ax=None, *, ylabel: str = "estimate",
+                       title: str | None = None, figsize=(5.5, 3.2)):
+    """Parameters estimated along a run, one line per item, each with its true value dotted in the same colour.
+
+    ``trajectory`` is ``(steps, B)`` (the estimate of each of B items after each step), ``truth`` ``(B,)``.
+    Returns the axes.
+    """
+    _checks.tensor("trajectory", trajectory, ndim=2, finite=False)
+    _checks.tensor("truth", truth, ndim=1, finite=False)
+    if trajectory.shape[1] != truth.shape[0]:
+        raise ValueError(f"trajectory has {trajectory.shape[1]} items per step and truth {truth.shape[0]}; "
+                         "they must match (trajectory is (steps, B), truth (B,))")
+    ax = _new_axes(ax, figsize)
+    traj = trajectory.detach().float().cpu().numpy()
+    for b, value in enumerate(truth.detach().float().cpu().tolist()):
+        ax.plot(traj[:, b], color=f"C{b % 10}")
+        ax.axhline(value, color=f"C{b % 10}", ls=":", lw=1)
+    ax.set_xlabel("sampling step")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize="small")
+    return ax
+
+
 _CURVES = {
     "alpha_bar": (lambda s: s.alpha_bars, r"$\bar\alpha_t$"),
     "sqrt_alpha_bar": (lambda s: s.alpha_bars.sqrt(), r"$\sqrt{\bar\alpha_t}$ (signal scale)"),

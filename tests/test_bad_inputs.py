@@ -399,6 +399,8 @@ def _viz_rows():
         ("grid-nrow-float", lambda: viz.grid_array(imgs(), nrow=2.5), T, "nrow"),
         ("grid-empty", lambda: viz.grid_array(EMPTY_IMGS), E, "x"),
         ("scatter-empty", lambda: viz.scatter(EMPTY_PTS), E, "points"),
+        ("estimates-1d", lambda: viz.estimates_vs_truth(torch.zeros(5), torch.zeros(5)), E, "trajectory"),
+        ("estimates-items", lambda: viz.estimates_vs_truth(torch.zeros(5, 3), torch.zeros(2)), E, "truth"),
         ("hist-bins-0", lambda: viz.hist_vs_normal(pts(), bins=0), E, "bins"),
         ("curves-which", lambda: viz.schedule_curves(lin(), which="nope"), E, "nope"),
     ]
