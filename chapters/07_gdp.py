@@ -59,7 +59,7 @@ from ddlearn.operators.parametric import BlindBlur, LowLight
 from ddlearn.report import fmt_mean_sd, mean_sd
 from ddlearn.restoration import ChannelModel, PatchModel, make_task, sample_gdp, sample_hierarchical
 from ddlearn.restoration.gdp import DEFAULT_PARAM_LR, DEFAULT_SCALE, gdp_predict
-from ddlearn.restoration.tasks import SETTINGS, restore, score
+from ddlearn.restoration.tasks import METHODS, SETTINGS, restore, score
 from ddlearn.restoration.tasks import settings as task_settings
 from ddlearn.samplers import CountedModel, sample_ddim
 
@@ -309,18 +309,17 @@ for task_name in ("sr4", "blur", "inpaint_box"):
         outs[method] = out[:, 0]
     gallery[task_name] = (tk, outs)
 print(f"{'task':12s} {'method':18s} {'PSNR':>14s} {'SSIM':>14s} {'sharpness':>14s} {'consistency':>12s}")
-for task_name, (tk, outs) in gallery.items():
-    for method, out in outs.items():
-        s = score(tk, out)
+scores = {task_name: {method: score(tk, out) for method, out in outs.items()} for task_name, (tk, outs) in gallery.items()}
+for task_name, per_method in scores.items():
+    for method, s in per_method.items():
         print(f"{task_name:12s} {method:18s} {fmt_mean_sd(s['psnr']):>14s} {fmt_mean_sd(s['ssim'], digits=3):>14s} "
               f"{fmt_mean_sd(s['sharpness']):>14s} {np.mean(s['consistency']):9.1f} dB")
 # PSNR varies far more between patches than between methods: compare methods patch by patch
-diffusion = ("DDNM", "DPS", "GDP-xt", "GDP-x0")
 print("\npaired PSNR difference per patch, best diffusion method minus best baseline (mean +- sd over patches):")
-for task_name, (tk, outs) in gallery.items():
-    per = {m: np.asarray(score(tk, o)["psnr"]) for m, o in outs.items()}
-    best_base = max((m for m in outs if m not in diffusion), key=lambda m: per[m].mean())
-    best_diff = max(diffusion, key=lambda m: per[m].mean())
+for task_name, per_method in scores.items():
+    per = {m: np.asarray(s["psnr"]) for m, s in per_method.items()}
+    best_base = max((m for m in per if m not in METHODS), key=lambda m: per[m].mean())
+    best_diff = max(METHODS, key=lambda m: per[m].mean())
     print(f"  {task_name:12s} {best_diff} - {best_base}: {fmt_mean_sd(per[best_diff] - per[best_base])} dB")
 
 # %%
