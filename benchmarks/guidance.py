@@ -130,7 +130,6 @@ if __name__ == "__main__":
     p.add_argument("--n-digits", type=int, default=32)
     p.add_argument("--samples", type=int, default=3)
     a = p.parse_args()
-    torch.set_num_threads(1)
     if a.part in ("all", "guidance"):
         guidance_part(a)
     if a.part in ("all", "posterior"):

@@ -328,7 +328,6 @@ def main(argv=None):
     p.add_argument("--t0s", nargs="+", type=int, default=[150, 250, 350, 450])
     p.add_argument("--anomaly-steps", type=int, default=None)
     args = p.parse_args(argv)
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     model, schedule = pretrained.load("phantom64")
     ae = pretrained.load("phantom_ae64").model if "phantom_ae64" in pretrained.available() else None
     if args.tune:

@@ -173,7 +173,6 @@ def main(argv=None):
     p.add_argument("--whole", action="store_true", help="whole 128x128 held-out photographs, patch-wise")
     p.add_argument("--sweep", default=None, help="METHOD:option=v1,v2,... (use with --split val)")
     args = p.parse_args(argv)
-    torch.set_num_threads(2)
     if args.quick:
         args.n, args.k, args.steps = 8, 2, 50
         args.prior = ["gray"] if args.prior == list(PRIORS) else args.prior

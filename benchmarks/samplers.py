@@ -629,7 +629,6 @@ def main(argv=None):
     p.add_argument("--diffusers-only", action="store_true", help="run only diffusers' configurations")
     p.add_argument("--no-overhead", action="store_true", help="skip the per-step overhead table")
     args = p.parse_args(argv)
-    torch.set_num_threads(1)
     if args.list:
         print("problems:", ", ".join(PANEL))
         print("ours:", ", ".join(label for *_, label in ours_configs()))

@@ -161,7 +161,6 @@ def main():
     args.n_digits16 = args.n_digits16 or (4 if f else 100)
     args.elbo_nt = args.elbo_nt or (10 if f else 200)
     args.tol = args.tol or (1e-3 if f else 1e-5)
-    torch.set_num_threads(1)
     start = time.perf_counter()
     print(f"# benchmarks/sde.py {'--fast ' if f else ''}(torch {torch.__version__}, 1 thread)")
     if not args.skip_2d:

@@ -50,9 +50,6 @@ from ddlearn import sde as sde_lib
 from ddlearn.config import is_fast, pick
 from ddlearn.notebook import check, show_source
 
-# The tensors here are small (2-D points, 8x8 and 16x16 digits): one thread avoids the cost of handing
-# each tiny operation between threads, and keeps the timings printed below steady on a busy machine.
-torch.set_num_threads(1)
 chapter_start = time.perf_counter()
 print("fast mode" if is_fast() else "full mode", "| torch", torch.__version__)
 

@@ -55,9 +55,6 @@ from ddlearn.report import fmt_mean_sd
 from ddlearn.samplers.compare import FAST_SAMPLERS, run_at_budget
 from ddlearn.schedules import linear
 
-# The models here are small (2-D points, 16x16 digits): one thread avoids the thread
-# hand-off cost that dominates small tensors, and keeps the timings steady.
-torch.set_num_threads(1)
 chapter_start = time.perf_counter()
 print("fast mode" if is_fast() else "full mode", "| torch", torch.__version__)
 

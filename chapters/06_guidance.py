@@ -52,7 +52,6 @@ from ddlearn.restoration import (classical, consistency_psnr, exact_posterior, p
 from ddlearn.samplers import sample_ddim
 
 chapter_start = time.perf_counter()
-torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 print("fast mode" if is_fast() else "full mode", "| torch", torch.__version__)
 
 

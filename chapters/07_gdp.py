@@ -64,7 +64,6 @@ from ddlearn.restoration.tasks import settings as task_settings
 from ddlearn.samplers import CountedModel, sample_ddim
 
 chapter_start = time.perf_counter()
-torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 steps = pick(100, 8)  # sampling steps of every restoration in this chapter
 print("fast mode" if is_fast() else "full mode", "| torch", torch.__version__)
 

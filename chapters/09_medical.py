@@ -63,7 +63,6 @@ from ddlearn.restoration import sample_dps
 from ddlearn.samplers import sample_ddim
 
 chapter_start = time.perf_counter()
-torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 print("fast mode" if is_fast() else "full mode", "| torch", torch.__version__)
 
 

@@ -30,3 +30,8 @@ no import cycles (``tests/test_imports.py`` checks both).
 """
 
 __version__ = "0.1.0"
+
+import importlib.util as _util
+
+if _util.find_spec("torch") is not None:   # ``ddlearn book`` and ``ddlearn student`` work without torch
+    from . import config as _config  # noqa: F401  (applies the thread policy: config.set_threads)

@@ -9,12 +9,47 @@ The library never sets a global seed: every random function takes a
 :func:`randn` / :func:`randn_like` are the one way the library draws Gaussian
 noise: on the generator's device, then moved to where the data lives, so a CPU
 generator gives the same numbers whether the model runs on the CPU or a GPU.
+
+**Threads.** The library runs torch with one intra-op thread unless asked
+otherwise (``DDLEARN_THREADS=N``, ``DDLEARN_THREADS=auto`` for torch's own
+choice of one a core, or :func:`set_threads` at run time). The book's
+operations are small: a second thread saves little on a quiet machine, and
+beside another busy process (a browser, a second notebook) threads that wait
+for a core make them many times slower (``benchmarks/threads.py``; the
+README quotes its table). The policy is applied once, here, when the library
+is first imported: :func:`set_threads`, plus ``OMP_NUM_THREADS`` for the
+processes the library starts (the book's kernels, the benchmarks' workers)
+when the environment does not set it already.
 """
 from __future__ import annotations
 
 import os
 
-import torch
+#: Intra-op threads when neither :func:`set_threads` nor ``DDLEARN_THREADS`` says otherwise
+#: (chosen from ``benchmarks/threads.py``: see the README's "Threads").
+DEFAULT_THREADS = 1
+
+
+def threads_requested() -> int | None:
+    """The thread count ``DDLEARN_THREADS`` asks for: an int >= 1, or None for "auto" (torch's default).
+
+    Unset or empty: :data:`DEFAULT_THREADS`.
+    """
+    value = os.environ.get("DDLEARN_THREADS", "").strip().lower()
+    if value == "":
+        return DEFAULT_THREADS
+    if value == "auto":
+        return None
+    if value.isdigit() and int(value) >= 1:
+        return int(value)
+    raise ValueError(f"DDLEARN_THREADS must be a whole number >= 1 or 'auto', got {value!r}")
+
+
+# Before torch starts: child processes and OpenMP/BLAS pools read OMP_NUM_THREADS (an explicit setting wins).
+if threads_requested() is not None and "OMP_NUM_THREADS" not in os.environ:
+    os.environ["OMP_NUM_THREADS"] = str(threads_requested())
+
+import torch  # noqa: E402  (after the thread setting above)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
@@ -33,6 +68,28 @@ def is_fast() -> bool:
 def pick(full, fast):
     """``fast`` in fast mode, ``full`` otherwise: ``n_steps = pick(2000, 50)``."""
     return fast if is_fast() else full
+
+
+def set_threads(n: int | str | None = None) -> int:
+    """Use ``n`` intra-op threads in this process (``"auto"``: torch's default, one a core); returns the count.
+
+    ``None`` applies the policy: ``DDLEARN_THREADS``, else :data:`DEFAULT_THREADS`. The library calls
+    this once when it is imported; call it again to change your mind (e.g. ``set_threads(2)`` for a
+    long training on an otherwise idle machine).
+    """
+    if n is None:
+        n = threads_requested()
+    elif n == "auto":
+        n = None
+    elif isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"n must be an int >= 1, 'auto' or None, got {n!r}")
+    elif n < 1:
+        raise ValueError(f"n must be an int >= 1, 'auto' or None, got {n}")
+    torch.set_num_threads(n if n is not None else (os.cpu_count() or 1))
+    return torch.get_num_threads()
+
+
+set_threads()
 
 
 def device(prefer: str | None = None) -> torch.device:
