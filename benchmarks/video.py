@@ -7,7 +7,7 @@ guidance scales, speed against frame stride, and the ablation.
     flock /tmp/ddlearn-heavy.lock python benchmarks/video.py --part stride
     flock /tmp/ddlearn-heavy.lock python benchmarks/video.py --part ablation --train   # ~6 h on 2 cores
 
-Every figure is measured on the held-out clips of :func:`ddlearn.video_metrics.heldout_set`
+Every figure is measured on the held-out clips of :func:`ddlearn.video.heldout_set`
 (held-out shapes, hues and backgrounds; ``--per-cell`` one-sprite clips for each of 8 straight
 prompts x 4 strides, 48 clips with two or three sprites, 16 still, 16 bouncing), animated from
 their frame 0 with DDIM (``--steps``) at each sampling seed (``--seeds``); a figure is the
@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from ddlearn import pretrained
-from ddlearn import video_metrics as V
+from ddlearn import video as V
 from ddlearn.data import clips as C
 from ddlearn.report import fmt_mean_sd, table
 

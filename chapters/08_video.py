@@ -51,7 +51,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from ddlearn import losses, pretrained, recipes, train, video, video_metrics
+from ddlearn import losses, pretrained, recipes, train, video
 from ddlearn.config import is_fast, pick
 from ddlearn.data import clips
 from ddlearn.nets import VideoUNet, n_params
@@ -338,7 +338,7 @@ animation(animated[:len(prompts)], scale=5)
 #
 # Because the clips are generated, we know for each held-out image its
 # background, every sprite's colour, and the motion the prompt commands. The
-# tracker (`ddlearn.video_metrics.track`) explains each pixel of a generated
+# tracker (`ddlearn.video.track`) explains each pixel of a generated
 # frame as the true background plus a share $a$ of a sprite's colour; pixels
 # that fit sprite $k$ best (and fit it well) form its soft mask, whose
 # coverage-weighted mean is its centre. From the centres, per clip:
@@ -374,21 +374,21 @@ animation(animated[:len(prompts)], scale=5)
 # (a share is the mean of a 0/1 figure), with the number of clips n.
 
 # %%
-evalset = video_metrics.heldout_set(16, per_cell=1, multi=pick(24, 4), still=pick(8, 2), bounce=pick(8, 2))
+evalset = video.heldout_set(16, per_cell=1, multi=pick(24, 4), still=pick(8, 2), bounce=pick(8, 2))
 if is_fast():  # a few clips of each kind
-    evalset = video_metrics.subset(evalset, [0, 9, 18, 27, 32, 34, 36, 38])
+    evalset = video.subset(evalset, [0, 9, 18, 27, 32, 34, 36, 38])
 judge = train.load_or_train("clip_classifier")[0]
 t0 = time.perf_counter()
-result = video_metrics.measure_model(model, schedule, evalset, image_scale=IMAGE_SCALE, prompt_scale=PROMPT_SCALE,
+result = video.measure_model(model, schedule, evalset, image_scale=IMAGE_SCALE, prompt_scale=PROMPT_SCALE,
                                      seed=0, steps=pick(25, 5), classifier=judge)
 print(f"{len(evalset['specs'])} held-out clips animated and measured in {time.perf_counter() - t0:.0f} s")
 static = evalset["x"][:, :, :1].expand_as(evalset["x"]).contiguous()
-rows = {"video16": result["summary"], "static copy": video_metrics.evaluate_clips(static, evalset["specs"])[1],
-        "real clips": video_metrics.evaluate_clips(evalset["x"], evalset["specs"])[1]}
-other = video_metrics.heldout_set(16, per_cell=1, multi=pick(24, 4), still=pick(8, 2), bounce=pick(8, 2), seed=777)
+rows = {"video16": result["summary"], "static copy": video.evaluate_clips(static, evalset["specs"])[1],
+        "real clips": video.evaluate_clips(evalset["x"], evalset["specs"])[1]}
+other = video.heldout_set(16, per_cell=1, multi=pick(24, 4), still=pick(8, 2), bounce=pick(8, 2), seed=777)
 other_x = other["x"][:len(evalset["x"])]
-fcd = {"video16": result["fcd"], "static copy": video_metrics.frechet_clip_distance(static, evalset["x"], classifier=judge),
-       "real clips": video_metrics.frechet_clip_distance(other_x, evalset["x"], classifier=judge)}
+fcd = {"video16": result["fcd"], "static copy": video.frechet_clip_distance(static, evalset["x"], classifier=judge),
+       "real clips": video.frechet_clip_distance(other_x, evalset["x"], classifier=judge)}
 SHOWN = [("direction_right_1", "direction right, 1 sprite", 100), ("direction_right_multi", "direction right, 2-3 sprites", 100),
          ("displacement_error", "displacement error (px)", 1), ("trackable", "trackable frames (%)", 100),
          ("iou", "shape kept (IoU)", 1), ("still_kept", "still clips still (%)", 100),
@@ -448,7 +448,7 @@ print(f"{'Frechet clip distance':30s}" + "".join(f"{fcd[k]:22.2f}" for k in rows
 per_stride = 1
 # drawn at stride 4, so that every stride's path stays inside the frame
 speed_set = [clips.clips(per_stride, size=16, split="test", seed=60 + i, n_sprites=1, prompts=p, strides=4,
-                         return_specs=True) for i, p in enumerate(video_metrics.STRAIGHT[:pick(8, 2)])]
+                         return_specs=True) for i, p in enumerate(video.STRAIGHT[:pick(8, 2)])]
 speed_x = torch.cat([d["x"] for d in speed_set])
 speed_specs = [s for d in speed_set for s in d["specs"]]
 speed_prompts = [s.prompt for s in speed_specs]
@@ -457,7 +457,7 @@ for stride in clips.STRIDES:
     out = video.animate(model, schedule, speed_x[:, :, 0], speed_prompts, stride, image_scale=IMAGE_SCALE,
                         prompt_scale=PROMPT_SCALE, steps=pick(25, 5), generator=gen(2), progress=False)
     # the same images and prompts; the commanded motion follows the stride
-    measured[stride] = np.array([video_metrics.clip_metrics(out[i], replace(s, stride=stride), image=speed_x[i, :, 0])["speed"]
+    measured[stride] = np.array([video.clip_metrics(out[i], replace(s, stride=stride), image=speed_x[i, :, 0])["speed"]
                                  for i, s in enumerate(speed_specs)])
 means = [np.mean(measured[s][np.isfinite(measured[s])]) if np.isfinite(measured[s]).any() else np.nan
          for s in clips.STRIDES]

@@ -81,8 +81,9 @@ def sde_sw(model, sde, recipe: Recipe, *, seed: int = 0) -> dict:
 
 
 def video_motion(model, schedule, recipe: Recipe, *, seed: int = 0) -> dict:
-    """Chapter 08: animate held-out sprite images and track the sprites (:func:`ddlearn.video_metrics.sidecar_metrics`)."""
-    from .video_metrics import sidecar_metrics
+    """Chapter 08: animate held-out sprite images and track the sprites
+    (:func:`ddlearn.video.evaluation.sidecar_metrics`)."""
+    from .video.evaluation import sidecar_metrics
 
     return sidecar_metrics(model, schedule, seed=seed)
 

@@ -546,14 +546,14 @@ def test_every_public_module_has_a_table():
 
     # pretrained and checkpoint: their bad-input rows live in test_pretrained.py / test_checkpoint.py (issue 12's
     # other half: names vs paths, sidecars, damaged files)
-    covered = set(TABLES) | {"pretrained", "checkpoint"}
+    covered = {name.split(".")[0] for name in TABLES} | {"pretrained", "checkpoint"}  # video.sampling: video
     public = {m.name for m in pkgutil.iter_modules(ddlearn.__path__) if not m.name.startswith("_")}
     missing = public - covered
     assert not missing, f"no bad-input table for ddlearn.{', ddlearn.'.join(sorted(missing))}"
 
 
-def _video_rows():
-    from ddlearn import video
+def _video_sampling_rows():
+    from ddlearn.video import sampling as video
     from ddlearn.nets import VideoUNet
 
     net = VideoUNet(image_size=8, frames=4, base=8, channel_mults=(1, 2), attn_res=(), temporal_attn_res=(),
@@ -573,7 +573,7 @@ def _video_rows():
 
 
 def _video_metrics_rows():
-    from ddlearn import video_metrics
+    from ddlearn.video import metrics as video_metrics
 
     clip = torch.zeros(2, 3, 8, 16, 16)
     return [
@@ -581,6 +581,15 @@ def _video_metrics_rows():
          "x"),
         ("fcd-one", lambda: video_metrics.frechet_clip_distance(clip[:1], clip, classifier=lambda x: x), E, "x"),
         ("features-empty", lambda: video_metrics.clip_features(clip[:0], classifier=lambda x: x), E, "x"),
+    ]
+
+
+def _video_evaluation_rows():
+    from ddlearn.video import evaluation
+
+    return [
+        ("heldout_set-size", lambda: evaluation.heldout_set(15), E, "size"),
+        ("heldout_set-split", lambda: evaluation.heldout_set(split="validation"), E, "split"),
     ]
 
 
@@ -642,8 +651,9 @@ def _cli_rows():
     ]
 
 
-TABLES.update({"video": _video_rows, "video_metrics": _video_metrics_rows, "recipe": _recipe_rows,
-               "evals": _evals_rows, "train": _train_rows, "cli": _cli_rows, "distributed": _distributed_rows})
+TABLES.update({"video.sampling": _video_sampling_rows, "video.metrics": _video_metrics_rows,
+               "video.evaluation": _video_evaluation_rows, "recipe": _recipe_rows, "evals": _evals_rows,
+               "train": _train_rows, "cli": _cli_rows, "distributed": _distributed_rows})
 
 
 # --------------------------------------------------------------------------- Chapters 07-09 modules

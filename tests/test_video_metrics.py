@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from ddlearn import video_metrics as V
+from ddlearn.video import metrics as V
 from ddlearn.data import clips as C
 from ddlearn.nets import ClipClassifier
 

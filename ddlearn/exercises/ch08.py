@@ -51,7 +51,7 @@ def _(answer):
                "prompt scale acts on top of the image-conditioned prediction")
 def _(answer):
     from ..nets import VideoUNet
-    from ..video import guided
+    from ..video.sampling import guided
 
     problem = not_callable(answer, "two_scale(eps_null, eps_img, eps_full, s_img, s_prompt)")
     if problem:
@@ -81,7 +81,8 @@ def _(answer):
 def _(answer):
     import numpy as np
 
-    from ..video_metrics import evaluate_clips, heldout_set
+    from ..video.evaluation import heldout_set
+    from ..video.metrics import evaluate_clips
 
     if not isinstance(answer, (tuple, list)) or len(answer) != 3:
         return "give a triple (share with the direction right, error / commanded length, frame-0 PSNR >= 30 dB?)"

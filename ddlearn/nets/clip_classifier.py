@@ -1,7 +1,7 @@
 """A small 3-D convolutional clip classifier (Chapter 08).
 
 It learns to name a sprite clip's motion prompt; its penultimate features
-define the Frechet clip distance (:func:`ddlearn.video_metrics.frechet_clip_distance`),
+define the Frechet clip distance (:func:`ddlearn.video.metrics.frechet_clip_distance`),
 FVD's idea (Unterthiner et al. 2018, with an I3D action-recognition network)
 at the scale of this book: a network that must see motion to do its job,
 trained by the project on generated clips.

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import torch
 
-from . import _checks, config
-from .data import clips as _clips
-from .guidance import classifier_free
-from .samplers import sample_ddim
+from .. import _checks, config
+from ..data import clips as _clips
+from ..guidance import classifier_free
+from ..samplers import sample_ddim
 
 
 def _images(image, model) -> torch.Tensor:

@@ -21,7 +21,7 @@ import torch
 
 from .. import _checks, viz
 from ..data import clips as _clips
-from ..video import animate
+from ..video.sampling import animate
 from ._base import Explorer
 
 
