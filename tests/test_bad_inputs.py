@@ -108,6 +108,9 @@ def _config_rows():
     return [
         ("generator-str", lambda: config.generator("1"), T, "seed"),
         ("randn-generator", lambda: config.randn((2,), generator=5), T, "generator"),
+        ("set_threads-zero", lambda: config.set_threads(0), E, "n"),
+        ("set_threads-float", lambda: config.set_threads(1.5), T, "n"),
+        ("set_threads-str", lambda: config.set_threads("two"), T, "n"),
     ]
 
 
@@ -569,6 +572,10 @@ def _video_sampling_rows():
                                             progress=False), E, "T=1000"),
         ("animate-generator", lambda: video.animate(net, lin(), imgs(c=3), "right", steps=2, generator=5,
                                                     progress=False), T, "generator"),
+        ("animate-clip", lambda: video.animate(net, lin(), imgs(c=3), "right", steps=2, clip=(1, -1),
+                                               progress=False), E, "clip"),
+        ("animate-eta", lambda: video.animate(net, lin(), imgs(c=3), "right", steps=2, eta=-1,
+                                              progress=False), E, "eta"),
     ]
 
 
@@ -581,6 +588,9 @@ def _video_metrics_rows():
          "x"),
         ("fcd-one", lambda: video_metrics.frechet_clip_distance(clip[:1], clip, classifier=lambda x: x), E, "x"),
         ("features-empty", lambda: video_metrics.clip_features(clip[:0], classifier=lambda x: x), E, "x"),
+        ("roughness-4d", lambda: video_metrics.roughness(clip[0]), E, "clips"),
+        ("noise-frames-size", lambda: video_metrics.noise_frames(clip, torch.zeros(2, 3, 8, 32, 32)), E, "real"),
+        ("noise-frames-factor", lambda: video_metrics.noise_frames(clip, clip, factor=0.5), E, "factor"),
     ]
 
 

@@ -94,3 +94,28 @@ def test_frechet_clip_distance(real):
     assert V.clip_features(big, clf).shape == (4, 64)
     with pytest.raises(ValueError, match="at least 2 clips"):
         V.frechet_clip_distance(x[:1], x, classifier=clf)
+
+
+def test_noise_frames_are_flagged_and_real_frames_are_not(real):
+    rows, s = V.evaluate_clips(real["x"], real["specs"])
+    assert s["noise_frames"][0] == 0.0, "no real frame is noise"
+    noisy = real["x"].clone()
+    g = torch.Generator().manual_seed(0)
+    noisy[0, :, 4:] = torch.rand(noisy[0, :, 4:].shape, generator=g) * 2 - 1   # the last half of clip 0: colour noise
+    noisy[1] = (torch.rand(noisy[1].shape, generator=g) * 2 - 1)               # clip 1: noise, frame 0 included
+    flags = V.noise_frames(noisy, real["x"])
+    assert flags.shape == (60, 8)
+    assert flags[0].tolist() == [False] * 4 + [True] * 4
+    assert flags[1].all() and not flags[2:].any()
+    rows, s = V.evaluate_clips(noisy, real["specs"])
+    assert rows[0]["noise_frames"] == 0.5 and rows[1]["noise_frames"] == 1.0
+    assert s["noise_frames"][0] == pytest.approx(1.5 / 60)
+
+
+def test_roughness_is_the_mean_squared_laplacian():
+    x = torch.zeros(1, 1, 1, 5, 5)
+    x[..., 2, 2] = 1.0   # one bright pixel: Laplacian -4 there, +1 at its four neighbours
+    assert V.roughness(x).item() == pytest.approx((16 + 4) / 25)
+    assert V.roughness(torch.ones(2, 3, 4, 6, 6)).abs().max() == 0   # flat frames are smooth
+    with pytest.raises(ValueError, match="real"):
+        V.noise_frames(torch.zeros(1, 3, 8, 16, 16), torch.zeros(1, 3, 8, 32, 32))

@@ -80,6 +80,36 @@ def ddim_step(x0: torch.Tensor, eps: torch.Tensor, alpha_bar: float, alpha_bar_n
     return x
 
 
+def step_weights(schedule, steps: int, *, eta: float = 0.0, spacing="quadratic") -> dict:
+    r"""How a DDIM-family step treats an error, step by step on the grid of ``steps`` (Chapter 08's sampler section).
+
+    Writing the step as :math:`x_s = \sqrt{\bar\alpha_s}\,\hat x_0 + c\,(x_t - \sqrt{\bar\alpha_t}\,\hat x_0)
+    + \varsigma z` with :math:`c = \sqrt{1-\bar\alpha_s-\varsigma^2}/\sqrt{1-\bar\alpha_t}` (the re-used noise
+    is :math:`\hat\epsilon = (x_t - \sqrt{\bar\alpha_t}\hat x_0)/\sqrt{1-\bar\alpha_t}`), returns arrays over the
+    steps: ``"t"``; ``"x0_gain"`` :math:`\sqrt{(1-\bar\alpha_t)/\bar\alpha_t}`, what an error :math:`\delta` in
+    :math:`\hat\epsilon` becomes in :math:`\hat x_0`; ``"state_weight"`` :math:`c`, how much of the current
+    state (and of any error it carries) the step keeps, :math:`\hat x_0` held fixed (eta = 0:
+    :math:`\sqrt{(1-\bar\alpha_s)/(1-\bar\alpha_t)}`, near 1 while the noise is high; eta = 1: DDPM's
+    posterior-mean weight :math:`\sqrt{\bar\alpha_t/\bar\alpha_s}\,(1-\bar\alpha_s)/(1-\bar\alpha_t)`);
+    ``"memory"``: the running product of the weights, the share of the state after step 0 still in the
+    state after each step; ``"fresh_noise"`` :math:`\varsigma`.
+    """
+    import numpy as np
+
+    _checks.number("eta", eta, low=0)
+    ts = time_grid(schedule, steps, spacing)
+    ab = alpha_bars(schedule, ts)
+    gain, weight, fresh = [], [], []
+    for a, a_next in zip(ab[:-1], ab[1:]):
+        noise_std = eta * math.sqrt((1 - a_next) / (1 - a) * (1 - a / a_next))
+        gain.append(math.sqrt((1 - a) / a))
+        weight.append(math.sqrt(max(1 - a_next - noise_std ** 2, 0.0)) / math.sqrt(1 - a))
+        fresh.append(noise_std)
+    weight = np.asarray(weight)
+    return {"t": ts[:steps].numpy(), "x0_gain": np.asarray(gain), "state_weight": weight,
+            "memory": np.cumprod(weight), "fresh_noise": np.asarray(fresh)}
+
+
 def check_clip(clip, name: str = "clip"):
     """``clip`` is None or a (low, high) pair of numbers with low < high."""
     if clip is None:

@@ -5,7 +5,7 @@
   the guided ``model(z_t, t)`` it samples;
 * :mod:`.metrics`     a sprite tracker against the truth that made the clip (:func:`track`), every
   per-clip figure (:func:`clip_metrics`: direction, displacement, trackable frames, shape IoU,
-  still/bounce, appearance drift), their :func:`summarize` by group, and the Frechet clip distance
+  still/bounce, appearance drift, noise frames: :func:`noise_frames`), their :func:`summarize` by group, and the Frechet clip distance
   (:func:`frechet_clip_distance`); the thresholds are the module's constants;
 * :mod:`.evaluation`  the held-out clips every figure is measured on (:func:`heldout_set`, a validation
   set with :data:`VALIDATION_SEED`), a model animating and measured on them (:func:`measure_model`),
@@ -16,13 +16,13 @@ The network is :class:`ddlearn.nets.VideoUNet`, the clips :mod:`ddlearn.data.cli
 ``video.track``, ``video.heldout_set``.
 """
 from .sampling import animate, guided
-from .metrics import (ANGLE, AREA_RANGE, MIN_LENGTH, RESIDUAL, STILL_PX, clip_features, clip_metrics,
-                      direction_right, evaluate_clips, fitted_displacement, frechet_clip_distance, sprite_colours,
-                      summarize, track)
+from .metrics import (ANGLE, AREA_RANGE, MIN_LENGTH, NOISE_FACTOR, RESIDUAL, STILL_PX, clip_features, clip_metrics,
+                      direction_right, evaluate_clips, fitted_displacement, frechet_clip_distance, noise_frames,
+                      roughness, sprite_colours, summarize, track)
 from .evaluation import STRAIGHT, VALIDATION_SEED, heldout_set, measure_model, sidecar_metrics, subset
 
 __all__ = ["animate", "guided",
            "track", "sprite_colours", "fitted_displacement", "direction_right", "clip_metrics", "summarize",
-           "evaluate_clips", "clip_features", "frechet_clip_distance",
-           "RESIDUAL", "AREA_RANGE", "ANGLE", "MIN_LENGTH", "STILL_PX",
+           "evaluate_clips", "clip_features", "frechet_clip_distance", "roughness", "noise_frames",
+           "RESIDUAL", "AREA_RANGE", "ANGLE", "MIN_LENGTH", "STILL_PX", "NOISE_FACTOR",
            "STRAIGHT", "VALIDATION_SEED", "heldout_set", "subset", "measure_model", "sidecar_metrics"]

@@ -61,13 +61,14 @@ def subset(evalset: dict, index) -> dict:
 
 
 def measure_model(model, schedule, evalset: dict, *, image_scale: float = 1.0, prompt_scale: float = 3.0,
-                  seed: int = 0, steps: int = 25, batch: int = 64, classifier=None, context: bool = True,
-                  progress: bool = False) -> dict:
+                  seed: int = 0, steps: int = 25, eta: float = 0.0, clip=None, batch: int = 64, classifier=None,
+                  context: bool = True, progress: bool = False) -> dict:
     """Animate every conditioning frame of ``evalset`` (:func:`heldout_set`) and measure the clips.
 
     Returns ``{"rows": per-clip figures, "summary": :func:`ddlearn.video.metrics.summarize`,
     "clips": the generated clips, "fcd": Frechet clip distance to the real held-out clips (when
     ``classifier`` is given)}``.
+    ``steps``, ``eta`` and ``clip`` go to :func:`~ddlearn.video.sampling.animate`.
     ``context=False`` blanks the image tokens at sampling (the null image in the context
     stream only; the detail stream keeps the frame), to see what the context stream does.
     """
@@ -78,8 +79,8 @@ def measure_model(model, schedule, evalset: dict, *, image_scale: float = 1.0, p
         sl = slice(i, i + batch)
         m = model if context else _BlankContext(model)
         out.append(animate(m, schedule, x[sl, :, 0], evalset["prompt"][sl], evalset["stride"][sl],
-                           image_scale=image_scale, prompt_scale=prompt_scale, steps=steps, generator=g,
-                           progress=progress))
+                           image_scale=image_scale, prompt_scale=prompt_scale, steps=steps, eta=eta, clip=clip,
+                           generator=g, progress=progress))
     clips = torch.cat(out)
     rows, summary = evaluate_clips(clips, evalset["specs"])
     res = {"rows": rows, "summary": summary, "clips": clips}

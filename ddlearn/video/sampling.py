@@ -13,7 +13,9 @@ stride into a clip ``(B, C, F, H, W)``:
              + s_{txt}\,\big(\epsilon(c, p) - \epsilon(c, \varnothing)\big);
 
    the frame stride is passed to every prediction (it is never dropped);
-3. sample with DDIM (:func:`ddlearn.samplers.sample_ddim`), which works on any ``(B, ...)`` tensor;
+3. sample with the DDIM family's loop (:func:`ddlearn.samplers.ddim.ddim_loop`, which works on any
+   ``(B, ...)`` tensor), with ``eta`` (0: deterministic DDIM, 1: DDPM-like) and, optionally, the
+   clean-clip estimate clamped to the data's range at every step (``clip``);
 4. decode what was diffused into frames (``model.decode``: the frames
    themselves, or the conditioning image plus twice the predicted change).
 
@@ -27,7 +29,8 @@ import torch
 from .. import _checks, config
 from ..data import clips as _clips
 from ..guidance import classifier_free
-from ..samplers import sample_ddim
+from ..samplers.base import check_inputs
+from ..samplers.ddim import ddim_loop, model_predict
 
 
 def _images(image, model) -> torch.Tensor:
@@ -85,13 +88,14 @@ def guided(model, image, prompt, stride=2, *, image_scale: float = 1.0, prompt_s
 
 @torch.no_grad()
 def animate(model, schedule, image, prompt, stride=2, *, image_scale: float = 1.0, prompt_scale: float = 3.0,
-            steps: int = 25, generator=None, x_T=None, eta: float = 0.0, callback=None,
-            progress: bool = True) -> torch.Tensor:
+            steps: int = 25, generator=None, x_T=None, eta: float = 0.0, clip=None, spacing="quadratic",
+            callback=None, progress: bool = True) -> torch.Tensor:
     """A clip ``(B, C, F, H, W)`` in [-1, 1] animating ``image`` by ``prompt`` at frame ``stride``.
 
-    DDIM with ``steps`` steps and ``eta``; ``x_T`` (the starting noise, shaped
-    like the diffused clip) is drawn from ``generator`` when not given. See the
-    module docstring for the guidance and :func:`guided` for the arguments.
+    The DDIM family's loop with ``steps`` steps on the ``spacing`` grid and ``eta``; ``clip``
+    (a (low, high) pair or None) clamps the clean estimate of what is diffused at every step;
+    ``x_T`` (the starting noise, shaped like the diffused clip) is drawn from ``generator`` when
+    not given. See the module docstring for the guidance and :func:`guided` for the arguments.
     """
     image = _images(image, model)
     B = image.shape[0]
@@ -101,5 +105,7 @@ def animate(model, schedule, image, prompt, stride=2, *, image_scale: float = 1.
     elif tuple(x_T.shape) != shape:
         raise ValueError(f"x_T must have shape {shape}, got {tuple(x_T.shape)}")
     m = guided(model, image, prompt, stride, image_scale=image_scale, prompt_scale=prompt_scale)
-    z = sample_ddim(m, x_T, schedule, steps, eta=eta, generator=generator, callback=callback, progress=progress)
+    check_inputs(m, x_T, schedule)
+    z = ddim_loop(model_predict(m), x_T, schedule, steps, eta=eta, spacing=spacing, clip=clip, generator=generator,
+                  callback=callback, progress=progress, desc="animate")
     return model.decode(z, image)
