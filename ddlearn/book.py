@@ -16,7 +16,18 @@
    slides (``--slides``) and student notebook, then every chapter's status and run time;
 4. keeps going when a chapter fails: the failure is reported with its cell
    number and error, the chapter's page shows how far it got, and
-   :attr:`BookResult.ok` is False (the command then exits non-zero).
+   :attr:`BookResult.ok` is False (the command then exits non-zero);
+5. stops when it is told to: SIGINT (Ctrl-C) or SIGTERM during a build shuts the
+   running chapter's kernel down (interrupt, shutdown request, and a kill after 5 s
+   if the cell ignores both; a second signal kills it at once: no kernel is left
+   running), starts no further chapter and keeps what finished. The interrupted
+   chapter is reported as ``"interrupted"`` with the cell it was running and the
+   signal, the chapters after it as ``"not run"``; neither writes anything to OUT,
+   so the pages an earlier build left there stay as they were.
+   :attr:`BookResult.signum` names the signal (``ddlearn book`` exits with 128 + its
+   number: 130 for Ctrl-C, 143 for SIGTERM). The handlers are installed for the
+   build only, and only when it runs in the main thread (Python allows no other);
+   the previous ones are restored afterwards.
 
 The HTML book is static and offline: a page loads nothing from the network.
 nbconvert's lab template would fetch require.js and MathJax from a CDN and
@@ -36,14 +47,18 @@ chapters (``--chapters 02``) keeps the rest of an earlier build in the index.
 """
 from __future__ import annotations
 
+import asyncio
+import atexit
 import copy
 import html
 import json
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -82,12 +97,13 @@ class CellError:
 class ChapterResult:
     name: str                      # file stem, e.g. "01_forward_process"
     title: str
-    status: str                    # "ok" or "failed"
+    status: str                    # "ok", "failed"; "interrupted" or "not run" when a signal stopped the build
     seconds: float
     cells_run: int
     cells_total: int
     mode: str                      # "fast" or "full"
     error: CellError | None = None
+    reason: str = ""               # why an interrupted chapter stopped, e.g. "stopped by SIGTERM while running cell 3"
 
     @property
     def number(self) -> str:
@@ -102,10 +118,16 @@ class ChapterResult:
 class BookResult:
     out_dir: Path
     chapters: list[ChapterResult] = field(default_factory=list)
+    signum: int | None = None      # the signal (SIGINT or SIGTERM) that stopped the build, if one did
 
     @property
     def ok(self) -> bool:
-        return all(c.status == "ok" for c in self.chapters)
+        return self.signum is None and all(c.status == "ok" for c in self.chapters)
+
+    @property
+    def signal_name(self) -> str | None:
+        """``"SIGTERM"``, ``"SIGINT"``, ... or None when no signal stopped the build."""
+        return None if self.signum is None else _signal_name(self.signum)
 
     @property
     def index(self) -> Path:
@@ -194,14 +216,114 @@ def _cell_error(nb, index: int, exc: BaseException, timeout: int) -> CellError:
     )
 
 
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+class _Stop:
+    """SIGINT and SIGTERM during a build: remember the first signal and cancel the chapter now running.
+
+    The handler only records and schedules; the cancellation itself runs on the chapter's event loop
+    (:func:`run_chapter`), where nbclient's cleanup shuts the kernel down. A second signal cancels
+    again, which cuts that graceful shutdown short: the kernel is then killed at once.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
+        self._running = None               # (loop, task) of the chapter being executed
+
+    def install(self) -> _Stop:
+        """Install the handlers; a no-op outside the main thread, where Python does not allow it."""
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def restore(self) -> None:
+        for sig, previous in self._previous.items():
+            # None: the previous handler was not installed from Python and cannot be put back
+            signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
+        self._previous.clear()
+
+    def _handle(self, signum, frame) -> None:
+        if self.signum is None:
+            self.signum = signum
+        if self._running is not None:
+            loop, task = self._running
+            try:
+                loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:  # the loop has just closed: the chapter is over
+                pass
+
+    def watch(self, loop, task) -> None:
+        self._running = (loop, task)
+        if self.signum is not None:  # the signal came before the chapter started
+            task.cancel()
+
+    def unwatch(self) -> None:
+        self._running = None
+
+
+class _ChapterLoop(asyncio.SelectorEventLoop):
+    """The event loop a chapter runs on, without nbclient's own SIGINT/SIGTERM handlers.
+
+    nbclient adds handlers to the loop that shut the kernel down and swallow the signal: a SIGTERM
+    then showed up as a failed cell (an AssertionError from its half-closed client) and the book went
+    on with the next chapter. Refusing them with RuntimeError (what nbclient expects outside the main
+    thread) leaves the signals to :class:`_Stop`.
+    """
+
+    def add_signal_handler(self, sig, callback, *args):
+        raise RuntimeError("ddlearn.book handles SIGINT and SIGTERM itself")
+
+    def remove_signal_handler(self, sig):
+        return False
+
+
+def _close_chapter_loop(loop, client, km) -> None:
+    """Make sure the kernel is gone, then close ``loop``; after any ending, cancelled ones included.
+
+    nbclient shuts its kernel down on the way out of ``execute``, but not when it is cancelled while
+    the kernel is starting, nor when a second signal cuts that shutdown short (it has forgotten
+    ``client.km`` by then, hence ``km``, the kernel manager it was given): kill the kernel here then.
+    """
+    from nbclient.util import ensure_async
+
+    try:
+        if km.has_kernel:
+            loop.run_until_complete(ensure_async(km.shutdown_kernel(now=True)))
+        if client.kc is not None:
+            loop.run_until_complete(ensure_async(client.kc.stop_channels()))
+            client.kc = None
+        atexit.unregister(client._cleanup_kernel)  # registered by nbclient for a kernel that is gone now
+    finally:
+        pending = asyncio.all_tasks(loop)  # nbclient's pollers of a cell that never finished
+        for task in pending:
+            task.cancel()
+        if pending:  # (gather() of nothing would pick the thread's default loop, not this one)
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
 #: seconds a kernel may take to start: nbclient's 60 s default fails a chapter before its first cell on a
 #: machine busy with other jobs (measured: load average 35 on the 2-core machine made both of two kernels miss it)
 KERNEL_STARTUP_TIMEOUT = 600
 
 
 def run_chapter(path: Path, workdir: Path, *, fast: bool, timeout: int, kernel_name: str,
-                progress: bool, position: int = 1):
-    """Execute one notebook (already copied into ``workdir``); return (nb, result)."""
+                progress: bool, position: int = 1, stop: _Stop | None = None):
+    """Execute one notebook (already copied into ``workdir``); return (nb, result).
+
+    With ``stop`` (:func:`build_book`'s signal handlers), a signal cancels the execution: the
+    kernel is shut down and the result's status is ``"interrupted"``.
+    """
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
@@ -212,10 +334,11 @@ def run_chapter(path: Path, workdir: Path, *, fast: bool, timeout: int, kernel_n
     runnable = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
     bar = tqdm(total=len(runnable), desc=f"  {path.stem}", unit="cell", leave=False,
                position=position, disable=not progress, dynamic_ncols=True)
-    state = {"index": -1, "done": 0}
+    state = {"index": -1, "done": 0, "count": None}
 
     def on_start(cell, cell_index):
         state["index"] = cell_index
+        state["count"] = client.code_cells_executed + 1  # the In [n] it gets if it is code
 
     def on_executed(cell, cell_index, execute_reply):
         state["done"] += 1
@@ -230,28 +353,56 @@ def run_chapter(path: Path, workdir: Path, *, fast: bool, timeout: int, kernel_n
         on_cell_start=on_start,
         on_cell_executed=on_executed,
     )
-    error = None
+    error, reason = None, ""
     start = time.perf_counter()
     # The kernel's own log (startup warnings) would tear through the progress bars;
     # keep it in a file and show its tail only if the kernel itself failed.
     kernel_log = workdir.parent / f"{path.stem}.kernel.log"
+    km = client.create_kernel_manager()  # kept here: nbclient drops its reference while shutting down
+    loop = _ChapterLoop()
     try:
         with open(kernel_log, "w") as log_file:
-            client.execute(env=kernel_env(fast), stderr=log_file)
-    except Exception as exc:  # one chapter's failure must not stop the book
-        error = _cell_error(nb, state["index"], exc, timeout)
-        if isinstance(exc, DeadKernelError):  # its last words are in the kernel's log
-            tail = kernel_log.read_text(errors="replace").strip().splitlines()[-10:]
-            error.traceback = "kernel log:\n" + "\n".join(tail)
+            task = loop.create_task(client.async_execute(env=kernel_env(fast), stderr=log_file))
+            if stop is not None:
+                stop.watch(loop, task)
+            try:
+                loop.run_until_complete(task)
+            finally:
+                if stop is not None:
+                    stop.unwatch()
+                _close_chapter_loop(loop, client, km)
+    except (Exception, asyncio.CancelledError) as exc:
+        if stop is not None and stop.signum is not None:
+            # stopped by a signal: whatever nbclient raised on the way out (a cancelled or "dead"
+            # kernel, the KeyboardInterrupt the shutdown put in the cell) is not the chapter's error
+            reason = f"stopped by {_signal_name(stop.signum)} " + _where(nb, state)
+        elif isinstance(exc, asyncio.CancelledError):
+            raise
+        else:  # one chapter's failure must not stop the book
+            error = _cell_error(nb, state["index"], exc, timeout)
+            if isinstance(exc, DeadKernelError):  # its last words are in the kernel's log
+                tail = kernel_log.read_text(errors="replace").strip().splitlines()[-10:]
+                error.traceback = "kernel log:\n" + "\n".join(tail)
     finally:
         bar.close()
     seconds = time.perf_counter() - start
     result = ChapterResult(
-        name=path.stem, title=title, status="failed" if error else "ok", seconds=seconds,
-        cells_run=state["done"], cells_total=len(runnable), mode="fast" if fast else "full",
-        error=error,
+        name=path.stem, title=title, status="interrupted" if reason else "failed" if error else "ok",
+        seconds=seconds, cells_run=state["done"], cells_total=len(runnable), mode="fast" if fast else "full",
+        error=error, reason=reason,
     )
     return nb, result
+
+
+def _where(nb, state) -> str:
+    """Where a signal found the chapter: "while running cell 3 (In [2])", or before its first cell."""
+    index = state["index"]
+    if index < 0:
+        return "before its first cell ran"
+    cell = nb.cells[index]
+    if cell.cell_type != "code" or not cell.source.strip():
+        return f"at cell {index + 1}, between code cells"
+    return f"while running cell {index + 1} (In [{state['count']}])"
 
 
 # --------------------------------------------------------------------------- HTML
@@ -631,6 +782,12 @@ The <i>slides</i> are the same chapter as a reveal.js presentation (arrow keys; 
 """
 
 
+def _table_status(c: ChapterResult) -> str:
+    if c.status in ("ok", "interrupted", "not run"):
+        return c.status
+    return f"FAILED cell {c.error.cell}" if c.error else "FAILED"
+
+
 def format_table(chapters: list[ChapterResult]) -> str:
     """The per-chapter time table printed at the end of a build."""
     if not chapters:
@@ -638,8 +795,9 @@ def format_table(chapters: list[ChapterResult]) -> str:
     width = max(len(c.name) for c in chapters)
     lines = [f"{'chapter':<{width}}  {'status':<16} {'cells':>7} {'time':>9}", "-" * (width + 36)]
     for c in chapters:
-        status = "ok" if c.status == "ok" else f"FAILED cell {c.error.cell}" if c.error else "FAILED"
-        lines.append(f"{c.name:<{width}}  {status:<16} {c.cells_run:>3}/{c.cells_total:<3} {c.seconds:>8.1f}s")
+        status = _table_status(c)
+        cells = f"{c.cells_run:>3}/{c.cells_total:<3}" if c.status != "not run" else f"{'-':>3} {'':<3}"
+        lines.append(f"{c.name:<{width}}  {status:<16} {cells} {c.seconds:>8.1f}s")
     lines.append("-" * (width + 36))
     lines.append(f"{'total':<{width}}  {'':<16} {'':>7} {sum(c.seconds for c in chapters):>8.1f}s")
     return "\n".join(lines)
@@ -686,12 +844,10 @@ def build_book(
     copy of each chapter (:func:`ddlearn.teaching.student_notebook`) goes to ``OUT/student/``, and the
     front page ``OUT/index.html`` links the three. ``log`` receives the lines
     a build prints (default: ``tqdm.write`` to stderr, so bars stay intact).
-    Returns a :class:`BookResult`; ``result.ok`` is False when a chapter failed.
+    Returns a :class:`BookResult`; ``result.ok`` is False when a chapter failed or a signal stopped
+    the build (``result.signum``; see the module docstring, point 5).
     """
-    import nbformat
     from tqdm.auto import tqdm
-
-    from .teaching import student_notebook
 
     if not isinstance(fast, bool):
         raise TypeError(f"fast must be True or False, got {type(fast).__name__}")
@@ -704,16 +860,46 @@ def build_book(
     out_dir = Path(out_dir)
     (out_dir / "notebooks").mkdir(parents=True, exist_ok=True)
     result = BookResult(out_dir=out_dir)
+    stop = _Stop().install()
+    try:
+        _run_chapters(notebooks, chapters_dir, out_dir, result, stop, fast=fast, timeout=timeout,
+                      kernel_name=kernel_name, progress=progress, slides=slides, log=log)
+        _write_index(chapters_dir, out_dir, all_names, result)
+    finally:
+        stop.restore()
+    result.signum = stop.signum
+    return result
+
+
+def _run_chapters(notebooks, chapters_dir, out_dir, result, stop, *, fast, timeout, kernel_name, progress,
+                  slides, log) -> None:
+    """Run the chapters in a copy of ``chapters_dir``, writing each finished one to OUT; stop at a signal."""
+    import nbformat
+    from tqdm.auto import tqdm
+
+    from .teaching import student_notebook
 
     with tempfile.TemporaryDirectory(prefix="ddlearn-book-") as tmp:
         workdir = Path(tmp) / "chapters"
         shutil.copytree(chapters_dir, workdir, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "_build", "__pycache__"))
-        bar = tqdm(notebooks, desc=f"book ({'fast' if fast else 'full'})", unit="chapter",
+        bar = tqdm(total=len(notebooks), desc=f"book ({'fast' if fast else 'full'})", unit="chapter",
                    position=0, disable=not progress, dynamic_ncols=True)
-        for path in bar:
+        for i, path in enumerate(notebooks):
+            if stop.signum is not None:  # a stopped book starts no further chapter
+                for rest in notebooks[i:]:
+                    result.chapters.append(ChapterResult(
+                        name=rest.stem, title=rest.stem, status="not run", seconds=0.0, cells_run=0,
+                        cells_total=0, mode="fast" if fast else "full"))
+                log(f"stopped by {_signal_name(stop.signum)}; not run: {', '.join(p.stem for p in notebooks[i:])}")
+                break
             bar.set_postfix_str(path.stem)
             nb, chapter = run_chapter(workdir / path.name, workdir, fast=fast, timeout=timeout,
-                                      kernel_name=kernel_name, progress=progress)
+                                      kernel_name=kernel_name, progress=progress, stop=stop)
+            result.chapters.append(chapter)
+            bar.update(1)
+            if chapter.status == "interrupted":  # half run: nothing of it replaces an earlier build's files
+                log(f"{chapter.name} {chapter.reason}")
+                continue
             nbformat.write(nb, out_dir / "notebooks" / path.name)
             (out_dir / chapter.page).write_text(render_page(nb, chapter), encoding="utf-8")
             (out_dir / "student").mkdir(exist_ok=True)
@@ -721,14 +907,19 @@ def build_book(
             if slides:
                 (out_dir / "slides").mkdir(exist_ok=True)
                 (out_dir / slides_page(chapter)).write_text(render_slides(nb, chapter), encoding="utf-8")
-            result.chapters.append(chapter)
             if chapter.error is not None:
                 log(f"{chapter.name} failed at cell {chapter.error.cell}: {chapter.error.ename}: {chapter.error.evalue}")
         bar.close()
 
-    # Merge with earlier builds, keep chapters that still exist and whose page is there.
+
+def _write_index(chapters_dir, out_dir, all_names, result) -> None:
+    """Merge with earlier builds (``book.json``), relink the pages and write ``index.html``."""
+    import nbformat
+
+    # Merge with earlier builds, keep chapters that still exist and whose page is there;
+    # an interrupted or unrun chapter keeps what an earlier build recorded.
     known = _load_manifest(out_dir)
-    known.update({c.name: c for c in result.chapters})
+    known.update({c.name: c for c in result.chapters if c.status in ("ok", "failed")})
     known = {n: known[n] for n in all_names if n in known and (out_dir / known[n].page).exists()}
     _save_manifest(out_dir, known)
     listed = [known[n] for n in all_names if n in known]
@@ -741,4 +932,3 @@ def build_book(
             goals[path.stem] = []
     (out_dir / "index.html").write_text(render_index(listed, all_names, goals=goals, out_dir=out_dir),
                                         encoding="utf-8")
-    return result

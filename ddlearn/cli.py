@@ -69,10 +69,20 @@ def cmd_book(args) -> int:
     for c in result.chapters:
         if c.error is not None:
             print("\n" + c.error.block(c.name), file=sys.stderr)
+        elif c.status == "interrupted":
+            print(f"\nINTERRUPTED {c.name}: {c.reason}", file=sys.stderr)
     print(f"\nHTML book: {result.index}  (executed notebooks in {Path(args.out) / 'notebooks'})")
     if args.slides:
         print(f"slides: {Path(args.out) / 'slides'}  (reveal.js, offline; open a .slides.html file)")
     print(f"mode: {'fast' if args.fast else 'full'}; wall time {time.perf_counter() - start:.1f} s")
+    if result.signum is not None:  # stopped: say by what, what was cut short and what never started
+        cut = [f"{c.name} ({c.reason})" for c in result.chapters if c.status == "interrupted"]
+        never = [c.name for c in result.chapters if c.status == "not run"]
+        print(f"ddlearn: stopped by {result.signal_name}"
+              + (f"; interrupted: {', '.join(cut)}" if cut else "")
+              + (f"; not run: {', '.join(never)}" if never else "")
+              + "; the chapters that finished are in the book", file=sys.stderr)
+        return 128 + result.signum
     if not result.ok:
         failed = [c.name for c in result.chapters if c.status != "ok"]
         print(f"ddlearn: error: {len(failed)} chapter(s) failed: {', '.join(failed)}", file=sys.stderr)
@@ -173,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=("Execute every chapter notebook (in a copy: chapters/ is not modified), write the\n"
                      "executed notebooks to OUT/notebooks/ and an HTML book to OUT/index.html,\n"
                      "and print a per-chapter time table. A failing chapter is reported with its\n"
-                     "cell and error; the others still run; the exit status is then 1."),
+                     "cell and error; the others still run; the exit status is then 1.\n"
+                     "Ctrl-C or SIGTERM stops the book: the running chapter's kernel is shut down,\n"
+                     "no further chapter starts, the finished ones are kept; exit status 128 + signal."),
         epilog="examples:\n  ddlearn book                  full mode, every chapter (minutes per chapter)\n"
                "  ddlearn book --fast           fast mode (DDLEARN_FAST=1): every cell, smaller sizes\n"
                "  ddlearn book --chapters 01 02 --out /tmp/book")

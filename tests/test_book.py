@@ -4,16 +4,20 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from ddlearn.book import WIDGET_VIEW, build_book, find_chapters, static_widget_outputs
+from ddlearn.book import WIDGET_VIEW, ChapterResult, _save_manifest, build_book, find_chapters, static_widget_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -281,3 +285,195 @@ def test_markdown_maths_becomes_mathml_but_code_and_attributes_do_not():
     assert 'id="is-$x_T$-noise"' in out and 'href="#is-$x_T$-noise"' in out  # attributes untouched
     assert "<code>echo $HOME $PATH</code>" in out and "costs $5 and $6" in out
     assert "<pre>price: $3 and $4</pre>" in out  # outputs are not markdown
+
+
+# --------------------------------------------------------------------------- stopping: SIGTERM, Ctrl-C
+posix_signals = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+# A cell that runs until it is stopped. It first leaves its kernel's pid in a marker file (written whole,
+# then renamed), so a test knows the chapter is running and can check the kernel is gone afterwards.
+SLEEPING_CELL = """
+import os, pathlib, time
+marker = pathlib.Path({started!r})
+marker.with_suffix(".part").write_text(str(os.getpid()))
+os.replace(marker.with_suffix(".part"), marker)
+try:
+    time.sleep(600)
+except KeyboardInterrupt:
+    pathlib.Path({interrupted!r}).write_text("KeyboardInterrupt")
+    raise
+"""
+
+
+def _stoppable_book(tmp_path: Path):
+    """01 finishes at once, 02 sleeps until stopped, 03 leaves a marker if it ever runs.
+
+    OUT already holds an earlier build of 02 (page, notebook, manifest entry), which a stopped
+    build must leave as it was.
+    """
+    chapters, out = tmp_path / "chapters", tmp_path / "out"
+    marks = {k: tmp_path / f"{k}.txt" for k in ("started", "interrupted", "ran03")}
+    chapters.mkdir()
+    _write(chapters / "01_a.ipynb", [new_markdown_cell("# A"), new_code_cell("print('chapter a ran')")])
+    _write(chapters / "02_b.ipynb", [
+        new_markdown_cell("# B"), new_code_cell("x = 1"),
+        new_code_cell(SLEEPING_CELL.format(started=str(marks["started"]), interrupted=str(marks["interrupted"]))),
+        new_code_cell("print('never reached')"),
+    ])
+    _write(chapters / "03_c.ipynb", [new_markdown_cell("# C"), new_code_cell(f"open({str(marks['ran03'])!r}, 'w')")])
+    (out / "notebooks").mkdir(parents=True)
+    (out / "02_b.html").write_text("an earlier build's page of 02")
+    (out / "notebooks" / "02_b.ipynb").write_text("an earlier build's notebook of 02")
+    _save_manifest(out, {"02_b": ChapterResult("02_b", "B", "ok", 1.5, 3, 3, "fast")})
+    return chapters, out, marks
+
+
+def _gone(pid: int) -> bool:
+    """True when no process ``pid`` runs (an exited one that nobody has reaped yet counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def _wait_for(path: Path, proc=None, limit=120.0):
+    deadline = time.monotonic() + limit
+    while not path.exists():
+        if proc is not None and proc.poll() is not None:
+            pytest.fail(f"the book ended before {path.name} appeared: {proc.communicate()}")
+        assert time.monotonic() < deadline, f"{path.name} did not appear within {limit} s"
+        time.sleep(0.05)
+
+
+@posix_signals
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_cli_book_stops_on_a_signal_and_keeps_what_finished(tmp_path, signum):
+    chapters, out, marks = _stoppable_book(tmp_path)
+    before = {p.name: p.read_bytes() for p in chapters.iterdir()}
+    proc = subprocess.Popen([sys.executable, "-m", "ddlearn.cli", "book", "--chapters-dir", str(chapters),
+                             "--out", str(out), "--no-progress", "--fast"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        _wait_for(marks["started"], proc)
+        kernel = int(marks["started"].read_text())
+        proc.send_signal(signum)
+        start = time.monotonic()
+        stdout, stderr = proc.communicate(timeout=60)
+        took = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    name = signum.name
+    assert proc.returncode == 128 + signum, stderr
+    assert took < 20, f"took {took:.1f} s to stop"
+    # the report names the signal, the chapter it cut short (and where), and what never ran
+    assert re.search(r"01_a\s+ok", stdout) and re.search(r"02_b\s+interrupted", stdout), stdout
+    assert re.search(r"03_c\s+not run", stdout), stdout
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith(f"ddlearn: stopped by {name}; interrupted: 02_b "), stderr
+    assert f"stopped by {name} while running cell 3 (In [2])" in last and last.count("not run: 03_c") == 1
+    assert "FAILED" not in stdout + stderr and "AssertionError" not in stderr and "Traceback" not in stderr
+    # the kernel was interrupted (the cell saw KeyboardInterrupt), then shut down: no process left
+    assert marks["interrupted"].read_text() == "KeyboardInterrupt"
+    assert _gone(kernel), f"kernel {kernel} still runs after the book stopped"
+    assert not marks["ran03"].exists(), "chapter 03 ran after the signal"
+    # what finished is in OUT; the earlier build of 02 is untouched; 03 has nothing
+    nb = nbformat.read(out / "notebooks" / "01_a.ipynb", as_version=4)
+    assert nb.cells[1].outputs[0].text.strip() == "chapter a ran"
+    assert (out / "01_a.html").exists() and (out / "student" / "01_a.ipynb").exists()
+    assert (out / "02_b.html").read_text() == "an earlier build's page of 02"
+    assert (out / "notebooks" / "02_b.ipynb").read_text() == "an earlier build's notebook of 02"
+    assert not list(out.glob("**/03_c*"))
+    manifest = json.loads((out / "book.json").read_text())["chapters"]
+    assert manifest.keys() == {"01_a", "02_b"} and manifest["02_b"]["seconds"] == 1.5
+    index = (out / "index.html").read_text()
+    assert 'href="01_a.html"' in index and 'href="02_b.html"' in index and 'href="03_c.html"' not in index
+    assert {p.name: p.read_bytes() for p in chapters.iterdir()} == before  # the reader's chapters/
+
+
+# a cell that stops the process running the book, as a reader's Ctrl-C or a job's SIGTERM would
+SIGNAL_PARENT_CELL = """
+import os, pathlib, signal, time
+for s in {ignore}:
+    signal.signal(s, signal.SIG_IGN)     # a cell that interrupts do not stop
+pathlib.Path({started!r}).write_text(str(os.getpid()))
+for _ in range({times}):
+    time.sleep(0.2)
+    pathlib.Path({sent!r}).write_text(repr(time.time()))  # when the last signal went
+    os.kill(os.getppid(), signal.SIGTERM)
+time.sleep(600)
+"""
+
+
+def _signalling_book(tmp_path: Path, *, ignore="()", times=1):
+    chapters = tmp_path / "chapters"
+    marks = {k: tmp_path / f"{k}.txt" for k in ("started", "sent", "ran02")}
+    chapters.mkdir()
+    cell = SIGNAL_PARENT_CELL.format(ignore=ignore, times=times, started=str(marks["started"]),
+                                     sent=str(marks["sent"]))
+    _write(chapters / "01_stop.ipynb", [new_markdown_cell("# Stop"), new_code_cell("x = 1"), new_code_cell(cell)])
+    _write(chapters / "02_after.ipynb", [new_markdown_cell("# After"),
+                                         new_code_cell(f"open({str(marks['ran02'])!r}, 'w')")])
+    return chapters, marks
+
+
+@posix_signals
+def test_build_book_stops_on_a_signal_and_restores_the_handlers(tmp_path):
+    """The library function, in this process: its handlers take the signal, then the previous ones come back."""
+    chapters, marks = _signalling_book(tmp_path)
+    caught = []
+
+    def previous_handler(signum, frame):  # what the caller had: it must not see the build's signal
+        caught.append(signum)
+
+    old_term = signal.signal(signal.SIGTERM, previous_handler)
+    old_int = signal.getsignal(signal.SIGINT)
+    lines: list[str] = []
+    try:
+        result = build_book(chapters, tmp_path / "out", fast=True, progress=False, log=lines.append)
+        assert signal.getsignal(signal.SIGTERM) is previous_handler
+        assert signal.getsignal(signal.SIGINT) is old_int
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+    assert caught == []
+    assert (result.signum, result.signal_name, result.ok) == (signal.SIGTERM, "SIGTERM", False)
+    assert [(c.name, c.status) for c in result.chapters] == [("01_stop", "interrupted"), ("02_after", "not run")]
+    assert result.chapters[0].reason == "stopped by SIGTERM while running cell 3 (In [2])"
+    assert result.chapters[0].error is None
+    assert lines == ["01_stop stopped by SIGTERM while running cell 3 (In [2])",
+                     "stopped by SIGTERM; not run: 02_after"]
+    assert _gone(int(marks["started"].read_text()))
+    assert not marks["ran02"].exists()
+    assert not (tmp_path / "out" / "01_stop.html").exists()
+
+
+@posix_signals
+def test_a_second_signal_kills_a_kernel_that_ignores_the_first(tmp_path):
+    """The first signal shuts the kernel down politely (it would be killed after 5 s); the second kills it now."""
+    chapters, marks = _signalling_book(tmp_path, ignore="(signal.SIGINT, signal.SIGTERM)", times=2)
+    result = build_book(chapters, tmp_path / "out", fast=True, progress=False, log=lambda line: None)
+    after_second = time.time() - float(marks["sent"].read_text())
+    assert [c.status for c in result.chapters] == ["interrupted", "not run"]
+    assert after_second < 3.5, f"the build ended {after_second:.1f} s after the second signal"
+    assert _gone(int(marks["started"].read_text()))
+
+
+def test_build_book_outside_the_main_thread_installs_no_handlers(tmp_path):
+    """Python allows signal handlers only in the main thread: a build in another thread runs without them."""
+    chapters = tmp_path / "chapters"
+    chapters.mkdir()
+    _write(chapters / "01_a.ipynb", [new_markdown_cell("# A"), new_code_cell("print('ok')")])
+    before = signal.getsignal(signal.SIGTERM)
+    done = {}
+    worker = threading.Thread(target=lambda: done.setdefault("result", build_book(
+        chapters, tmp_path / "out", fast=True, progress=False)))
+    worker.start()
+    worker.join(120)
+    assert "result" in done, "the build raised or did not finish in its thread"
+    assert done["result"].ok and done["result"].signum is None
+    assert signal.getsignal(signal.SIGTERM) is before
