@@ -261,3 +261,28 @@ def test_bad_options():
 
 
 # ---- Chapter 05 exercise checkers ---------------------------------------------------
+
+
+def test_step_weights_eta1_is_ddpms_posterior_and_eta0_keeps_the_state():
+    """samplers.ddim.step_weights: at eta = 1 on every timestep the weight on x_t is q(x_{t-1} | x_t, x_0)'s."""
+    from ddlearn import forward
+    from ddlearn.samplers.ddim import step_weights
+
+    sched = linear(T=50)
+    w1 = step_weights(sched, 50, eta=1.0, spacing="linspace")
+    ts = torch.tensor(w1["t"]).round().long()
+    assert ts.tolist() == list(range(49, -1, -1))
+    for i, t in enumerate(ts[:-1].tolist()):      # the last step goes to x_0 itself: no posterior weight
+        mean, _, _ = forward.q_posterior(torch.zeros(1, 1), torch.ones(1, 1), t, sched)
+        assert w1["state_weight"][i] == pytest.approx(mean.item(), rel=1e-5)
+    from ddlearn.samplers.spacing import alpha_bars, time_grid
+
+    w0 = step_weights(sched, 10, eta=0.0)
+    a = alpha_bars(sched, time_grid(sched, 10, "quadratic"))
+    expected0 = math.sqrt((1 - a[1]) / (1 - a[0]))
+    ab = sched.alpha_bars
+    assert w0["state_weight"][0] == pytest.approx(expected0, rel=1e-5)
+    assert (w0["fresh_noise"] == 0).all() and (w1["fresh_noise"][:-1] > 0).all()   # none on the step to x_0
+    assert w0["memory"] == pytest.approx(torch.tensor(w0["state_weight"]).cumprod(0).numpy())
+    assert w1["memory"][-1] < w0["memory"][5], "the stochastic sampler forgets its start"
+    assert w0["x0_gain"][0] == pytest.approx(((1 - ab[-1]) / ab[-1]).sqrt().item(), rel=1e-5)
