@@ -2,6 +2,7 @@
 guidance scales, speed against frame stride, and the ablation.
 
     flock /tmp/ddlearn-heavy.lock python benchmarks/video.py                          # shipped models
+    python benchmarks/video.py --part sampler            # choose the sampler (eta, steps, clamping)
     flock /tmp/ddlearn-heavy.lock python benchmarks/video.py --part scales             # choose the scales
     flock /tmp/ddlearn-heavy.lock python benchmarks/video.py --part blank              # image tokens blanked
     flock /tmp/ddlearn-heavy.lock python benchmarks/video.py --part stride
@@ -19,7 +20,11 @@ with two or three sprites; displacement error <= 1.5 px; trackable >= 97% of fra
 still clips still; frame-0 PSNR >= 30 dB. 32x32: direction right >= 80% of one-sprite clips.
 Ablation: colour drift with the image tokens blanked at least 20% above the full model's.
 
-``--part scales`` chooses the guidance scales on a VALIDATION set (``heldout_set(split="train",
+``--part sampler`` animates the validation set with each setting of :data:`SAMPLER_GRID` (eta,
+steps, the clean estimate clamped or not) at the recorded scales and keeps, among the settings with
+under 1% noise frames, the one with the smallest displacement error on the moving clips
+(``--only LABEL ...`` runs some settings and merges them into the stored table, so two processes
+can share the grid). ``--part scales`` chooses the guidance scales on a VALIDATION set (``heldout_set(split="train",
 seed=VALIDATION_SEED)``: new clips of the training shapes, hues and backgrounds, laid out like the
 held-out set), never on the held-out clips: the pair with the smallest displacement error on the
 moving clips. ``--part blank`` measures the shipped model with its image tokens blanked at sampling
@@ -44,7 +49,7 @@ from ddlearn import video as V
 from ddlearn.data import clips as C
 from ddlearn.report import fmt_mean_sd, table
 
-COLUMNS = [("direction_right_1", "dir. right 1 sprite", 100, "%"), ("direction_right_multi", "dir. right 2-3", 100, "%"),
+COLUMNS = [("noise_frames", "noise frames", 100, "%"), ("length_ratio_1", "length ratio", 1, ""), ("direction_right_1", "dir. right 1 sprite", 100, "%"), ("direction_right_multi", "dir. right 2-3", 100, "%"),
            ("displacement_error", "disp. err px", 1, ""), ("trackable", "trackable", 100, "%"),
            ("iou", "IoU", 1, ""), ("still_kept", "still kept", 100, "%"), ("bounce_error", "bounce err px", 1, ""),
            ("psnr0", "frame-0 PSNR", 1, "dB"), ("ssim0", "frame-0 SSIM", 1, ""),
@@ -71,10 +76,86 @@ def chosen_scales(sha256=None):
 
 
 #: The pairs (image, prompt) ``--part scales`` compares; each is an option of the explorer's sliders.
-SCALE_GRID = [(1.0, 1.0), (1.0, 2.0), (1.0, 3.0), (1.0, 5.0), (2.0, 3.0)]
+SCALE_GRID = [(1.0, 1.0), (1.0, 2.0), (1.0, 3.0), (1.0, 5.0), (2.0, 1.0), (2.0, 3.0)]
 #: The chapter's held-out evaluation set (Section 7) and the validation set's layout.
 CHAPTER_SET = dict(per_cell=1, multi=24, still=8, bounce=8)
 VALIDATION_SET = dict(per_cell=1, multi=8, still=4, bounce=0)
+
+
+#: The sampler settings ``--part sampler`` compares: label -> animate() keyword arguments.
+SAMPLER_GRID = {
+    "DDIM eta 0, 25 steps": dict(eta=0.0, steps=25),
+    "DDIM eta 0, 100 steps": dict(eta=0.0, steps=100),
+    "DDIM eta 0, 25 steps, clamped": dict(eta=0.0, steps=25, clip=(-1.0, 1.0)),
+    "eta 0.5, 25 steps": dict(eta=0.5, steps=25),
+    "eta 1, 25 steps": dict(eta=1.0, steps=25),
+    "eta 1, 25 steps, clamped": dict(eta=1.0, steps=25, clip=(-1.0, 1.0)),
+    "eta 1, 50 steps": dict(eta=1.0, steps=50),
+}
+
+
+def _merge_record(part: str, key: str, rows: dict, extra: dict) -> dict:
+    """Add ``rows`` (label -> row) to ``part``'s stored rows (other processes may add theirs), under a lock."""
+    import fcntl
+
+    with open("/tmp/ddlearn-video-results.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.loads(RESULTS_PATH.read_text()) if RESULTS_PATH.exists() else {}
+        old = data.get(part, {})
+        same = (isinstance(old.get(key), dict) and old.get("model_sha256") == extra.get("model_sha256")
+                and all(old.get(k) == json.loads(json.dumps(extra.get(k))) for k in ("sampler", "scales")))
+        merged = {**(old[key] if same else {}), **rows}
+        data[part] = {**extra, key: merged}
+        RESULTS_PATH.write_text(json.dumps(data, indent=1) + "\n")
+    print(f"wrote {part!r} ({len(merged)} rows) to {RESULTS_PATH}")
+    return data[part]
+
+
+def _summary_row(label: str, summary: dict, seconds: float | None = None) -> dict:
+    row = {"setting": label}
+    for k, lab, mult, unit in COLUMNS:
+        m, sd, n = summary.get(k, (float("nan"), 0.0, 0))   # tables stored before a column existed lack it
+        digits = 1 if mult == 100 or unit == "dB" else 3
+        row[lab] = f"{mult * m:.{digits}f} +- {mult * sd:.{digits}f}" if np.isfinite(m) else "-"
+    if seconds is not None:
+        row["seconds"] = f"{seconds:.0f}"
+    return row
+
+
+def part_sampler(args):
+    """Each setting of SAMPLER_GRID on the validation set (one sampling seed, mean +- sd over clips)."""
+    p = pretrained.load(args.models[0])
+    scales = chosen_scales(p.info.get("sha256"))
+    evalset = V.heldout_set(p.model.image_size, split="train", seed=V.VALIDATION_SEED, **VALIDATION_SET)
+    seed = args.seeds[0]
+    labels = args.only or list(SAMPLER_GRID)
+    print(f"== {args.models[0]}: {len(evalset['specs'])} validation clips, scales {scales}, sampling seed {seed}",
+          flush=True)
+    raw = {}
+    for label in labels:
+        t = time.perf_counter()
+        res = V.measure_model(p.model, p.schedule, evalset, image_scale=scales[0], prompt_scale=scales[1],
+                              seed=seed, **SAMPLER_GRID[label])
+        raw[label] = {"kwargs": SAMPLER_GRID[label], "summary": _json_summary(res["summary"]),
+                      "seconds": time.perf_counter() - t}
+        print(_summary_row(label, res["summary"], raw[label]["seconds"]), flush=True)
+    stored = _merge_record("sampler", "rows", raw, {
+        "command": "python benchmarks/video.py --part sampler", "model": args.models[0],
+        "model_sha256": p.info.get("sha256"), "scales": list(scales),
+        "split": f"validation: heldout_set(split='train', seed={V.VALIDATION_SEED}, {VALIDATION_SET})",
+        "sampling_seed": seed, "eval_clips": len(evalset["specs"]),
+        "rule": "among settings with under 1% noise frames, the smallest mean displacement error over the moving clips"})
+    rows = stored["rows"]
+    table([_summary_row(k, {kk: tuple(v) for kk, v in r["summary"].items()}, r["seconds"]) for k, r in rows.items()],
+          ["setting"] + [c[1] for c in COLUMNS] + ["seconds"])
+    ok = {k: r for k, r in rows.items() if r["summary"]["noise_frames"][0] < 0.01}
+    if ok:
+        best = min(ok, key=lambda k: ok[k]["summary"]["displacement_error"][0])
+        stored["chosen"] = best
+        _merge_record("sampler", "rows", {}, {k: v for k, v in stored.items() if k != "rows"})
+        print(f"chosen: {best} ({SAMPLER_GRID.get(best, rows[best]['kwargs'])})")
+    else:
+        print("no setting has under 1% noise frames")
 
 
 def fmt(vals, mult=1.0, digits=1):
@@ -137,40 +218,109 @@ def part_models(args):
               f"(measured under the lock on the 2-core machine)\n", flush=True)
 
 
+def _stride_ratios(rows) -> dict:
+    """Length ratio (along the command / commanded length) of the one-sprite moving clips, by stride."""
+    out = {}
+    for stride in C.STRIDES:
+        v = [r["length_ratio"] for r in rows if r.get("stride") == stride and r["n_sprites"] == 1
+             and "length_ratio" in r and np.isfinite(r["length_ratio"])]
+        out[str(stride)] = [float(np.mean(v)) if v else float("nan"), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
+                            len(v)]
+    return out
+
+
+def part_heldout(args):
+    """video16 with animate()'s defaults on the held-out set, one row per sampling seed (merged in the JSON).
+
+    ``--blank``: the image tokens blanked at sampling (stored as ``heldout_blank``).
+    """
+    from ddlearn.video import sampling
+
+    p = pretrained.load(args.models[0])
+    clf = pretrained.load("clip_classifier").model
+    evalset = V.heldout_set(p.model.image_size, per_cell=args.per_cell)
+    key = "heldout_blank" if args.blank else "heldout"
+    defaults = {"image_scale": sampling.IMAGE_SCALE, "prompt_scale": sampling.PROMPT_SCALE, "eta": sampling.ETA,
+                "steps": sampling.STEPS, "clip": list(sampling.CLIP) if sampling.CLIP else None}
+    print(f"== {args.models[0]}{' (image tokens blanked)' if args.blank else ''}: {len(evalset['specs'])} held-out "
+          f"clips, animate() defaults {defaults}, seeds {args.seeds}", flush=True)
+    raw = {}
+    for seed in args.seeds:
+        t = time.perf_counter()
+        res = V.measure_model(p.model, p.schedule, evalset, seed=seed, classifier=clf, context=not args.blank)
+        raw[str(seed)] = {"summary": _json_summary(res["summary"]), "fcd": res["fcd"],
+                          "length_ratio_by_stride": _stride_ratios(res["rows"]), "seconds": time.perf_counter() - t}
+        print(_summary_row(f"seed {seed}", res["summary"], raw[str(seed)]["seconds"]), f"FCD {res['fcd']:.2f}",
+              flush=True)
+    extra = {"command": f"python benchmarks/video.py --part heldout{' --blank' if args.blank else ''} --seeds S",
+             "model": args.models[0], "model_sha256": p.info.get("sha256"), "sampler": defaults,
+             "eval_clips": len(evalset["specs"]), "per_cell": args.per_cell}
+    if not args.blank:   # the rows that bound every figure, once
+        static = evalset["x"][:, :, :1].expand_as(evalset["x"]).contiguous()
+        other = V.heldout_set(p.model.image_size, per_cell=args.per_cell, seed=777)
+        extra["static_copy"] = {"summary": _json_summary(V.evaluate_clips(static, evalset["specs"])[1]),
+                                "fcd": V.frechet_clip_distance(static, evalset["x"], classifier=clf)}
+        real_rows, real_summary = V.evaluate_clips(evalset["x"], evalset["specs"])
+        extra["real_clips"] = {"summary": _json_summary(real_summary),
+                               "length_ratio_by_stride": _stride_ratios(real_rows),
+                               "fcd": V.frechet_clip_distance(other["x"], evalset["x"], classifier=clf)}
+    stored = _merge_record(key, "seeds", raw, extra)
+    rows = [_summary_row(f"seed {k}", {kk: tuple(v) for kk, v in r["summary"].items()}) for k, r in stored["seeds"].items()]
+    for name in ("static_copy", "real_clips"):
+        if name in stored:
+            rows.append(_summary_row(name.replace("_", " "), {kk: tuple(v) for kk, v in stored[name]["summary"].items()}))
+    table(rows, ["setting"] + [c[1] for c in COLUMNS])
+    for k, r in stored["seeds"].items():
+        print(f"seed {k}: FCD {r['fcd']:.2f}; length ratio by stride (mean +- sd, n): "
+              + ", ".join(f"{s}: {m:.2f} +- {sd:.2f} ({n})" for s, (m, sd, n) in r["length_ratio_by_stride"].items()))
+
+
 def _json_summary(summary):
     return {k: [float(v[0]), float(v[1]), int(v[2])] for k, v in summary.items()}
 
 
+def chosen_sampler(sha256=None) -> dict:
+    """The animate() keyword arguments ``--part sampler`` chose for this checkpoint (eta 0, 25 steps without one)."""
+    data = json.loads(RESULTS_PATH.read_text()) if RESULTS_PATH.exists() else {}
+    sm = data.get("sampler")
+    if sm and sm.get("chosen") and (sha256 is None or sm.get("model_sha256") == sha256):
+        kw = dict(sm["rows"][sm["chosen"]]["kwargs"])
+        if kw.get("clip") is not None:
+            kw["clip"] = tuple(kw["clip"])
+        return kw
+    return dict(eta=0.0, steps=25)
+
+
 def part_scales(args):
-    """Each pair of SCALE_GRID on the validation set (one sampling seed, mean +- sd over clips); keep the best."""
+    """Each pair of SCALE_GRID on the validation set with the chosen sampler (one seed, mean +- sd over clips)."""
     p = pretrained.load(args.models[0])
     evalset = V.heldout_set(p.model.image_size, split="train", seed=V.VALIDATION_SEED, **VALIDATION_SET)
     seed = args.seeds[0]
-    print(f"== {args.models[0]}: {len(evalset['specs'])} validation clips, DDIM {args.steps}, sampling seed {seed}",
+    sampler = chosen_sampler(p.info.get("sha256"))
+    pairs = [tuple(float(v) for v in pair.split(",")) for pair in args.only] if args.only else SCALE_GRID
+    print(f"== {args.models[0]}: {len(evalset['specs'])} validation clips, sampler {sampler}, sampling seed {seed}",
           flush=True)
-    rows, raw = [], []
-    for si, sp in SCALE_GRID:
+    raw = {}
+    for si, sp in pairs:
         t = time.perf_counter()
-        res = V.measure_model(p.model, p.schedule, evalset, image_scale=si, prompt_scale=sp, seed=seed,
-                              steps=args.steps)
-        summ = res["summary"]
-        rows.append({"image scale": si, "prompt scale": sp,
-                     **{label: (f"{mult * summ[k][0]:.{1 if mult == 100 or unit == 'dB' else 3}f} +- "
-                                f"{mult * summ[k][1]:.{1 if mult == 100 or unit == 'dB' else 3}f}")
-                        for k, label, mult, unit in COLUMNS}})
-        raw.append({"image_scale": si, "prompt_scale": sp, "summary": _json_summary(summ)})
-        print(rows[-1], f"({time.perf_counter() - t:.0f} s)", flush=True)
-    best = min(raw, key=lambda r: r["summary"]["displacement_error"][0])
+        res = V.measure_model(p.model, p.schedule, evalset, image_scale=si, prompt_scale=sp, seed=seed, **sampler)
+        raw[f"{si:g},{sp:g}"] = {"image_scale": si, "prompt_scale": sp, "summary": _json_summary(res["summary"]),
+                                 "seconds": time.perf_counter() - t}
+        print(_summary_row(f"image {si:g}, prompt {sp:g}", res["summary"], raw[f"{si:g},{sp:g}"]["seconds"]),
+              flush=True)
+    extra = {"command": "python benchmarks/video.py --part scales", "model": args.models[0],
+             "model_sha256": p.info.get("sha256"), "sampler": sampler,
+             "split": f"validation: heldout_set(split='train', seed={V.VALIDATION_SEED}, {VALIDATION_SET})",
+             "sampling_seed": seed, "eval_clips": len(evalset["specs"]),
+             "rule": "smallest mean displacement error over the moving clips"}
+    rows = _merge_record("scales", "rows", raw, extra)["rows"]
+    best = min(rows.values(), key=lambda r: r["summary"]["displacement_error"][0])
     chosen = [best["image_scale"], best["prompt_scale"]]
-    table(rows, ["image scale", "prompt scale"] + [c[1] for c in COLUMNS])
+    _merge_record("scales", "rows", {}, {**extra, "chosen": chosen})
+    table([_summary_row(k, {kk: tuple(v) for kk, v in r["summary"].items()}, r["seconds"]) for k, r in rows.items()],
+          ["setting"] + [c[1] for c in COLUMNS] + ["seconds"])
     print(f"chosen (smallest displacement error on the moving validation clips): image {chosen[0]:g}, "
           f"prompt {chosen[1]:g}")
-    record("scales", {"command": "flock /tmp/ddlearn-heavy.lock python benchmarks/video.py --part scales",
-                      "model": args.models[0], "model_sha256": p.info.get("sha256"),
-                      "split": f"validation: heldout_set(split='train', seed={V.VALIDATION_SEED}, {VALIDATION_SET})",
-                      "sampling_seed": seed, "ddim_steps": args.steps, "eval_clips": len(evalset["specs"]),
-                      "rule": "smallest mean displacement error over the moving clips", "chosen": chosen,
-                      "rows": raw})
 
 
 def part_blank(args):
@@ -263,19 +413,22 @@ def part_ablation(args):
 def main():
     global RESULTS_PATH
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--part", choices=("models", "scales", "blank", "stride", "ablation"), default="models")
+    p.add_argument("--part", choices=("models", "sampler", "scales", "heldout", "blank", "stride", "ablation"),
+                   default="models")
+    p.add_argument("--blank", action="store_true", help="heldout: the image tokens blanked at sampling")
     p.add_argument("--models", nargs="+", default=["video16", "video32"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     p.add_argument("--steps", type=int, default=25)
     p.add_argument("--per-cell", type=int, default=2)
     p.add_argument("--train", action="store_true", help="ablation: train the variants that runs/ablation lacks")
-    p.add_argument("--only", nargs="*", default=None, help="ablation: only these variants (no JSON written)")
+    p.add_argument("--only", nargs="*", default=None,
+                   help="ablation: only these variants (no JSON written); sampler: only these settings; "
+                        "scales: only these pairs 'IMAGE,PROMPT' (both merged into the stored table)")
     p.add_argument("--results", type=Path, default=RESULTS_PATH, help="the JSON the chapter reads (for trials: elsewhere)")
     args = p.parse_args()
     RESULTS_PATH = args.results
-    torch.set_num_threads(2)
     start = time.perf_counter()
-    {"models": part_models, "scales": part_scales, "blank": part_blank, "stride": part_stride,
+    {"models": part_models, "sampler": part_sampler, "heldout": part_heldout, "scales": part_scales, "blank": part_blank, "stride": part_stride,
      "ablation": part_ablation}[args.part](args)
     print(f"total {time.perf_counter() - start:.0f} s")
 

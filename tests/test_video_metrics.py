@@ -25,13 +25,14 @@ def test_tracker_is_exact_on_real_clips(real):
     assert s["displacement_error"][0] < 0.1 and s["trackable"][0] == 1.0
     assert s["still_kept"][0] == 1.0 and s["bounced"][0] == 1.0 and s["bounce_error"][0] < 0.15
     assert s["iou"][0] > 0.75 and s["background_drift"][0] == 0.0
+    assert s["length_ratio_1"][0] == pytest.approx(1.0, abs=0.02)
     assert all(r["ssim0"] == 1.0 for r in rows)
 
 
 def test_a_static_copy_scores_no_motion(real):
     static = real["x"][:, :, :1].expand_as(real["x"]).contiguous()
     rows, s = V.evaluate_clips(static, real["specs"])
-    assert s["direction_right_1"][0] == 0.0
+    assert s["direction_right_1"][0] == 0.0 and abs(s["length_ratio_1"][0]) < 1e-6
     # its displacement error is the commanded length, clip by clip
     for r in rows:
         if "commanded_length" in r:

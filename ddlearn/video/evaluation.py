@@ -15,6 +15,7 @@ import torch
 
 from ..data import clips as _clips
 from .metrics import evaluate_clips, frechet_clip_distance
+from . import sampling
 from .sampling import animate
 
 #: The straight motion prompts (every moving prompt but ``bounce``).
@@ -60,15 +61,17 @@ def subset(evalset: dict, index) -> dict:
     return out
 
 
-def measure_model(model, schedule, evalset: dict, *, image_scale: float = 1.0, prompt_scale: float = 3.0,
-                  seed: int = 0, steps: int = 25, eta: float = 0.0, clip=None, batch: int = 64, classifier=None,
+def measure_model(model, schedule, evalset: dict, *, image_scale: float = sampling.IMAGE_SCALE,
+                  prompt_scale: float = sampling.PROMPT_SCALE, seed: int = 0, steps: int = sampling.STEPS,
+                  eta: float = sampling.ETA, clip=sampling.CLIP, batch: int = 64, classifier=None,
                   context: bool = True, progress: bool = False) -> dict:
     """Animate every conditioning frame of ``evalset`` (:func:`heldout_set`) and measure the clips.
 
     Returns ``{"rows": per-clip figures, "summary": :func:`ddlearn.video.metrics.summarize`,
     "clips": the generated clips, "fcd": Frechet clip distance to the real held-out clips (when
     ``classifier`` is given)}``.
-    ``steps``, ``eta`` and ``clip`` go to :func:`~ddlearn.video.sampling.animate`.
+    ``steps``, ``eta``, ``clip`` and the scales go to :func:`~ddlearn.video.sampling.animate` (its
+    defaults by default).
     ``context=False`` blanks the image tokens at sampling (the null image in the context
     stream only; the detail stream keeps the frame), to see what the context stream does.
     """
@@ -109,7 +112,8 @@ class _BlankContext(torch.nn.Module):
                           if image is not None else None)
 
 
-def sidecar_metrics(model, schedule, *, seed: int = 0, steps: int = 25, scales=(1.0, 3.0)) -> dict:
+def sidecar_metrics(model, schedule, *, seed: int = 0, steps: int = sampling.STEPS,
+                    scales=(sampling.IMAGE_SCALE, sampling.PROMPT_SCALE)) -> dict:
     """The figures a Chapter 08 checkpoint's sidecar records: a small held-out set (one clip per straight
     prompt and stride, 16 with two or three sprites, 4 still, 4 bouncing), one sampling seed."""
     evalset = heldout_set(model.image_size, per_cell=1, multi=16, still=4, bounce=4)

@@ -12,7 +12,8 @@ motion. A clip generated from frame 0 is judged on
   compared with the commanded one, direction x speed x stride x (F-1); a clip's
   direction is *right* when every sprite moved within 45 degrees of the
   command and at least half its length; the share of frames where each sprite
-  is *trackable*; whether its *shape is kept* (IoU of its mask with frame 0's,
+  is *trackable*; the *length ratio*, how far along the commanded direction the
+  sprites went as a share of the commanded length; whether its *shape is kept* (IoU of its mask with frame 0's,
   after aligning the centroids); still clips must stay still; bounces are
   scored by their distance to the reflected path;
 * **noise frames**: a frame whose roughness (mean squared Laplacian,
@@ -265,6 +266,9 @@ def _clip_metrics(clip, spec, image):
         errs = np.linalg.norm(d - D[None], axis=1)
         out["displacement_error"] = float(np.nanmean(errs)) if np.isfinite(errs).any() else float(np.linalg.norm(D))
         out["commanded_length"] = float(np.linalg.norm(D))
+        # how far along the command the sprites went, as a share of the commanded length (1: the commanded speed)
+        along = d @ D / float(D @ D)
+        out["length_ratio"] = float(np.nanmean(along)) if np.isfinite(along).any() else float("nan")
     return out
 
 
@@ -282,6 +286,7 @@ def summarize(rows: list[dict]) -> dict:
         "direction_right_multi": stat([float(r["direction_right"]) for r in multi]),
         "displacement_error": stat([r["displacement_error"] for r in moving]),
         "displacement_error_1": stat([r["displacement_error"] for r in one]),
+        "length_ratio_1": stat([r["length_ratio"] for r in one]),
         "static_copy_error": stat([r["commanded_length"] for r in moving]),
         "still_kept": stat([float(r["still_kept"]) for r in rows if "still_kept" in r]),
         "bounce_error": stat([r["bounce_error"] for r in rows if "bounce_error" in r]),

@@ -21,6 +21,7 @@ import torch
 
 from .. import _checks, viz
 from ..data import clips as _clips
+from ..video import sampling as _sampling
 from ..video.sampling import animate
 from ._base import Explorer
 
@@ -158,7 +159,8 @@ class VideoExplorer(Explorer):
 
     def __init__(self, model, schedule, images: torch.Tensor, *, names=None, steps: int = 25, seed: int = 0,
                  prompts=_clips.PROMPTS, image_scales=(0.0, 1.0, 1.5, 2.0, 3.0),
-                 prompt_scales=(0.0, 1.0, 2.0, 3.0, 5.0), image_scale: float = 1.0, prompt_scale: float = 3.0):
+                 prompt_scales=(0.0, 1.0, 2.0, 3.0, 5.0), image_scale: float = _sampling.IMAGE_SCALE,
+                 prompt_scale: float = _sampling.PROMPT_SCALE):
         _checks.tensor("images", images, ndim=4)
         _checks.positive_int("steps", steps)
         self.model, self.schedule, self.images, self.steps = model, schedule, images, steps
