@@ -18,16 +18,33 @@
    number and error, the chapter's page shows how far it got, and
    :attr:`BookResult.ok` is False (the command then exits non-zero);
 5. stops when it is told to: SIGINT (Ctrl-C) or SIGTERM during a build shuts the
-   running chapter's kernel down (interrupt, shutdown request, and a kill after 5 s
-   if the cell ignores both; a second signal kills it at once: no kernel is left
-   running), starts no further chapter and keeps what finished. The interrupted
+   kernel of every running chapter down (interrupt, shutdown request, and a kill after
+   5 s if the cell ignores both; a second signal kills them at once: no kernel is left
+   running), starts no further chapter and keeps what finished. An interrupted
    chapter is reported as ``"interrupted"`` with the cell it was running and the
-   signal, the chapters after it as ``"not run"``; neither writes anything to OUT,
+   signal, the chapters never started as ``"not run"``; neither writes anything to OUT,
    so the pages an earlier build left there stay as they were.
    :attr:`BookResult.signum` names the signal (``ddlearn book`` exits with 128 + its
    number: 130 for Ctrl-C, 143 for SIGTERM). The handlers are installed for the
    build only, and only when it runs in the main thread (Python allows no other);
-   the previous ones are restored afterwards.
+   the previous ones are restored afterwards;
+6. runs up to ``jobs`` chapters at once (``ddlearn book --jobs N``), each in its own
+   kernel. The library runs torch with one intra-op thread per process
+   (:mod:`ddlearn.config`; two threads beside another busy process are many times
+   slower, ``benchmarks/threads.py``), so one chapter keeps one core busy and the
+   default is one chapter per CPU core this process may use
+   (``os.sched_getaffinity``, else ``os.cpu_count()``), at most the number of
+   chapters: :func:`default_jobs`. Each kernel inherits ``DDLEARN_THREADS`` and
+   ``OMP_NUM_THREADS`` unchanged (:func:`kernel_env`). The chapters share nothing but
+   the copied folder, and no chapter reads a file another one writes there (keep it so:
+   the order in which they finish would then matter), so a chapter's notebook, page,
+   student notebook and manifest entry are the same as in a run one after another; the
+   result table is in chapter order.
+   Each running chapter has its own cell bar below the book's bar (whose postfix names
+   the chapters running). How: every chapter runs on its own event loop in a worker
+   thread (:func:`run_chapter`, as it would alone), while the main thread hands out the
+   chapters, writes each finished one to OUT and takes the signals (:class:`_Stop`
+   cancels every running chapter's task on its own loop).
 
 The HTML book is static and offline: a page loads nothing from the network.
 nbconvert's lab template would fetch require.js and MathJax from a CDN and
@@ -119,6 +136,7 @@ class BookResult:
     out_dir: Path
     chapters: list[ChapterResult] = field(default_factory=list)
     signum: int | None = None      # the signal (SIGINT or SIGTERM) that stopped the build, if one did
+    jobs: int = 1                  # chapters run at once (build_book's jobs, after its default and cap)
 
     @property
     def ok(self) -> bool:
@@ -178,7 +196,12 @@ def chapter_title(nb, fallback: str) -> str:
 
 # --------------------------------------------------------------------------- executing
 def kernel_env(fast: bool) -> dict[str, str]:
-    """The kernel's environment: ours, plus the mode and this checkout on the path."""
+    """The kernel's environment: ours, plus the mode and this checkout on the path.
+
+    The thread policy travels unchanged: ``DDLEARN_THREADS`` and ``OMP_NUM_THREADS`` are whatever they are
+    here (``import ddlearn`` sets the latter to one thread unless it was set), so each of the kernels that
+    ``jobs`` runs at once keeps to one core.
+    """
     env = dict(os.environ)
     env["DDLEARN_FAST"] = "1" if fast else "0"
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # quiets a debugger warning on 3.11+
@@ -224,11 +247,11 @@ def _signal_name(signum: int) -> str:
 
 
 class _Stop:
-    """SIGINT and SIGTERM during a build: remember the first signal and cancel the chapter now running.
+    """SIGINT and SIGTERM during a build: remember the first signal and cancel every chapter now running.
 
-    The handler only records and schedules; the cancellation itself runs on the chapter's event loop
-    (:func:`run_chapter`), where nbclient's cleanup shuts the kernel down. A second signal cancels
-    again, which cuts that graceful shutdown short: the kernel is then killed at once.
+    The handler only records and schedules; each cancellation runs on its chapter's own event loop
+    (:func:`run_chapter`, in a worker thread), where nbclient's cleanup shuts the kernel down. A second
+    signal cancels again, which cuts those graceful shutdowns short: the kernels are then killed at once.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -236,7 +259,11 @@ class _Stop:
     def __init__(self):
         self.signum: int | None = None
         self._previous: dict[int, object] = {}
-        self._running = None               # (loop, task) of the chapter being executed
+        self._running: dict = {}           # task -> loop, of each chapter being executed
+        self._aborted = False              # the build failed (not a signal): cancel every chapter, too
+        # watch/unwatch run in worker threads, the handler in the main thread; reentrant, so that a handler
+        # which interrupts run_chapter called in the main thread itself cannot deadlock on it
+        self._lock = threading.RLock()
 
     def install(self) -> _Stop:
         """Install the handlers; a no-op outside the main thread, where Python does not allow it."""
@@ -251,23 +278,38 @@ class _Stop:
             signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
         self._previous.clear()
 
+    @property
+    def stopping(self) -> bool:
+        return self.signum is not None or self._aborted
+
     def _handle(self, signum, frame) -> None:
         if self.signum is None:
             self.signum = signum
-        if self._running is not None:
-            loop, task = self._running
+        self._cancel_running()
+
+    def abort(self) -> None:
+        """Cancel every running chapter (and any about to start) because the build itself failed."""
+        self._aborted = True
+        self._cancel_running()
+
+    def _cancel_running(self) -> None:
+        with self._lock:
+            running = list(self._running.items())
+        for task, loop in running:
             try:
                 loop.call_soon_threadsafe(task.cancel)
             except RuntimeError:  # the loop has just closed: the chapter is over
                 pass
 
     def watch(self, loop, task) -> None:
-        self._running = (loop, task)
-        if self.signum is not None:  # the signal came before the chapter started
+        with self._lock:
+            self._running[task] = loop
+        if self.stopping:  # the signal came before the chapter started
             task.cancel()
 
-    def unwatch(self) -> None:
-        self._running = None
+    def unwatch(self, task) -> None:
+        with self._lock:
+            self._running.pop(task, None)
 
 
 class _ChapterLoop(asyncio.SelectorEventLoop):
@@ -321,8 +363,10 @@ def run_chapter(path: Path, workdir: Path, *, fast: bool, timeout: int, kernel_n
                 progress: bool, position: int = 1, stop: _Stop | None = None):
     """Execute one notebook (already copied into ``workdir``); return (nb, result).
 
-    With ``stop`` (:func:`build_book`'s signal handlers), a signal cancels the execution: the
-    kernel is shut down and the result's status is ``"interrupted"``.
+    The chapter runs on an event loop of its own, so it may run in any thread, beside other chapters
+    (:func:`build_book` with ``jobs`` > 1); ``position`` is the screen row of its cell bar. With
+    ``stop`` (:func:`build_book`'s signal handlers), a signal cancels the execution: the kernel is
+    shut down and the result's status is ``"interrupted"``.
     """
     import nbformat
     from nbclient import NotebookClient
@@ -369,7 +413,7 @@ def run_chapter(path: Path, workdir: Path, *, fast: bool, timeout: int, kernel_n
                 loop.run_until_complete(task)
             finally:
                 if stop is not None:
-                    stop.unwatch()
+                    stop.unwatch(task)
                 _close_chapter_loop(loop, client, km)
     except (Exception, asyncio.CancelledError) as exc:
         if stop is not None and stop.signum is not None:
@@ -825,6 +869,32 @@ def _save_manifest(out_dir: Path, chapters: dict[str, ChapterResult]) -> None:
 
 
 # --------------------------------------------------------------------------- the build
+def usable_cores() -> int:
+    """The CPU cores this process may run on: its affinity mask where the OS has one, else ``os.cpu_count()``."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # macOS and Windows have no affinity mask
+        return max(1, os.cpu_count() or 1)
+
+
+def default_jobs(n_chapters: int) -> int:
+    """How many chapters ``ddlearn book`` runs at once when not told: one per usable core, at most ``n_chapters``.
+
+    One chapter per core because each kernel runs torch with one intra-op thread (:mod:`ddlearn.config`).
+    """
+    return max(1, min(usable_cores(), n_chapters))
+
+
+def _check_jobs(jobs) -> None:
+    if jobs is None:
+        return
+    if isinstance(jobs, bool) or not isinstance(jobs, int):
+        raise TypeError(f"jobs must be a whole number of chapters to run at once (or None for one per CPU core), "
+                        f"got {jobs!r} ({type(jobs).__name__})")
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1 (chapters run at once, ddlearn book --jobs N), got {jobs}")
+
+
 def build_book(
     chapters_dir: str | os.PathLike = "chapters",
     out_dir: str | os.PathLike = "_build",
@@ -835,6 +905,7 @@ def build_book(
     kernel_name: str = "python3",
     progress: bool = True,
     slides: bool = False,
+    jobs: int | None = None,
     log=None,
 ) -> BookResult:
     """Execute the chapters and write the HTML book; see the module docstring.
@@ -842,10 +913,14 @@ def build_book(
     ``timeout`` is the limit for one cell in seconds. ``slides=True`` also writes each chapter as
     reveal.js slides to ``OUT/slides/NAME.slides.html`` (offline: :func:`render_slides`). The student
     copy of each chapter (:func:`ddlearn.teaching.student_notebook`) goes to ``OUT/student/``, and the
-    front page ``OUT/index.html`` links the three. ``log`` receives the lines
-    a build prints (default: ``tqdm.write`` to stderr, so bars stay intact).
-    Returns a :class:`BookResult`; ``result.ok`` is False when a chapter failed or a signal stopped
-    the build (``result.signum``; see the module docstring, point 5).
+    front page ``OUT/index.html`` links the three. ``jobs`` is how many chapters run at once, each in
+    its own kernel: ``None`` (the default) means one per CPU core this process may use
+    (:func:`usable_cores`: ``len(os.sched_getaffinity(0))``, else ``os.cpu_count()``), and any value is
+    capped at the number of chapters; ``jobs=1`` runs them one after another. The results do not depend
+    on it (module docstring, point 6). ``log`` receives the lines a build prints (default:
+    ``tqdm.write`` to stderr, so bars stay intact).
+    Returns a :class:`BookResult`, its chapters in chapter order; ``result.ok`` is False when a chapter
+    failed or a signal stopped the build (``result.signum``; see the module docstring, point 5).
     """
     from tqdm.auto import tqdm
 
@@ -853,17 +928,19 @@ def build_book(
         raise TypeError(f"fast must be True or False, got {type(fast).__name__}")
     if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    _check_jobs(jobs)
     log = log or (lambda line: tqdm.write(line, file=sys.stderr))
     chapters_dir = Path(chapters_dir)
     notebooks = find_chapters(chapters_dir, only)
     all_names = [p.stem for p in find_chapters(chapters_dir)]
+    jobs = default_jobs(len(notebooks)) if jobs is None else min(jobs, len(notebooks))
     out_dir = Path(out_dir)
     (out_dir / "notebooks").mkdir(parents=True, exist_ok=True)
-    result = BookResult(out_dir=out_dir)
+    result = BookResult(out_dir=out_dir, jobs=jobs)
     stop = _Stop().install()
     try:
         _run_chapters(notebooks, chapters_dir, out_dir, result, stop, fast=fast, timeout=timeout,
-                      kernel_name=kernel_name, progress=progress, slides=slides, log=log)
+                      kernel_name=kernel_name, progress=progress, slides=slides, jobs=jobs, log=log)
         _write_index(chapters_dir, out_dir, all_names, result)
     finally:
         stop.restore()
@@ -872,44 +949,80 @@ def build_book(
 
 
 def _run_chapters(notebooks, chapters_dir, out_dir, result, stop, *, fast, timeout, kernel_name, progress,
-                  slides, log) -> None:
-    """Run the chapters in a copy of ``chapters_dir``, writing each finished one to OUT; stop at a signal."""
-    import nbformat
+                  slides, jobs, log) -> None:
+    """Run the chapters in a copy of ``chapters_dir``, up to ``jobs`` at once; stop at a signal.
+
+    Each chapter runs in a worker thread (its own event loop and kernel, :func:`run_chapter`); this
+    thread hands them out in chapter order, writes each finished one to OUT as it finishes and starts
+    the next, unless a signal came: then the running ones are cancelled (by :class:`_Stop`), waited
+    for, and the rest are "not run". Should anything here fail, the running chapters are cancelled
+    and their kernels shut down before the error goes on.
+    """
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
     from tqdm.auto import tqdm
 
-    from .teaching import student_notebook
-
+    mode = "fast" if fast else "full"
     with tempfile.TemporaryDirectory(prefix="ddlearn-book-") as tmp:
         workdir = Path(tmp) / "chapters"
         shutil.copytree(chapters_dir, workdir, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "_build", "__pycache__"))
-        bar = tqdm(total=len(notebooks), desc=f"book ({'fast' if fast else 'full'})", unit="chapter",
+        bar = tqdm(total=len(notebooks), desc=f"book ({mode})", unit="chapter",
                    position=0, disable=not progress, dynamic_ncols=True)
-        for i, path in enumerate(notebooks):
-            if stop.signum is not None:  # a stopped book starts no further chapter
-                for rest in notebooks[i:]:
-                    result.chapters.append(ChapterResult(
-                        name=rest.stem, title=rest.stem, status="not run", seconds=0.0, cells_run=0,
-                        cells_total=0, mode="fast" if fast else "full"))
-                log(f"stopped by {_signal_name(stop.signum)}; not run: {', '.join(p.stem for p in notebooks[i:])}")
-                break
-            bar.set_postfix_str(path.stem)
-            nb, chapter = run_chapter(workdir / path.name, workdir, fast=fast, timeout=timeout,
-                                      kernel_name=kernel_name, progress=progress, stop=stop)
-            result.chapters.append(chapter)
-            bar.update(1)
-            if chapter.status == "interrupted":  # half run: nothing of it replaces an earlier build's files
-                log(f"{chapter.name} {chapter.reason}")
-                continue
-            nbformat.write(nb, out_dir / "notebooks" / path.name)
-            (out_dir / chapter.page).write_text(render_page(nb, chapter), encoding="utf-8")
-            (out_dir / "student").mkdir(exist_ok=True)
-            nbformat.write(student_notebook(nb), out_dir / "student" / path.name)
-            if slides:
-                (out_dir / "slides").mkdir(exist_ok=True)
-                (out_dir / slides_page(chapter)).write_text(render_slides(nb, chapter), encoding="utf-8")
-            if chapter.error is not None:
-                log(f"{chapter.name} failed at cell {chapter.error.cell}: {chapter.error.ename}: {chapter.error.evalue}")
+        done: dict[int, ChapterResult] = {}
+        waiting = list(enumerate(notebooks))      # (position in the book, path), in chapter order
+        free_rows = list(range(jobs, 0, -1))      # screen rows for the chapters' cell bars, 1 first
+        running: dict = {}                        # future -> (position, path, row)
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ddlearn-chapter") as pool:
+            try:
+                while waiting or running:
+                    while waiting and free_rows and not stop.stopping:  # a stopped book starts no chapter
+                        i, path = waiting.pop(0)
+                        row = free_rows.pop()
+                        running[pool.submit(run_chapter, workdir / path.name, workdir, fast=fast, timeout=timeout,
+                                            kernel_name=kernel_name, progress=progress, position=row,
+                                            stop=stop)] = (i, path, row)
+                    if not running:
+                        break
+                    bar.set_postfix_str(", ".join(p.stem for _, p, _ in sorted(running.values())))
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in sorted(finished, key=lambda f: running[f][0]):
+                        i, path, row = running.pop(future)
+                        free_rows.append(row)
+                        nb, chapter = future.result()
+                        done[i] = chapter
+                        bar.update(1)
+                        _write_chapter(nb, chapter, path, out_dir, slides=slides, log=log)
+            except BaseException:
+                stop.abort()
+                wait(running)  # every kernel shut down before the error goes on
+                raise
         bar.close()
+        for i, path in waiting:
+            done[i] = ChapterResult(name=path.stem, title=path.stem, status="not run", seconds=0.0, cells_run=0,
+                                    cells_total=0, mode=mode)
+        if waiting:
+            log(f"stopped by {_signal_name(stop.signum)}; not run: {', '.join(p.stem for _, p in waiting)}")
+        result.chapters = [done[i] for i in sorted(done)]
+
+
+def _write_chapter(nb, chapter: ChapterResult, path: Path, out_dir: Path, *, slides: bool, log) -> None:
+    """Write a finished chapter to OUT: executed notebook, page, student notebook (and slides)."""
+    import nbformat
+
+    from .teaching import student_notebook
+
+    if chapter.status == "interrupted":  # half run: nothing of it replaces an earlier build's files
+        log(f"{chapter.name} {chapter.reason}")
+        return
+    nbformat.write(nb, out_dir / "notebooks" / path.name)
+    (out_dir / chapter.page).write_text(render_page(nb, chapter), encoding="utf-8")
+    (out_dir / "student").mkdir(exist_ok=True)
+    nbformat.write(student_notebook(nb), out_dir / "student" / path.name)
+    if slides:
+        (out_dir / "slides").mkdir(exist_ok=True)
+        (out_dir / slides_page(chapter)).write_text(render_slides(nb, chapter), encoding="utf-8")
+    if chapter.error is not None:
+        log(f"{chapter.name} failed at cell {chapter.error.cell}: {chapter.error.ename}: {chapter.error.evalue}")
 
 
 def _write_index(chapters_dir, out_dir, all_names, result) -> None:

@@ -1,6 +1,6 @@
 """The ``ddlearn`` command: run the book, train a recipe, list what there is.
 
-    ddlearn book [--fast | --full] [--chapters 01 02] [--out DIR] [--slides]
+    ddlearn book [--fast | --full] [--chapters 01 02] [--out DIR] [--slides] [--jobs N]
     ddlearn student [--out DIR] [--chapters 01 02]
     ddlearn train RECIPE [--fast] [--out DIR] [--seed N] [--device D] [--checkpoint-every N] [--resume] [--force]
                          [--amp] [--compile [BACKEND]]      (also under torchrun --nproc_per_node N -m ddlearn.cli)
@@ -62,7 +62,8 @@ def cmd_book(args) -> int:
     start = time.perf_counter()
     try:
         result = build_book(chapters_dir, args.out, fast=args.fast, only=args.chapters,
-                            timeout=args.timeout, progress=not args.no_progress, slides=args.slides)
+                            timeout=args.timeout, progress=not args.no_progress, slides=args.slides,
+                            jobs=args.jobs)
     except (FileNotFoundError, ValueError) as exc:
         raise CLIError(str(exc)) from exc
     print(result.table())
@@ -74,7 +75,8 @@ def cmd_book(args) -> int:
     print(f"\nHTML book: {result.index}  (executed notebooks in {Path(args.out) / 'notebooks'})")
     if args.slides:
         print(f"slides: {Path(args.out) / 'slides'}  (reveal.js, offline; open a .slides.html file)")
-    print(f"mode: {'fast' if args.fast else 'full'}; wall time {time.perf_counter() - start:.1f} s")
+    print(f"mode: {'fast' if args.fast else 'full'}; {result.jobs} chapter(s) at a time; "
+          f"wall time {time.perf_counter() - start:.1f} s")
     if result.signum is not None:  # stopped: say by what, what was cut short and what never started
         cut = [f"{c.name} ({c.reason})" for c in result.chapters if c.status == "interrupted"]
         never = [c.name for c in result.chapters if c.status == "not run"]
@@ -170,6 +172,8 @@ def cmd_list(args) -> int:
 
 # --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
+    from ddlearn.book import usable_cores
+
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         prog="ddlearn", formatter_class=fmt,
@@ -184,11 +188,15 @@ def build_parser() -> argparse.ArgumentParser:
                      "executed notebooks to OUT/notebooks/ and an HTML book to OUT/index.html,\n"
                      "and print a per-chapter time table. A failing chapter is reported with its\n"
                      "cell and error; the others still run; the exit status is then 1.\n"
-                     "Ctrl-C or SIGTERM stops the book: the running chapter's kernel is shut down,\n"
+                     "Up to N chapters run at once (--jobs N), each in its own kernel with one torch\n"
+                     "thread; by default one per CPU core this process may use, at most one per chapter.\n"
+                     "The results and the table's order do not depend on N.\n"
+                     "Ctrl-C or SIGTERM stops the book: the running chapters' kernels are shut down,\n"
                      "no further chapter starts, the finished ones are kept; exit status 128 + signal."),
         epilog="examples:\n  ddlearn book                  full mode, every chapter (minutes per chapter)\n"
                "  ddlearn book --fast           fast mode (DDLEARN_FAST=1): every cell, smaller sizes\n"
-               "  ddlearn book --chapters 01 02 --out /tmp/book")
+               "  ddlearn book --chapters 01 02 --out /tmp/book\n"
+               "  ddlearn book --fast --jobs 1  one chapter after another")
     mode = book.add_mutually_exclusive_group()
     mode.add_argument("--fast", dest="fast", action="store_true", help="fast mode: DDLEARN_FAST=1 for the kernel")
     mode.add_argument("--full", dest="fast", action="store_false", help="full mode, what a reader gets (default)")
@@ -197,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--out", default="_build", metavar="DIR", help="output folder (default: _build)")
     book.add_argument("--chapters-dir", metavar="DIR", help="where the chapter notebooks are (default: ./chapters)")
     book.add_argument("--timeout", type=int, default=1800, metavar="S", help="limit for one cell, seconds (default 1800)")
+    book.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                      help=f"run up to N chapters at once, each in its own kernel (default: the CPU cores this "
+                           f"process may use, here {usable_cores()}, at most the number of chapters)")
     book.add_argument("--no-progress", action="store_true", help="no progress bars")
     book.add_argument("--slides", action="store_true",
                       help="also write each chapter as reveal.js slides to OUT/slides/ (offline)")

@@ -456,6 +456,10 @@ def _book_rows(tmp="/nonexistent-ddlearn-chapters"):
         ("find_chapters-missing", lambda: book.find_chapters(tmp), FileNotFoundError, "chapters"),
         ("build-fast-str", lambda: book.build_book(tmp, fast="yes"), T, "fast"),
         ("build-timeout", lambda: book.build_book(tmp, timeout=0), E, "timeout"),
+        ("build-jobs-zero", lambda: book.build_book(tmp, jobs=0), E, "jobs"),
+        ("build-jobs-negative", lambda: book.build_book(tmp, jobs=-1), E, "jobs"),
+        ("build-jobs-float", lambda: book.build_book(tmp, jobs=1.5), T, "jobs"),
+        ("build-jobs-str", lambda: book.build_book(tmp, jobs="2"), T, "jobs"),
     ]
 
 

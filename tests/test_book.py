@@ -62,7 +62,7 @@ display(Explorer())
 
 @pytest.fixture(scope="module")
 def tiny_book(tmp_path_factory):
-    """Build a three-chapter book once: good, failing, widget."""
+    """Build a three-chapter book once, two chapters at a time: good, failing, widget."""
     tmp = tmp_path_factory.mktemp("book")
     chapters = tmp / "chapters"
     chapters.mkdir()
@@ -85,7 +85,7 @@ def tiny_book(tmp_path_factory):
     before = {p.name: p.read_bytes() for p in chapters.iterdir()}
     out = tmp / "_build"
     lines: list[str] = []
-    result = build_book(chapters, out, fast=True, progress=False, log=lines.append)
+    result = build_book(chapters, out, fast=True, progress=False, jobs=2, log=lines.append)
     return dict(chapters=chapters, out=out, result=result, before=before, lines=lines, png=png)
 
 
@@ -355,7 +355,7 @@ def test_cli_book_stops_on_a_signal_and_keeps_what_finished(tmp_path, signum):
     chapters, out, marks = _stoppable_book(tmp_path)
     before = {p.name: p.read_bytes() for p in chapters.iterdir()}
     proc = subprocess.Popen([sys.executable, "-m", "ddlearn.cli", "book", "--chapters-dir", str(chapters),
-                             "--out", str(out), "--no-progress", "--fast"],
+                             "--out", str(out), "--no-progress", "--fast", "--jobs", "1"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         _wait_for(marks["started"], proc)
@@ -435,7 +435,7 @@ def test_build_book_stops_on_a_signal_and_restores_the_handlers(tmp_path):
     old_int = signal.getsignal(signal.SIGINT)
     lines: list[str] = []
     try:
-        result = build_book(chapters, tmp_path / "out", fast=True, progress=False, log=lines.append)
+        result = build_book(chapters, tmp_path / "out", fast=True, progress=False, jobs=1, log=lines.append)
         assert signal.getsignal(signal.SIGTERM) is previous_handler
         assert signal.getsignal(signal.SIGINT) is old_int
     finally:
@@ -456,7 +456,7 @@ def test_build_book_stops_on_a_signal_and_restores_the_handlers(tmp_path):
 def test_a_second_signal_kills_a_kernel_that_ignores_the_first(tmp_path):
     """The first signal shuts the kernel down politely (it would be killed after 5 s); the second kills it now."""
     chapters, marks = _signalling_book(tmp_path, ignore="(signal.SIGINT, signal.SIGTERM)", times=2)
-    result = build_book(chapters, tmp_path / "out", fast=True, progress=False, log=lambda line: None)
+    result = build_book(chapters, tmp_path / "out", fast=True, progress=False, jobs=1, log=lambda line: None)
     after_second = time.time() - float(marks["sent"].read_text())
     assert [c.status for c in result.chapters] == ["interrupted", "not run"]
     assert after_second < 3.5, f"the build ended {after_second:.1f} s after the second signal"
@@ -477,3 +477,267 @@ def test_build_book_outside_the_main_thread_installs_no_handlers(tmp_path):
     assert "result" in done, "the build raised or did not finish in its thread"
     assert done["result"].ok and done["result"].signum is None
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+# --------------------------------------------------------------------------- several chapters at once: --jobs
+# Two chapters that wait for each other: each leaves a marker, waits until the other's is there, then works 2 s.
+# They can only both see each other when they run at the same time, so the test checks overlap, not speed.
+RENDEZVOUS_CELL = """
+import json, os, pathlib, time
+me, other = pathlib.Path({me!r}), pathlib.Path({other!r})
+start = time.time()
+me.write_text(repr(start))
+while not other.exists() and time.time() < start + 300:
+    time.sleep(0.05)
+saw_other = other.exists()
+time.sleep(2)
+pathlib.Path({record!r}).write_text(json.dumps(dict(
+    start=start, end=time.time(), saw_other=saw_other, pid=os.getpid(),
+    threads=os.environ.get("DDLEARN_THREADS"), omp=os.environ.get("OMP_NUM_THREADS"))))
+print("saw the other chapter running:", saw_other)
+"""
+
+
+@pytest.fixture(scope="module")
+def parallel_book(tmp_path_factory):
+    """Four chapters, two at a time: 01 and 02 meet while running, 03 fails at cell 3, 04 is fine."""
+    tmp = tmp_path_factory.mktemp("parallel")
+    chapters = tmp / "chapters"
+    chapters.mkdir()
+    records = {k: tmp / f"{k}.json" for k in "ab"}
+    for number, me, other in (("01", "a", "b"), ("02", "b", "a")):
+        cell = RENDEZVOUS_CELL.format(me=str(tmp / f"{me}.started"), other=str(tmp / f"{other}.started"),
+                                      record=str(records[me]))
+        _write(chapters / f"{number}_sleep_{me}.ipynb", [new_markdown_cell(f"# Sleeper {me}"), new_code_cell(cell)])
+    _write(chapters / "03_fails.ipynb", [
+        new_markdown_cell("# Fails"), new_code_cell("x = 1"),
+        new_code_cell("import time\ntime.sleep(0.5)\nraise RuntimeError('chapter 03 breaks here')"),
+        new_code_cell("print('never reached')"),
+    ])
+    _write(chapters / "04_after.ipynb", [new_markdown_cell("# After"),
+                                         new_code_cell("import time\ntime.sleep(0.5)\nprint('chapter 04 ran')")])
+    lines: list[str] = []
+    result = build_book(chapters, tmp / "out", fast=True, progress=False, jobs=2, log=lines.append)
+    return dict(result=result, records=records, lines=lines, out=tmp / "out")
+
+
+def test_jobs_2_runs_two_chapters_at_once(parallel_book):
+    result = parallel_book["result"]
+    assert result.jobs == 2
+    a, b = (json.loads(parallel_book["records"][k].read_text()) for k in "ab")
+    assert a["saw_other"] and b["saw_other"], "the two chapters did not run at the same time"
+    assert a["start"] < b["end"] and b["start"] < a["end"]  # their working times overlap
+    assert a["pid"] != b["pid"]  # each in its own kernel
+
+
+def test_jobs_2_reports_in_chapter_order_and_a_failure_stays_its_own(parallel_book):
+    result, out = parallel_book["result"], parallel_book["out"]
+    assert [(c.name, c.status) for c in result.chapters] == [
+        ("01_sleep_a", "ok"), ("02_sleep_b", "ok"), ("03_fails", "failed"), ("04_after", "ok")]
+    bad = result.chapters[2]
+    assert (bad.error.cell, bad.error.execution_count) == (3, 2)
+    assert (bad.error.ename, bad.error.evalue) == ("RuntimeError", "chapter 03 breaks here")
+    assert "03_fails failed at cell 3: RuntimeError: chapter 03 breaks here" in parallel_book["lines"]
+    rows = [ln.split()[0] for ln in result.table().splitlines()[2:6]]
+    assert rows == ["01_sleep_a", "02_sleep_b", "03_fails", "04_after"]
+    assert re.search(r"03_fails\s+FAILED cell 3", result.table())
+    nb = nbformat.read(out / "notebooks" / "04_after.ipynb", as_version=4)
+    assert nb.cells[1].outputs[0].text.strip() == "chapter 04 ran"
+    for c in result.chapters:
+        assert (out / c.page).exists() and (out / "student" / f"{c.name}.ipynb").exists()
+    assert list(json.loads((out / "book.json").read_text())["chapters"]) == [c.name for c in result.chapters]
+
+
+def test_each_kernel_keeps_the_thread_policy(parallel_book, monkeypatch):
+    for k in "ab":
+        record = json.loads(parallel_book["records"][k].read_text())
+        assert (record["threads"], record["omp"]) == (os.environ.get("DDLEARN_THREADS"),
+                                                     os.environ.get("OMP_NUM_THREADS"))
+    from ddlearn.book import kernel_env
+
+    monkeypatch.setenv("DDLEARN_THREADS", "3")
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    env = kernel_env(fast=True)
+    assert (env["DDLEARN_THREADS"], env["OMP_NUM_THREADS"]) == ("3", "3")
+
+
+_VOLATILE = [(re.compile(r"ipykernel_\d+"), "ipykernel_PID"),            # the kernel's pid in a traceback's path
+             (re.compile(r'"model_id": "[0-9a-f]+"'), '"model_id": "ID"')]  # a widget's id, new in every run
+
+
+def _content(path: Path) -> str:
+    """A notebook as text, without what differs between any two runs (timestamps, pids, widget ids)."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+    nb.metadata.pop("widgets", None)
+    text = nbformat.writes(nb)
+    for pattern, same in _VOLATILE:
+        text = pattern.sub(same, text)
+    return text
+
+
+def test_parallel_build_matches_a_sequential_one(tiny_book, tmp_path):
+    """tiny_book ran two chapters at a time; one after another gives the same notebooks, pages and manifest."""
+    seq = tmp_path / "seq"
+    result = build_book(tiny_book["chapters"], seq, fast=True, progress=False, jobs=1, log=lambda line: None)
+    par = tiny_book["out"]
+    assert result.jobs == 1 and tiny_book["result"].jobs == 2
+    strip = lambda c: {k: v for k, v in c.__dict__.items() if k != "seconds"}  # noqa: E731
+    assert [strip(c) for c in result.chapters] == [strip(c) for c in tiny_book["result"].chapters]
+    for name in ["01_good", "02_bad", "03_widget"]:
+        assert _content(seq / "notebooks" / f"{name}.ipynb") == _content(par / "notebooks" / f"{name}.ipynb")
+        assert _content(seq / "student" / f"{name}.ipynb") == _content(par / "student" / f"{name}.ipynb")
+        page = [(d / f"{name}.html").read_text() for d in (seq, par)]
+        for pattern, same in _VOLATILE:
+            page = [pattern.sub(same, p) for p in page]
+        assert page[0] == page[1], name
+    manifests = [json.loads((d / "book.json").read_text())["chapters"] for d in (seq, par)]
+    for m in manifests:
+        for entry in m.values():
+            entry.pop("seconds")
+    assert manifests[0] == manifests[1]
+
+
+@pytest.mark.parametrize("jobs, exc", [(0, ValueError), (-1, ValueError), (1.5, TypeError), ("2", TypeError),
+                                       (True, TypeError)])
+def test_bad_jobs_are_refused_naming_jobs(tmp_path, jobs, exc):
+    with pytest.raises(exc, match="jobs"):
+        build_book(tmp_path / "no-chapters-here", tmp_path / "out", jobs=jobs)
+
+
+def test_default_jobs_is_the_usable_cores_at_most_the_chapters(monkeypatch):
+    from ddlearn import book
+
+    monkeypatch.setattr(book.os, "sched_getaffinity", lambda pid: {0, 2, 5}, raising=False)
+    assert [book.default_jobs(n) for n in (1, 2, 3, 9)] == [1, 2, 3, 3]
+    monkeypatch.delattr(book.os, "sched_getaffinity", raising=False)  # macOS, Windows
+    monkeypatch.setattr(book.os, "cpu_count", lambda: 4)
+    assert book.usable_cores() == 4 and book.default_jobs(9) == 4 and book.default_jobs(0) == 1
+    monkeypatch.setattr(book.os, "cpu_count", lambda: None)
+    assert book.default_jobs(9) == 1
+
+
+def test_cli_jobs_option(capsys, tmp_path):
+    from ddlearn.book import usable_cores
+    from ddlearn.cli import build_parser, main
+
+    parser = build_parser()
+    assert parser.parse_args(["book"]).jobs is None
+    assert parser.parse_args(["book", "--jobs", "3"]).jobs == 3 == parser.parse_args(["book", "-j", "3"]).jobs
+    with pytest.raises(SystemExit):
+        parser.parse_args(["book", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--jobs N" in text and f"process may use, here {usable_cores()}" in text
+    chapters = tmp_path / "chapters"
+    chapters.mkdir()
+    _write(chapters / "01_a.ipynb", [new_markdown_cell("# A")])
+    assert main(["book", "--jobs", "0", "--chapters-dir", str(chapters), "--out", str(tmp_path / "out")]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ddlearn: error: jobs must be at least 1"), err
+
+
+def _two_sleepers_book(tmp_path: Path):
+    """01 and 02 sleep until stopped (each leaves its kernel's pid, and a mark when interrupted); 03 marks if it runs."""
+    chapters, out = tmp_path / "chapters", tmp_path / "out"
+    chapters.mkdir()
+    marks = {}
+    for number, name in (("01", "a"), ("02", "b")):
+        marks[name] = {k: tmp_path / f"{name}-{k}.txt" for k in ("started", "interrupted")}
+        cell = SLEEPING_CELL.format(started=str(marks[name]["started"]), interrupted=str(marks[name]["interrupted"]))
+        _write(chapters / f"{number}_{name}.ipynb", [new_markdown_cell(f"# {name}"), new_code_cell(cell)])
+    ran03 = tmp_path / "ran03.txt"
+    _write(chapters / "03_c.ipynb", [new_markdown_cell("# C"), new_code_cell(f"open({str(ran03)!r}, 'w')")])
+    return chapters, out, marks, ran03
+
+
+@posix_signals
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_cli_book_jobs_2_stops_every_running_chapter_on_a_signal(tmp_path, signum):
+    chapters, out, marks, ran03 = _two_sleepers_book(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "ddlearn.cli", "book", "--chapters-dir", str(chapters),
+                             "--out", str(out), "--no-progress", "--fast", "--jobs", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        for m in marks.values():  # both chapters are in their sleeping cell
+            _wait_for(m["started"], proc)
+        kernels = [int(m["started"].read_text()) for m in marks.values()]
+        proc.send_signal(signum)
+        start = time.monotonic()
+        stdout, stderr = proc.communicate(timeout=60)
+        took = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    name = signum.name
+    assert proc.returncode == 128 + signum, stderr
+    assert took < 20, f"took {took:.1f} s to stop"
+    rows = [ln for ln in stdout.splitlines() if re.match(r"0\d_[abc]\s", ln)]
+    assert [r.split()[:2] for r in rows] == [["01_a", "interrupted"], ["02_b", "interrupted"], ["03_c", "not"]]
+    assert "mode: fast; 2 chapter(s) at a time" in stdout
+    why = f"stopped by {name} while running cell 2 (In [1])"
+    assert stderr.strip().splitlines()[-1] == (f"ddlearn: stopped by {name}; interrupted: 01_a ({why}), 02_b ({why}); "
+                                               "not run: 03_c; the chapters that finished are in the book"), stderr
+    assert "FAILED" not in stdout + stderr and "Traceback" not in stderr
+    for m in marks.values():
+        assert m["interrupted"].read_text() == "KeyboardInterrupt"
+    assert all(_gone(k) for k in kernels), "a kernel still runs after the book stopped"
+    assert not ran03.exists(), "chapter 03 started after the signal"
+    assert not [p for p in out.glob("**/*") if p.name.startswith(("01_", "02_", "03_"))]
+    assert json.loads((out / "book.json").read_text())["chapters"] == {}
+
+
+# 01 and 02 ignore interrupts; once both run, 01 sends the book two SIGTERMs
+STUBBORN_CELL = """
+import os, pathlib, signal, time
+for s in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(s, signal.SIG_IGN)
+pathlib.Path({started!r}).write_text(str(os.getpid()))
+other = pathlib.Path({other!r})
+while {times} and not other.exists():
+    time.sleep(0.05)
+for _ in range({times}):
+    time.sleep(0.2)
+    pathlib.Path({sent!r}).write_text(repr(time.time()))
+    os.kill(os.getppid(), signal.SIGTERM)
+time.sleep(600)
+"""
+
+
+@posix_signals
+def test_a_second_signal_kills_every_running_kernel_at_once(tmp_path):
+    chapters = tmp_path / "chapters"
+    chapters.mkdir()
+    started = {k: tmp_path / f"{k}.started" for k in "ab"}
+    sent = tmp_path / "sent.txt"
+    for number, me, other, times in (("01", "a", "b", 2), ("02", "b", "a", 0)):
+        cell = STUBBORN_CELL.format(started=str(started[me]), other=str(started[other]), times=times, sent=str(sent))
+        _write(chapters / f"{number}_{me}.ipynb", [new_markdown_cell(f"# {me}"), new_code_cell(cell)])
+    _write(chapters / "03_c.ipynb", [new_markdown_cell("# C"), new_code_cell("x = 1")])
+    result = build_book(chapters, tmp_path / "out", fast=True, progress=False, jobs=2, log=lambda line: None)
+    after_second = time.time() - float(sent.read_text())
+    assert [c.status for c in result.chapters] == ["interrupted", "interrupted", "not run"]
+    assert result.signum == signal.SIGTERM
+    assert after_second < 3.5, f"the build ended {after_second:.1f} s after the second signal"
+    assert all(_gone(int(p.read_text())) for p in started.values())
+
+
+def test_a_build_error_shuts_the_other_running_chapters_down(tmp_path, monkeypatch):
+    """Should writing a finished chapter fail, the chapter still running beside it is stopped: no kernel is left."""
+    from ddlearn import book
+
+    chapters, out, marks = _stoppable_book(tmp_path)  # 01 finishes at once, 02 sleeps until stopped
+    render = book.render_page
+
+    def broken_render(nb, chapter):
+        if chapter.name == "01_a":
+            _wait_for(marks["started"])  # 02 is in its sleeping cell now
+            raise RuntimeError("the page writer broke")
+        return render(nb, chapter)
+
+    monkeypatch.setattr(book, "render_page", broken_render)
+    with pytest.raises(RuntimeError, match="the page writer broke"):
+        build_book(chapters, out, fast=True, progress=False, jobs=2, log=lambda line: None)
+    assert _gone(int(marks["started"].read_text())), "the other chapter's kernel still runs"
+    assert not marks["ran03"].exists()
