@@ -101,3 +101,14 @@ def _(answer):
     if bool(above) != (summary["psnr0"][0] >= 30):
         return f"the mean frame-0 PSNR is {summary['psnr0'][0]:.1f} dB"
     return None
+
+
+@exercise("08.6", "how fast the stochastic sampler forgets where it started",
+          hint="the weight of the current state in one step is c_t = sqrt(1 - abar_s - varsigma^2) / sqrt(1 - abar_t); "
+               "at eta = 1 it is DDPM's posterior-mean weight; multiply the first five")
+def _(answer):
+    from ..samplers.ddim import step_weights
+    from ..schedules import linear
+
+    want = float(step_weights(linear(T=1000), 25, eta=1.0)["memory"][4])
+    return close(answer, want, rtol=0.02, what="the share of the starting state left after 5 of 25 steps at eta = 1")
