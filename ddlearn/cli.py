@@ -5,6 +5,7 @@
     ddlearn train RECIPE [--fast] [--out DIR] [--seed N] [--device D] [--checkpoint-every N] [--resume] [--force]
                          [--amp] [--compile [BACKEND]]      (also under torchrun --nproc_per_node N -m ddlearn.cli)
     ddlearn convert NAME [--storage float16] [--dir DIR]
+    ddlearn reevaluate NAME --why TEXT [--dir DIR]
     ddlearn list
 
 An error is one line on stderr (``ddlearn: error: ...``) and a non-zero exit;
@@ -129,6 +130,17 @@ def cmd_convert(args) -> int:
     except (FileExistsError, ValueError, checkpoint.CheckpointError) as exc:
         raise CLIError(str(exc)) from exc
     print(f"checkpoint: {result} ({result.stat().st_size} bytes, {args.storage})")
+    return 0
+
+
+def cmd_reevaluate(args) -> int:
+    from ddlearn import checkpoint, train
+
+    try:
+        metrics = train.reevaluate(args.name, why=args.why, directory=args.dir)
+    except (ValueError, checkpoint.CheckpointError) as exc:
+        raise CLIError(str(exc)) from exc
+    print(f"{args.name}: metrics re-measured and stored in its sidecar: {metrics}")
     return 0
 
 
@@ -257,6 +269,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--compile", nargs="?", const=True, default=False, metavar="BACKEND",
                        help="torch.compile the net (optionally with BACKEND; off by default)")
     train.set_defaults(func=cmd_train)
+
+    reev = sub.add_parser(
+        "reevaluate", formatter_class=fmt, help="re-run a checkpoint's evaluations and store them in its sidecar",
+        description=("Run the recipe's evaluations again on a trained checkpoint's weights (for when the code they\n"
+                     "use changed, e.g. a sampler's defaults) and store the new metrics in its sidecar; the weights\n"
+                     "and their sha256 stay, the sidecar keeps the metrics before, why and the command."),
+        epilog='example:\n  ddlearn reevaluate video16 --why "animate() samples with eta 1 now"')
+    reev.add_argument("name", metavar="NAME", help="checkpoint name (NAME.safetensors + NAME.json in DIR)")
+    reev.add_argument("--why", required=True, help="what changed in the evaluation (stored in the sidecar)")
+    reev.add_argument("--dir", default=None, metavar="DIR", help="folder of the checkpoint (default: the shipped one)")
+    reev.set_defaults(func=cmd_reevaluate)
 
     convert = sub.add_parser(
         "convert", formatter_class=fmt, help="re-store a trained checkpoint as float16 (half the bytes)",

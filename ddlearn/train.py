@@ -32,7 +32,8 @@ from pathlib import Path
 import torch
 
 from . import __version__, _checks, distributed, nets, pretrained, recipes
-from .checkpoint import STORAGES, check_folder, load_state, pair_paths, save_state, storage_tensors, write_pair
+from .checkpoint import (STORAGES, check_folder, load_state, pair_paths, read_sidecar, save_json, save_state,
+                         storage_tensors, write_pair)
 from .evals import evaluate
 from .losses import LOSSES
 from .recipe import Recipe, build_net, build_schedule, load_data, resolve_device
@@ -420,3 +421,27 @@ def convert_storage(name: str, storage: str = "float16", *, directory=None) -> P
     return write_pair(folder, name, tensors, sidecar,
                       metadata={"recipe": json.dumps(recipe.to_dict()), "kind": "ddlearn-model", "version": __version__,
                                 "storage": storage})
+
+
+def reevaluate(name: str, *, why: str, directory=None) -> dict:
+    """Run checkpoint ``name``'s evaluations again on its weights and store them in its sidecar.
+
+    This is what ``ddlearn reevaluate NAME --why TEXT [--dir DIR]`` runs. For when the code an
+    evaluation uses has changed (a sampler's defaults, a metric) and the sidecar's ``metrics``
+    must be those that evaluation gives now. The weights are not touched (their file and sha256
+    stay); the sidecar is rewritten atomically and records under ``"reevaluated"`` why, by which
+    command, and the metrics before. Returns the new metrics.
+    """
+    if not isinstance(why, str) or not why.strip():
+        raise ValueError("why must say, in words, what changed in the evaluation")
+    folder = Path(directory) if directory is not None else pretrained.HERE
+    ck = pretrained.load(name, directory=folder)  # checks the name, the pair and its hash
+    metrics = evaluate(ck.model, ck.schedule, ck.recipe)
+    side = pair_paths(folder, name)[1]
+    sidecar = read_sidecar(side)   # the file as it is (what the loader may add to info stays out)
+    command = f"ddlearn reevaluate {name} --why {json.dumps(why)}" + (f" --dir {directory}" if directory else "")
+    sidecar["reevaluated"] = {"why": why, "command": command, "metrics_before": sidecar.get("metrics"),
+                              "ddlearn_version": __version__, "torch_version": torch.__version__}
+    sidecar["metrics"] = metrics
+    save_json(sidecar, side)
+    return metrics

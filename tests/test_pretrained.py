@@ -166,3 +166,22 @@ def test_shipped_models_record_the_T_they_were_trained_for(name):
         assert ck.T is None
     else:
         assert ck.T == ck.model.T == ck.schedule.T == ck.recipe.net_kwargs["T"] == 1000
+
+
+def test_reevaluate_stores_the_metrics_of_today_and_keeps_the_weights(tiny):
+    side = tiny / "tiny_ckpt.json"
+    before = json.loads(side.read_text())
+    before_weights = (tiny / "tiny_ckpt.safetensors").read_bytes()
+    # pretend an evaluation changed: the stored metric is stale
+    stale = {**before, "metrics": {k: v + 1.0 for k, v in before["metrics"].items()}}
+    side.write_text(json.dumps(stale))
+    metrics = train.reevaluate("tiny_ckpt", why="the evaluation changed", directory=tiny)
+    after = json.loads(side.read_text())
+    assert metrics == after["metrics"] == pytest.approx(before["metrics"])
+    assert after["reevaluated"]["metrics_before"] == stale["metrics"]
+    assert after["reevaluated"]["why"] == "the evaluation changed"
+    assert after["reevaluated"]["command"].startswith("ddlearn reevaluate tiny_ckpt --why")
+    assert (tiny / "tiny_ckpt.safetensors").read_bytes() == before_weights and after["sha256"] == before["sha256"]
+    pretrained.load("tiny_ckpt", directory=tiny)   # the pair still matches
+    with pytest.raises(ValueError, match="why"):
+        train.reevaluate("tiny_ckpt", why=" ", directory=tiny)
