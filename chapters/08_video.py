@@ -191,9 +191,10 @@ show_source(VideoUNet.forward, docstring=False)
 # project's 2-core machine could give it in one working session; the time is
 # printed below);
 # `ddlearn train video16` reproduces it. The sidecar
-# records the command, the training time and a few held-out figures measured
-# right after training (with the deterministic DDIM sampler of the time, which
-# Section 6 replaces: read them as what that sampler made of the model). The last line printed below says which model this run
+# records the command, the training time and a few held-out figures (measured
+# right after training with the deterministic sampler of the time, then again
+# with today's defaults of Section 6 by `ddlearn reevaluate video16`, which keeps
+# the first ones under "reevaluated"). The last line printed below says which model this run
 # used: if it is not the shipped checkpoint (a checkout without the weights
 # trains a 3-step stand-in, and fast mode uses the recipe's fast settings),
 # every figure in this notebook describes that model, an untrained one, and only
