@@ -349,25 +349,32 @@ def _wait_for(path: Path, proc=None, limit=120.0):
         time.sleep(0.05)
 
 
+def _signal_cli_book(chapters, out, jobs, started, signum):
+    """Run ``ddlearn book`` in a subprocess, wait until every ``started`` marker exists, send ``signum``;
+    returns (process, stdout, stderr, seconds from the signal to the exit)."""
+    proc = subprocess.Popen([sys.executable, "-m", "ddlearn.cli", "book", "--chapters-dir", str(chapters),
+                             "--out", str(out), "--no-progress", "--fast", "--jobs", str(jobs)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        for mark in started:
+            _wait_for(mark, proc)
+        proc.send_signal(signum)
+        start = time.monotonic()
+        stdout, stderr = proc.communicate(timeout=60)
+        return proc, stdout, stderr, time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 @posix_signals
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_cli_book_stops_on_a_signal_and_keeps_what_finished(tmp_path, signum):
     chapters, out, marks = _stoppable_book(tmp_path)
     before = {p.name: p.read_bytes() for p in chapters.iterdir()}
-    proc = subprocess.Popen([sys.executable, "-m", "ddlearn.cli", "book", "--chapters-dir", str(chapters),
-                             "--out", str(out), "--no-progress", "--fast", "--jobs", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    try:
-        _wait_for(marks["started"], proc)
-        kernel = int(marks["started"].read_text())
-        proc.send_signal(signum)
-        start = time.monotonic()
-        stdout, stderr = proc.communicate(timeout=60)
-        took = time.monotonic() - start
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    proc, stdout, stderr, took = _signal_cli_book(chapters, out, 1, [marks["started"]], signum)
+    kernel = int(marks["started"].read_text())
     name = signum.name
     assert proc.returncode == 128 + signum, stderr
     assert took < 20, f"took {took:.1f} s to stop"
@@ -655,21 +662,9 @@ def _two_sleepers_book(tmp_path: Path):
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_cli_book_jobs_2_stops_every_running_chapter_on_a_signal(tmp_path, signum):
     chapters, out, marks, ran03 = _two_sleepers_book(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "ddlearn.cli", "book", "--chapters-dir", str(chapters),
-                             "--out", str(out), "--no-progress", "--fast", "--jobs", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    try:
-        for m in marks.values():  # both chapters are in their sleeping cell
-            _wait_for(m["started"], proc)
-        kernels = [int(m["started"].read_text()) for m in marks.values()]
-        proc.send_signal(signum)
-        start = time.monotonic()
-        stdout, stderr = proc.communicate(timeout=60)
-        took = time.monotonic() - start
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    # both chapters are in their sleeping cell when the signal comes
+    proc, stdout, stderr, took = _signal_cli_book(chapters, out, 2, [m["started"] for m in marks.values()], signum)
+    kernels = [int(m["started"].read_text()) for m in marks.values()]
     name = signum.name
     assert proc.returncode == 128 + signum, stderr
     assert took < 20, f"took {took:.1f} s to stop"
