@@ -639,6 +639,9 @@ def _train_rows():
         ("run_recipe-resume", lambda: train.run_recipe("toy2d", resume="yes"), T, "resume"),
         ("convert-storage", lambda: train.convert_storage("toy2d", "int8"), E, "storage"),
         ("convert-name", lambda: train.convert_storage("../toy2d"), E, "name"),
+        ("reevaluate-why", lambda: train.reevaluate("toy2d", why=""), E, "why"),
+        ("reevaluate-why-type", lambda: train.reevaluate("toy2d", why=None), E, "why"),
+        ("reevaluate-name", lambda: train.reevaluate("../toy2d", why="x"), E, "name"),
     ]
 
 
