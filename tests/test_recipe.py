@@ -77,3 +77,24 @@ def test_load_data_checks_the_conditioning_keys():
         load_data(replace(TINY, data="nowhere"))
     # a data set's own keyword "name" (the mixture's) does not clash with the registry's lookup
     assert load_data(RECIPES["mixture"], "test")["x"].shape[1] == 2
+
+
+def test_the_affordable_video_ablation_changes_one_thing_at_a_time():
+    """Chapter 08's video16s_* variants: each differs from the reference in one setting, and each trains."""
+    from dataclasses import asdict
+
+    from ddlearn import recipes, train
+    from ddlearn.recipes.ch08 import SMALL_ABLATIONS
+
+    ref = asdict(recipes.get("video16s_reference"))
+    for short in SMALL_ABLATIONS:
+        r = recipes.get(f"video16s_{short}")
+        d = asdict(r)
+        changed = {k for k in ("net_kwargs", "loss_kwargs", "cond") if d[k] != ref[k]}
+        inner = ({k for k in d["net_kwargs"] if d["net_kwargs"][k] != ref["net_kwargs"].get(k)} |
+                 {k for k in d["loss_kwargs"] if d["loss_kwargs"][k] != ref["loss_kwargs"].get(k)})
+        n_changes = len(inner) + (1 if "cond" in changed else 0)
+        assert n_changes == (0 if short == "reference" else 1), (short, changed, inner)
+        assert (r.steps, r.seed, r.batch_size, r.lr) == (ref["steps"], ref["seed"], ref["batch_size"], ref["lr"])
+        t = train.train(r, fast=True, progress=False)
+        assert t.step == r.resolved(fast=True).steps

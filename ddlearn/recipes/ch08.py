@@ -9,7 +9,10 @@
   the Frechet clip distance;
 * ``video16_ablation_*``: one change each from ``video16_ablation_both``, all
   with the same shorter budget (:data:`ABLATION_STEPS`); ``benchmarks/video.py
-  --ablation`` trains and measures them.
+  --ablation`` trains and measures them (video16's size: more than an hour a variant on one core);
+* ``video16s_*``: the same design at a size whose variants each train in under 20 minutes on one
+  core (:data:`SMALL_NET`, :data:`SMALL_STEPS`): the reference and one change each, the ablation
+  Chapter 08 can afford (two variants at a time on two cores).
 """
 from __future__ import annotations
 
@@ -70,3 +73,24 @@ for _name, (_net, _loss) in ABLATIONS.items():
                      net_kwargs={**VIDEO16_NET, **_net}, loss_kwargs={**VIDEO16.loss_kwargs, **_loss},
                      description=f"Chapter 08 ablation, {ABLATION_STEPS} steps: video16 with {_name.replace('_', ' ')}"
                                  + (f" ({_net or _loss})" if _net or _loss else " (the reference)")))
+
+
+# ---- the affordable ablation: the same design, smaller (measured: one thread, batch 32, 2026-12-06)
+#: video16's network with 16 base channels and temporal attention at 8x8 and 4x4 only: 548,314 parameters,
+#: 0.77 s a training step of 32 clips on one core (video16: 1,679,274 and 2.30 s; base 16 with temporal attention
+#: at 16x16 too: 1.05 s), so SMALL_STEPS steps take about 19 minutes.
+SMALL_NET = {**VIDEO16_NET, "base": 16, "temporal_attn_res": [8, 4]}
+SMALL_STEPS = 1500
+#: Each variant changes one thing from the reference: (net changes, loss changes, conditions the net gets).
+SMALL_ABLATIONS = {
+    "reference": ({}, {}, ("prompt", "stride")),
+    "no_context": ({"context": False}, {}, ("prompt", "stride")),   # no image tokens: the detail stream alone
+    "no_detail": ({"detail": False}, {}, ("prompt", "stride")),     # no concatenated image: the context stream alone
+    "frames": ({"target": "frames"}, {}, ("prompt", "stride")),     # the frames diffused, not their change
+    "no_stride": ({}, {}, ("prompt",)),                            # trained without the frame-stride condition
+}
+for _name, (_net, _loss, _cond) in SMALL_ABLATIONS.items():
+    register(replace(VIDEO16, name=f"video16s_{_name}", steps=SMALL_STEPS, evaluate=("heldout_loss",), cond=_cond,
+                     net_kwargs={**SMALL_NET, **_net}, loss_kwargs={**VIDEO16.loss_kwargs, **_loss},
+                     description=f"Chapter 08's affordable ablation, {SMALL_STEPS} steps of the small network: "
+                                 + ("the reference" if _name == "reference" else _name.replace("_", " "))))
