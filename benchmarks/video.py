@@ -236,10 +236,12 @@ def part_heldout(args):
     """
     from ddlearn.video import sampling
 
-    p = pretrained.load(args.models[0])
+    name = args.models[0]
+    p = pretrained.load(name, directory=args.dir)
     clf = pretrained.load("clip_classifier").model
     evalset = V.heldout_set(p.model.image_size, per_cell=args.per_cell)
-    key = "heldout_blank" if args.blank else "heldout"
+    # the shipped model's rows under "heldout"; a model from --dir (an ablation variant) under "heldout:NAME"
+    key = ("heldout_blank" if args.blank else "heldout") + ("" if args.dir is None else f":{name}")
     defaults = {"image_scale": sampling.IMAGE_SCALE, "prompt_scale": sampling.PROMPT_SCALE, "eta": sampling.ETA,
                 "steps": sampling.STEPS, "clip": list(sampling.CLIP) if sampling.CLIP else None}
     print(f"== {args.models[0]}{' (image tokens blanked)' if args.blank else ''}: {len(evalset['specs'])} held-out "
@@ -252,8 +254,9 @@ def part_heldout(args):
                           "length_ratio_by_stride": _stride_ratios(res["rows"]), "seconds": time.perf_counter() - t}
         print(_summary_row(f"seed {seed}", res["summary"], raw[str(seed)]["seconds"]), f"FCD {res['fcd']:.2f}",
               flush=True)
-    extra = {"command": f"python benchmarks/video.py --part heldout{' --blank' if args.blank else ''} --seeds S",
-             "model": args.models[0], "model_sha256": p.info.get("sha256"), "sampler": defaults,
+    where = "" if args.dir is None else f" --models {name} --dir {args.dir}"
+    extra = {"command": f"python benchmarks/video.py --part heldout{' --blank' if args.blank else ''}{where} --seeds S",
+             "model": name, "train_seconds": p.info.get("train_seconds"), "steps": p.info.get("steps"), "model_sha256": p.info.get("sha256"), "sampler": defaults,
              "eval_clips": len(evalset["specs"]), "per_cell": args.per_cell}
     if not args.blank:   # the rows that bound every figure, once
         static = evalset["x"][:, :, :1].expand_as(evalset["x"]).contiguous()
@@ -416,6 +419,7 @@ def main():
     p.add_argument("--part", choices=("models", "sampler", "scales", "heldout", "blank", "stride", "ablation"),
                    default="models")
     p.add_argument("--blank", action="store_true", help="heldout: the image tokens blanked at sampling")
+    p.add_argument("--dir", default=None, help="heldout: load the model from this folder (e.g. runs/ablation)")
     p.add_argument("--models", nargs="+", default=["video16", "video32"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     p.add_argument("--steps", type=int, default=25)
