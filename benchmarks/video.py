@@ -244,7 +244,7 @@ def part_heldout(args):
     key = ("heldout_blank" if args.blank else "heldout") + ("" if args.dir is None else f":{name}")
     defaults = {"image_scale": sampling.IMAGE_SCALE, "prompt_scale": sampling.PROMPT_SCALE, "eta": sampling.ETA,
                 "steps": sampling.STEPS, "clip": list(sampling.CLIP) if sampling.CLIP else None}
-    print(f"== {args.models[0]}{' (image tokens blanked)' if args.blank else ''}: {len(evalset['specs'])} held-out "
+    print(f"== {name}{' (image tokens blanked)' if args.blank else ''}: {len(evalset['specs'])} held-out "
           f"clips, animate() defaults {defaults}, seeds {args.seeds}", flush=True)
     raw = {}
     for seed in args.seeds:
@@ -256,7 +256,8 @@ def part_heldout(args):
               flush=True)
     where = "" if args.dir is None else f" --models {name} --dir {args.dir}"
     extra = {"command": f"python benchmarks/video.py --part heldout{' --blank' if args.blank else ''}{where} --seeds S",
-             "model": name, "train_seconds": p.info.get("train_seconds"), "steps": p.info.get("steps"), "model_sha256": p.info.get("sha256"), "sampler": defaults,
+             "model": name, "train_seconds": p.info.get("train_seconds"), "steps": p.info.get("steps"),
+             "model_sha256": p.info.get("sha256"), "sampler": defaults,
              "eval_clips": len(evalset["specs"]), "per_cell": args.per_cell}
     if not args.blank:   # the rows that bound every figure, once
         static = evalset["x"][:, :, :1].expand_as(evalset["x"]).contiguous()
@@ -269,9 +270,9 @@ def part_heldout(args):
                                "fcd": V.frechet_clip_distance(other["x"], evalset["x"], classifier=clf)}
     stored = _merge_record(key, "seeds", raw, extra)
     rows = [_summary_row(f"seed {k}", {kk: tuple(v) for kk, v in r["summary"].items()}) for k, r in stored["seeds"].items()]
-    for name in ("static_copy", "real_clips"):
-        if name in stored:
-            rows.append(_summary_row(name.replace("_", " "), {kk: tuple(v) for kk, v in stored[name]["summary"].items()}))
+    for bound in ("static_copy", "real_clips"):
+        if bound in stored:
+            rows.append(_summary_row(bound.replace("_", " "), {kk: tuple(v) for kk, v in stored[bound]["summary"].items()}))
     table(rows, ["setting"] + [c[1] for c in COLUMNS])
     for k, r in stored["seeds"].items():
         print(f"seed {k}: FCD {r['fcd']:.2f}; length ratio by stride (mean +- sd, n): "

@@ -313,8 +313,9 @@ def evaluate_clips(generated, specs, images=None, *, progress: bool = False) -> 
 
         it = tqdm(it, desc="metrics", leave=False)
     rows = [clip_metrics(generated[i], specs[i], None if images is None else images[i]) for i in it]
-    real = torch.stack([torch.as_tensor(_clips.render_clip(spec)) for spec in specs])
-    for row, flags in zip(rows, noise_frames(torch.as_tensor(generated), real.to(torch.as_tensor(generated).dtype))):
+    generated = torch.as_tensor(generated)
+    real = torch.stack([torch.as_tensor(_clips.render_clip(spec)) for spec in specs]).to(generated.dtype)
+    for row, flags in zip(rows, noise_frames(generated, real)):
         row["noise_frames"] = float(flags.float().mean())
     return rows, summarize(rows)
 
