@@ -339,9 +339,14 @@ def ssim(x: torch.Tensor, ref: torch.Tensor, *, data_range: float = 2.0, reducti
 
 
 def consistency_psnr(operator, x: torch.Tensor, y: torch.Tensor, *, data_range: float = 2.0,
-                     cap: float = 200.0) -> float:
-    """How well ``x`` explains ``y``: PSNR (dB) of A(x) against y, over the whole batch, capped at ``cap``
-    (an exact fit would be infinite). Compute it on a sampler's raw output: clipping changes A(x)."""
+                     cap: float = 200.0, reduction: str = "batch"):
+    """How well ``x`` explains ``y``: PSNR (dB) of A(x) against y, capped at ``cap`` (an exact fit would be
+    infinite). Compute it on a sampler's raw output: clipping changes A(x).
+
+    ``reduction="batch"`` (default): one number, from the mean squared error over
+    the whole batch; ``"none"``: a list with one PSNR per item (its own mean
+    squared error). A non-finite error (A(x) overflowed) gives NaN, never the cap.
+    """
     from .operators import Operator
 
     if not isinstance(operator, Operator):
@@ -350,6 +355,7 @@ def consistency_psnr(operator, x: torch.Tensor, y: torch.Tensor, *, data_range: 
     operator.check_y(y)
     _checks.number("data_range", data_range, low=0, low_open=True)
     _checks.number("cap", cap, low=0, low_open=True)
+    _checks.choice("reduction", reduction, ("batch", "none"))
     with torch.no_grad():
         ax = operator(x)
     if ax.shape != y.shape:  # no broadcasting: one measurement per reconstruction
@@ -357,12 +363,17 @@ def consistency_psnr(operator, x: torch.Tensor, y: torch.Tensor, *, data_range: 
                          f"got {tuple(y.shape)}")
     with torch.no_grad():
         if ax.is_complex() or y.is_complex():  # k-space (Chapter 09's MRI): mean of |A(x) - y|^2
-            mse = (ax.to(torch.complex128) - y.to(torch.complex128)).abs().pow(2).mean().item()
+            sq = (ax.to(torch.complex128) - y.to(torch.complex128)).abs().pow(2)
         else:
-            mse = (ax.double() - y.double()).pow(2).mean().item()
-    if not math.isfinite(mse):  # A(x) overflowed: say so, never the cap
-        return float("nan")
-    return min(cap, 10 * math.log10(data_range ** 2 / mse)) if mse > 0 else cap
+            sq = (ax.double() - y.double()).pow(2)
+        mse = sq.mean().item() if reduction == "batch" else sq.reshape(len(sq), -1).mean(1).tolist()
+
+    def to_db(m):
+        if not math.isfinite(m):
+            return float("nan")
+        return min(cap, 10 * math.log10(data_range ** 2 / m)) if m > 0 else cap
+
+    return to_db(mse) if reduction == "batch" else [to_db(m) for m in mse]
 
 
 # --------------------------------------------------------------------------- Chapter 07: sharpness, colour

@@ -199,3 +199,20 @@ def test_base_class_serves_a_complex_fourier_operator():
     assert abs((op(x).conj() * y).real.sum() - (x * op.adjoint(y)).sum()) < 1e-10
     xp = op.pinv(op(x))
     assert xp.dtype == torch.float64 and (op(xp) - op(x)).abs().max() < 1e-8
+
+
+def test_project_with_a_precomputed_pinv_y():
+    """DDNM projects onto one y at every step and passes A^+ y once: the same result, bit for bit."""
+    op = ops.Downsample(2)
+    g = torch.Generator().manual_seed(0)
+    x, z = torch.randn(2, 1, 8, 8, generator=g), torch.randn(2, 1, 8, 8, generator=g)
+    y = op(x)
+    y0, z0 = y.clone(), z.clone()
+    assert torch.equal(op.project(z, y, pinv_y=op.pinv(y)), op.project(z, y))
+    assert torch.equal(y, y0) and torch.equal(z, z0)
+    with pytest.raises(ValueError, match=r"pinv_y must have the same shape as x \(2, 1, 8, 8\), got \(2, 1, 4, 4\)"):
+        op.project(z, y, pinv_y=y)
+    bad = op.pinv(y)
+    bad[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="pinv_y contains 1 non-finite"):
+        op.project(z, y, pinv_y=bad)

@@ -151,3 +151,41 @@ def test_guidance_works_through_a_nonlinear_parametrised_operator():
         assert (op(x) - y).abs().mean() < 0.5 * (op(free) - y).abs().mean()
     with pytest.raises(TypeError, match="non-linear"):
         sample_ddnm(prior.eps_model(sch), x_T, sch, 5, operator=op, y=y, progress=False)
+
+
+def test_the_one_measurement_check_of_the_samplers():
+    """restoration._common.check_measurement (DPS, x0 guidance, DDNM, data consistency, GDP): the argument's
+    name, the shape expected, x_T's shape, what came, and the operator's reason when no image gives such a y."""
+    from ddlearn.operators import KSpace, Radon, kspace_mask
+    from ddlearn.restoration._common import check_measurement
+
+    class Square(ops.Operator):
+        """Forward only (no input_shape): allowed for a non-linear operator that is guided by gradient."""
+
+        linear = False
+
+        def forward(self, x):
+            return x ** 2
+
+    x_T = torch.zeros(2, 1, 16, 16)
+    radon, sq = Radon(16, 4), Square()
+    check_measurement(radon, radon(x_T), x_T)
+    check_measurement(sq, sq(x_T), x_T)
+    ks = KSpace(kspace_mask(16, 4))
+    check_measurement(ks, ks(x_T), x_T)  # complex k-space data is a measurement too
+    with pytest.raises(ValueError, match=r"^y\[1\] must have the shape of operator\(x\) \(2, 1, 16, 4\) for x_T of "
+                                         r"shape \(2, 1, 16, 16\), got \(2, 1, 16, 5\) \(Radon: y must have shape"):
+        check_measurement(radon, torch.zeros(2, 1, 16, 5), x_T, "y[1]")
+    with pytest.raises(ValueError, match=r"got \(3, 1, 16, 4\)$"):  # a measurement of 3 images: nothing to add
+        check_measurement(radon, torch.zeros(3, 1, 16, 4), x_T)
+    with pytest.raises(ValueError, match=r"^y must have the shape of operator\(x\) \(2, 1, 16, 16\) .*got "
+                                         r"\(2, 1, 8, 8\)$"):
+        check_measurement(sq, torch.zeros(2, 1, 8, 8), x_T)
+    with pytest.raises(TypeError, match="sample_ddnm needs a linear operator with a pseudo-inverse; Square"):
+        check_measurement(sq, sq(x_T), x_T, linear_for="sample_ddnm")
+    with pytest.raises(TypeError, match="operator must be a ddlearn.operators.Operator, got function"):
+        check_measurement(lambda x: x, x_T, x_T)
+    bad = radon(x_T)
+    bad[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="y contains 1 non-finite"):
+        check_measurement(radon, bad, x_T)

@@ -144,14 +144,22 @@ class Operator(torch.nn.Module):
             p, gamma = s + gamma_new / gamma.clamp_min(1e-300) * p, gamma_new
         return x
 
-    def project(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def project(self, x: torch.Tensor, y: torch.Tensor, *, pinv_y: torch.Tensor | None = None) -> torch.Tensor:
         r"""The range-null-space split of Wang et al. (2023): :math:`A^+ y + (I - A^+ A) x`.
 
         Keeps the part of ``x`` that A cannot see and replaces the rest by what
         ``y`` says, so A(result) = A A^+ y (= y when y is in A's range).
+        ``pinv_y``: :math:`A^+ y` computed once by a caller that projects onto
+        the same y many times (DDNM, every step); None computes it. The one
+        place this projection is written (``ddlearn.restoration.sample_ddnm`` uses it).
         """
         self.check_x(x)
-        return self.pinv(y) + x - self.pinv(self(x))
+        if pinv_y is None:
+            pinv_y = self.pinv(y)
+        else:
+            self._tensor("pinv_y", pinv_y)
+            _checks.same_shape("x", x, "pinv_y", pinv_y)
+        return pinv_y + x - self.pinv(self(x))
 
     def __matmul__(self, other: "Operator") -> "Compose":
         return Compose(self, other)

@@ -30,7 +30,9 @@ Parameters come with a leading "copies" dimension ``P``: ``P = 1`` shares one
 degradation over the batch (one photograph cut into patches, K samples of
 one measurement); ``P = B`` gives every item its own (a benchmark over many
 images, each degraded differently). :meth:`ParametricOperator.estimates`
-returns the current values as plain numbers or tensors.
+returns the current values as plain numbers or tensors. An operator copies
+the values it is given: stepping its parameters never changes the caller's
+tensors, and changing those tensors afterwards never changes the operator.
 """
 from __future__ import annotations
 
@@ -45,6 +47,13 @@ from .base import Operator
 
 def _copies(name: str, copies) -> int:
     return _checks.positive_int(name, copies)
+
+
+def _own(value) -> torch.Tensor:
+    """A float32 copy of ``value`` (a number, a tensor, an array) that shares no memory with it and has no
+    autograd history: an operator's parameters are its own, so an optimiser stepping them (or an in-place
+    edit) never writes into a tensor its caller still holds, nor the caller's edits into them."""
+    return torch.as_tensor(value, dtype=torch.float32).detach().clone()
 
 
 class ParametricOperator(Operator):
@@ -98,7 +107,7 @@ class LowLight(ParametricOperator):
                  channels: int | None = None, noise: float = 0.0, copies: int = 1):
         super().__init__(channels, noise, copies)
         self.mask_res = _checks.positive_int("mask_res", mask_res, minimum=0)
-        f = torch.as_tensor(f, dtype=torch.float32)
+        f = _own(f)
         if f.numel() == 1:
             f = f.reshape(1).expand(self.copies).clone()
         if f.ndim != 1 or f.numel() != self.copies:
@@ -110,7 +119,7 @@ class LowLight(ParametricOperator):
         if self.mask_res:
             if mask is None:
                 mask = torch.zeros(self.copies, 1, self.mask_res, self.mask_res)
-            mask = torch.as_tensor(mask, dtype=torch.float32)
+            mask = _own(mask)
             while mask.ndim < 4:
                 mask = mask.unsqueeze(0)
             want = (self.copies, 1, self.mask_res, self.mask_res)
@@ -118,7 +127,7 @@ class LowLight(ParametricOperator):
                 raise ValueError(f"mask must have shape {want} (copies, 1, mask_res, mask_res), got "
                                  f"{tuple(mask.shape)}")
             _checks.tensor("mask", mask)
-            self.mask = torch.nn.Parameter(mask.clone())
+            self.mask = torch.nn.Parameter(mask)
         elif mask is not None:
             raise ValueError("mask was given but mask_res=0 (no illumination offset)")
 
@@ -143,7 +152,7 @@ class Gamma(ParametricOperator):
 
     def __init__(self, gamma: float = 1.0, *, channels: int | None = None, noise: float = 0.0, copies: int = 1):
         super().__init__(channels, noise, copies)
-        g = torch.as_tensor(gamma, dtype=torch.float32)
+        g = _own(gamma)
         g = g.reshape(1).expand(self.copies).clone() if g.numel() == 1 else g.reshape(-1)
         if g.numel() != self.copies or not torch.isfinite(g).all() or (g <= 0).any():
             raise ValueError(f"gamma must be positive, one value or one per copy ({self.copies}), got {g.tolist()}")
@@ -167,7 +176,7 @@ class ColourMatrix(ParametricOperator):
                  copies: int = 1):
         super().__init__(channels, noise, copies)
         C = self.channels
-        w = torch.eye(C) if weights is None else torch.as_tensor(weights, dtype=torch.float32)
+        w = torch.eye(C) if weights is None else _own(weights)
         if w.ndim == 2 and tuple(w.shape) == (C, C):
             w = w.unsqueeze(0).expand(self.copies, C, C).clone()
         if tuple(w.shape) != (self.copies, C, C):
@@ -210,7 +219,7 @@ class BlindBlur(ParametricOperator):
                  channels: int | None = None, noise: float = 0.0, copies: int = 1):
         super().__init__(channels, noise, copies)
         self.sigma_max = _checks.number("sigma_max", sigma_max, low=0, low_open=True)
-        s = torch.as_tensor(sigma, dtype=torch.float32)
+        s = _own(sigma)
         s = s.reshape(1).expand(self.copies).clone() if s.numel() == 1 else s.reshape(-1)
         if s.numel() != self.copies or not torch.isfinite(s).all() or (s <= 0).any():
             raise ValueError(f"sigma must be positive, one value or one per copy ({self.copies}), got {s.tolist()}")

@@ -60,6 +60,7 @@ from ..config import randn_like
 from ..operators import Operator
 from ..samplers.base import check_inputs, eval_eps
 from ..samplers.ddim import ddim_loop
+from ._common import check_measurement
 
 ON = ("xt", "x0")
 
@@ -73,20 +74,6 @@ CT = {"steps": 50, "weight": 1.0, "damping": 0.0, "eta": 0.0, "samples": 4}
 CT_NOISY = {"steps": 50, "weight": 1.0, "damping": 1.0, "eta": 0.0, "samples": 4}
 MRI = {"steps": 50, "eta": 0.0, "samples": 4}
 DPS_CT = {"steps": 100, "scale": 0.1, "eta": 1.0}
-
-
-def _check_operator(operator, y, x_T) -> None:
-    if not isinstance(operator, Operator):
-        raise TypeError(f"operator must be a ddlearn.operators.Operator, got {type(operator).__name__}")
-    if not operator.linear:
-        raise TypeError(f"data consistency needs a linear operator with a pseudo-inverse; "
-                        f"{type(operator).__name__} is non-linear (use sample_dps)")
-    operator.check_y(y)
-    with torch.no_grad():
-        want = operator(torch.zeros_like(x_T)).shape
-    if y.shape != want:
-        raise ValueError(f"y must have the shape of operator(x) {tuple(want)} for x_T of shape {tuple(x_T.shape)}, "
-                         f"got {tuple(y.shape)}")
 
 
 def damped_pinv(operator: Operator, r: torch.Tensor, damping: float = 0.0, *, real: bool = False) -> torch.Tensor:
@@ -158,7 +145,7 @@ def sample_consistency(model, x_T: torch.Tensor, schedule, steps: int, *, operat
     once more onto the data). ``clip`` clamps each x0 estimate (e.g. (-1, 1)).
     """
     check_inputs(model, x_T, schedule)
-    _check_operator(operator, y, x_T)
+    check_measurement(operator, y, x_T, linear_for="data consistency")
     _checks.number("weight", weight, low=0)
     _checks.number("damping", damping, low=0)
     predict = consistency_predict(model, operator, y, on=on, weight=weight, damping=damping, noisy_y=noisy_y,

@@ -40,17 +40,7 @@ from ..operators import Operator
 from ..samplers.base import check_inputs, eval_eps
 from ..samplers.ddim import ddim_loop, model_predict
 from ..schedules import Schedule
-
-
-def _check_measurement(operator, y, x_T) -> None:
-    if not isinstance(operator, Operator):
-        raise TypeError(f"operator must be a ddlearn.operators.Operator, got {type(operator).__name__}")
-    _checks.tensor("y", y)
-    with torch.no_grad():
-        want = operator(torch.zeros_like(x_T)).shape
-    if y.shape != want:
-        raise ValueError(f"y must have the shape of operator(x) {tuple(want)} for x_T of shape {tuple(x_T.shape)}, "
-                         f"got {tuple(y.shape)}")
+from ._common import check_measurement
 
 
 # ---- the methods: each a predict hook on samplers.ddim.ddim_loop -------------------------
@@ -99,11 +89,11 @@ def x0_guidance_predict(model, operator: Operator, y: torch.Tensor, scale: float
 def ddnm_predict(model, operator: Operator, y: torch.Tensor):
     r"""DDNM's hook: project :math:`\hat x_0` onto :math:`A x = y`, :math:`A^+ y + (I - A^+A)\hat x_0`; eps follows x0."""
     plain = model_predict(model)
-    Apy = operator.pinv(y)
+    Apy = operator.pinv(y)  # once: the projection needs it at every step
 
     def predict(x, t, alpha_bar, i):
         x0, _, _ = plain(x, t, alpha_bar, i)
-        x0 = Apy + x0 - operator.pinv(operator(x0))
+        x0 = operator.project(x0, y, pinv_y=Apy)
         return x0, param.x0_to_eps(x, x0, alpha_bar), None
     return predict
 
@@ -131,7 +121,7 @@ def sample_guided(model, x_T: torch.Tensor, schedule: Schedule, steps: int, *, o
     parametrised operators work. ``clip`` clamps :math:`\hat x_0` (e.g. (-1, 1) for images).
     """
     check_inputs(model, x_T, schedule)
-    _check_measurement(operator, y, x_T)
+    check_measurement(operator, y, x_T)
     _checks.number("scale", scale, low=0)
     _checks.choice("on", on, ("xt", "x0"))
     hook = dps_predict if on == "xt" else x0_guidance_predict
@@ -161,10 +151,7 @@ def sample_ddnm(model, x_T: torch.Tensor, schedule: Schedule, steps: int, *, ope
     :math:`A\,x = A A^+ y` holds to machine precision (``clip`` permitting).
     """
     check_inputs(model, x_T, schedule)
-    _check_measurement(operator, y, x_T)
-    if not operator.linear:
-        raise TypeError(f"sample_ddnm needs a linear operator with a pseudo-inverse; {type(operator).__name__} is "
-                        "non-linear (use sample_dps)")
+    check_measurement(operator, y, x_T, linear_for="sample_ddnm")
     x = ddim_loop(ddnm_predict(model, operator, y), x_T, schedule, steps, eta=eta, spacing=spacing, clip=clip,
                   generator=generator, callback=callback, progress=progress, desc="DDNM")
     with torch.no_grad():

@@ -13,7 +13,9 @@ task               measurement                                         classical
 ``inpaint_text``   pixels under rendered text                          biharmonic
 ``colorize``       the channel mean (colour images only)               luminance only (gray copies)
 ``lowlight``       :math:`u_y = f u + M`, f in [0.15, 0.35] and a      gamma correction, CLAHE, max-stretch
-                   smooth M, both unknown (a guess f = 0.5, M = 0)
+                   smooth M (a 3x3 grid in [0, 0.05]), both unknown
+                   (a guess f = 0.5, M = 0); or chosen with ``f=``
+                   and ``mask=`` (below)
 ``blind_blur``     Gaussian blur of unknown width in [1.5, 2.5] px     Wiener and Richardson-Lucy with the
                    (a guess of 1 px)                                   guess; with the true width (an oracle)
 =================  ==================================================  =====================================
@@ -21,7 +23,12 @@ task               measurement                                         classical
 ``noise`` adds Gaussian measurement noise of that standard deviation (in
 [-1, 1] units) to y. Blind tasks draw their true parameters per image from
 ``generator``, and the restoration operator starts from the guess with one
-copy of the parameters per image, learnt while sampling.
+copy of the parameters per image, learnt while sampling. For ``lowlight`` a
+reader may choose them instead: ``f`` (the exposure, a number or one per
+image) and ``mask`` (M's coarse r x r grid in intensity units, one for all
+images or one per image; r becomes the operators' ``mask_res``). The
+generator is drawn from exactly as without them, so choosing f alone keeps
+the mask and the noise of the same seed's default task.
 """
 from __future__ import annotations
 
@@ -132,12 +139,55 @@ class Task:
         raise ValueError(f"no baselines for task {n!r}")  # pragma: no cover - TASKS is closed
 
 
-def make_task(name: str, x: torch.Tensor, *, noise: float = 0.0, generator: torch.Generator | None = None) -> Task:
-    """Degrade clean images ``x`` (B, C, H, W) for task ``name`` (see the table above); y gets ``noise``."""
+def _lowlight_f(f, B: int) -> torch.Tensor:
+    """A chosen exposure: a number or a tensor of 1 or B values, positive and finite; a (B,) float32 copy."""
+    if isinstance(f, torch.Tensor):
+        _checks.tensor("f", f, ndim=(0, 1))
+        if f.numel() not in (1, B):
+            raise ValueError(f"f must be a number or a tensor of 1 or {B} values (one per image), got shape "
+                             f"{tuple(f.shape)}")
+        if (f <= 0).any():
+            raise ValueError(f"f must be positive (an exposure factor), got {f.detach().cpu().tolist()}")
+        return f.detach().to(torch.float32).reshape(-1).expand(B).clone()
+    if isinstance(f, bool) or not isinstance(f, (int, float)):
+        raise TypeError(f"f must be a number or a torch.Tensor of shape ({B},), got {type(f).__name__}")
+    return torch.full((B,), _checks.number("f", f, low=0, low_open=True), dtype=torch.float32)
+
+
+def _lowlight_mask(mask, B: int) -> torch.Tensor:
+    """A chosen illumination grid: (r, r) or (1 or B, 1, r, r), finite; a (B, 1, r, r) float32 copy."""
+    _checks.tensor("mask", mask, ndim=(2, 4))
+    m = mask.detach()
+    if m.ndim == 2:
+        m = m[None, None]
+    if m.shape[0] not in (1, B) or m.shape[1] != 1 or m.shape[2] != m.shape[3]:
+        raise ValueError(f"mask must be a square grid (r, r) or (1 or {B}, 1, r, r) (one for all images or one "
+                         f"per image), got shape {tuple(mask.shape)}")
+    return m.to(torch.float32).expand(B, -1, -1, -1).clone()
+
+
+def make_task(name: str, x: torch.Tensor, *, noise: float = 0.0, generator: torch.Generator | None = None,
+              f: float | torch.Tensor | None = None, mask: torch.Tensor | None = None) -> Task:
+    """Degrade clean images ``x`` (B, C, H, W) for task ``name`` (see the table above); y gets ``noise``.
+
+    ``lowlight`` only: ``f`` chooses the exposure (a positive number, or a
+    tensor of 1 or B values) and ``mask`` the illumination offset M (a grid
+    (r, r) or (1 or B, 1, r, r) in intensity units, bilinearly upsampled;
+    r is the operators' ``mask_res``); None draws them as usual. The generator
+    is drawn from exactly as when they are not given. ``true_params`` holds
+    copies of the values used; ``x``, ``f`` and ``mask`` are not modified.
+    """
     _checks.choice("task", name, TASKS)
     _checks.tensor("x", x, ndim=4)
     _checks.number("noise", noise, low=0)
     B, C, H, W = x.shape
+    for arg, value in (("f", f), ("mask", mask)):
+        if value is not None and name != "lowlight":
+            raise ValueError(f"{arg} is the lowlight task's (its exposure f, its illumination mask); task "
+                             f"{name!r} takes no {arg}")
+    if name == "lowlight":  # checked before anything is drawn
+        f = None if f is None else _lowlight_f(f, B)
+        mask = None if mask is None else _lowlight_mask(mask, B)
     params = {}
     if name in ("sr4", "sr8"):
         truth = Downsample(int(name[2:]), noise)
@@ -158,11 +208,15 @@ def make_task(name: str, x: torch.Tensor, *, noise: float = 0.0, generator: torc
         truth = op = Grayscale(3, noise)
     elif name == "lowlight":
         lo, hi = LOWLIGHT_F
-        f = lo + (hi - lo) * torch.rand(B, generator=generator)
+        # drawn even when chosen, so the generator is left where the default task leaves it
+        drawn_f = lo + (hi - lo) * torch.rand(B, generator=generator)
         # a smooth illumination offset: a 3x3 grid of values in [0, 0.05] (intensity units), bilinear
-        mask = 0.05 * torch.rand(B, 1, 3, 3, generator=generator)
-        truth = LowLight(f, mask, mask_res=3, noise=noise, copies=B).requires_grad_(False)
-        op = LowLight(GUESS["lowlight"], mask_res=3, noise=noise, copies=B)
+        drawn_mask = 0.05 * torch.rand(B, 1, 3, 3, generator=generator)
+        f = drawn_f if f is None else f
+        mask = drawn_mask if mask is None else mask
+        res = mask.shape[-1]
+        truth = LowLight(f, mask, mask_res=res, noise=noise, copies=B).requires_grad_(False)
+        op = LowLight(GUESS["lowlight"], mask_res=res, noise=noise, copies=B)
         params = {"f": f, "mask": mask}
     else:  # blind_blur
         lo, hi = BLIND_SIGMA
@@ -226,15 +280,6 @@ def restore(method: str, model, schedule, task: Task, *, steps: int = 100, k: in
     return out.detach().reshape(B, k, *task.x.shape[1:]), op
 
 
-def _consistency(op: Operator, x: torch.Tensor, y: torch.Tensor, cap: float = 200.0) -> list[float]:
-    """Per-image consistency PSNR (dB) of A(x) against y (as :func:`ddlearn.metrics.consistency_psnr`, per item)."""
-    import math
-
-    with torch.no_grad():
-        mse = (op(x).double() - y.double()).pow(2).reshape(len(x), -1).mean(1).tolist()
-    return [min(cap, 10 * math.log10(4.0 / m)) if m > 0 else cap for m in mse]
-
-
 def score(task: Task, x_hat: torch.Tensor) -> dict:
     """Per-image measures of restorations ``x_hat`` (B, C, H, W) of ``task.x``: PSNR, SSIM (dB / 1, on
     outputs clipped to [-1, 1]), consistency PSNR of A(x_hat) to y (raw output, the true operator),
@@ -244,7 +289,7 @@ def score(task: Task, x_hat: torch.Tensor) -> dict:
     _checks.same_shape("task.x", task.x, "x_hat", x_hat)
     xc = x_hat.clamp(-1, 1)
     out = {"psnr": metrics.psnr(xc, task.x, reduction="none"), "ssim": metrics.ssim(xc, task.x, reduction="none"),
-           "consistency": _consistency(task.truth, x_hat, task.y),
+           "consistency": metrics.consistency_psnr(task.truth, x_hat, task.y, reduction="none"),
            "sharpness": metrics.sharpness(xc, task.x, reduction="none")}
     if task.x.shape[1] == 3:
         out["colour_error"] = metrics.colour_error(xc, task.x, reduction="none")
