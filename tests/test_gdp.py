@@ -62,11 +62,54 @@ def test_measurement_space_for_blur_and_xt_gradient_at_x_t():
     y = op(torch.rand(1, 1, 16, 16, generator=gen(1)))
     g = Guide(op, y)
     assert g.compare == "measurement"
-    hook = gdp_predict(toy_model, [g], scale=0.5, on="xt", clip=None)
+    hook = gdp_predict(toy_model, [g], scale=0.5, on="xt", clip=None, normalize=False)
     _, _, shift = hook(x, 300.0, float(SCHED.alpha_bars[300]), 0)
     assert torch.allclose(shift, 0.5 * op.adjoint(op(x) - y), atol=1e-6)  # A^T (A x_t - y)
+    # normalised (the default): the same step divided by the operator's squared gain, measured at x_t
+    gain, _ = gdp.operator_gain(op, x, generator=gen(9))
+    hook = gdp_predict(toy_model, [g], scale=0.5, on="xt", clip=None, generator=gen(9))
+    _, _, shift = hook(x, 300.0, float(SCHED.alpha_bars[300]), 0)
+    assert torch.allclose(shift, 0.5 * op.adjoint(op(x) - y) / gain.reshape(-1, 1, 1, 1), atol=1e-6)
     assert Guide(Downsample(2), torch.zeros(1, 1, 8, 8)).compare == "image"
     assert Guide(Grayscale(3), torch.zeros(1, 1, 8, 8)).compare == "image"
+
+
+def test_operator_gain_is_the_squared_gain_of_known_operators():
+    from ddlearn.operators import Compose
+    from ddlearn.restoration.patches import Upsample
+
+    x = torch.rand(3, 1, 16, 16, generator=gen(0)) * 2 - 1
+    x_copy = x.clone()
+    f = torch.tensor([0.2, 0.3, 0.5])
+    cases = [(LowLight(f, mask_res=2, copies=3), f ** 2),          # u_y = f u + M: gain f
+             (Downsample(4), torch.full((3,), 1 / 16)),            # a block mean: gain 1/4
+             (Mask.box(16, 4, 4, 8, 8), torch.ones(3)),
+             (Compose(Mask.box(64, 16, 16, 32, 32), Upsample(4)), torch.full((3,), 16.0))]  # 16 copies of a pixel
+    for op, want in cases:
+        gain, v = gdp.operator_gain(op, x, generator=gen(1))
+        assert torch.allclose(gain, want, rtol=1e-3), (type(op).__name__, gain)
+        again, _ = gdp.operator_gain(op, x, iters=2, v=v)  # warm start: already converged
+        assert torch.allclose(again, want, rtol=1e-3)
+    assert torch.equal(x, x_copy)
+    with pytest.raises(ValueError, match="iters"):
+        gdp.operator_gain(Downsample(4), x, iters=0)
+
+
+def test_normalised_guidance_does_not_depend_on_the_operators_gain():
+    """Low light with a known exposure: the normalised step is the image-space step x0 - x_true, whatever f."""
+    truth = torch.rand(2, 1, 8, 8, generator=gen(0)) * 1.6 - 0.8
+    x = torch.randn(2, 1, 8, 8, generator=gen(1))
+    ab = float(SCHED.alpha_bars[400])
+    shifts = []
+    for f in (0.1, 0.4):
+        op = LowLight(f, mask_res=0).requires_grad_(False)
+        hook = gdp_predict(toy_model, [Guide(op, op(truth))], scale=0.3, on="x0", clip=None)
+        x0, _, shift = hook(x, 400.0, ab, 0)
+        assert torch.allclose(shift, 0.3 * (x0 - truth), atol=1e-5)
+        shifts.append(shift)
+        raw = gdp_predict(toy_model, [Guide(op, op(truth))], scale=0.3, on="x0", clip=None, normalize=False)
+        assert torch.allclose(raw(x, 400.0, ab, 0)[2], 0.3 * f ** 2 * (x0 - truth), atol=1e-5)  # f^2 smaller
+    assert torch.allclose(shifts[0], shifts[1], atol=1e-5)
 
 
 def test_guidance_makes_samples_consistent_with_the_measurement():
@@ -177,6 +220,8 @@ def test_bad_input_is_named():
         sample_gdp(toy_model, x_T, SCHED, 5, operator="sr4", y=y, progress=False)
     with pytest.raises(ValueError, match="clip"):
         sample_gdp(toy_model, x_T, SCHED, 5, clip=(1.0, -1.0), **kw)
+    with pytest.raises(TypeError, match="normalize must be a bool"):
+        sample_gdp(toy_model, x_T, SCHED, 5, normalize="yes", **kw)
 
 
 def test_defaults_are_documented_numbers():

@@ -77,6 +77,7 @@ from ..operators.parametric import LowLight
 from ..samplers.base import check_inputs, eval_eps
 from ..samplers.ddim import check_clip, ddim_loop
 from ..schedules import Schedule
+from ._common import check_measurement
 
 #: operators compared in image space (through their pseudo-inverse) by ``compare="auto"``, as the released code does
 IMAGE_SPACE = (Mask, Downsample, Grayscale)
@@ -84,6 +85,86 @@ IMAGE_SPACE = (Mask, Downsample, Grayscale)
 #: Defaults of :func:`sample_gdp`, chosen by measurement on validation patches (see benchmarks/restoration.py).
 DEFAULT_SCALE = 0.3
 DEFAULT_PARAM_LR = 0.02
+#: Power-iteration steps of :func:`operator_gain` (the first estimate; later steps warm-start with fewer).
+GAIN_ITERS = 20
+
+
+# ---- the operator's gain: what makes one scale fit every operator --------------------------------------
+def operator_gain(operator: Operator, x: torch.Tensor, *, iters: int = GAIN_ITERS, v: torch.Tensor | None = None,
+                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Per item, the squared gain :math:`\lVert J\rVert^2` of ``operator`` at ``x``: the largest eigenvalue of
+    :math:`J^\top J`, J the Jacobian of :math:`\mathcal A` at x (for a linear A, :math:`A^\top A`).
+
+    A gradient step on :math:`\tfrac12\lVert\mathcal A(z) - y\rVert^2` is :math:`J^\top(\mathcal A(z) - y)`:
+    an operator of gain g (exposure f: g = f; nearest 4x upsampling: g^2 = 16) makes it g^2 times the step
+    in image units. Dividing by :math:`\lVert J\rVert^2` puts every operator's step on one scale.
+    Power iteration on :math:`J^\top J` (``iters`` products, each one forward and two backward passes of
+    the operator; the network is not involved); ``v`` warm-starts it (the vector a previous call returned).
+    Returns ``(gain_sq of shape (B,), v)``; ``x`` is not modified.
+    """
+    _checks.positive_int("iters", iters)
+    x = x.detach()
+    B = x.shape[0]
+    view = (B,) + (1,) * (x.ndim - 1)
+    v = randn_like(x, generator) if v is None else v.detach().clone()
+    lam = x.new_zeros(B)
+    with torch.enable_grad():
+        z = x.clone().requires_grad_(True)
+        az = operator(z)
+        u = torch.zeros_like(az, requires_grad=True)
+        (jt_u,) = torch.autograd.grad(az, z, grad_outputs=u, create_graph=True)  # J^T u, linear in u
+        for _ in range(iters):
+            v = v / v.flatten(1).norm(dim=1).clamp_min(1e-30).reshape(view)
+            (jv,) = torch.autograd.grad(jt_u, u, grad_outputs=v, retain_graph=True)   # J v
+            (jtjv,) = torch.autograd.grad(az, z, grad_outputs=jv.detach(), retain_graph=True)
+            lam = (v * jtjv).flatten(1).sum(1)
+            v = jtjv.detach()
+    return lam.detach().clamp_min(0), v
+
+
+# ---- low light's parameters in closed form ---------------------------------------------------------------
+#: Ridge weight on M's grid in :func:`fit_low_light` (per pixel, intensity units): keeps M small where the image
+#: alone could explain the light.
+LOWLIGHT_RIDGE = 1e-3
+
+
+@torch.no_grad()
+def fit_low_light(operator: LowLight, x: torch.Tensor, y: torch.Tensor, *, ridge: float = LOWLIGHT_RIDGE) -> None:
+    r"""Set ``operator``'s f and M to the least-squares fit of :math:`u_y = f\,u + M` given the image ``x``.
+
+    In intensities :math:`u = (x+1)/2`, :math:`u_y = (y+1)/2`, the model is linear in the unknowns: f and
+    the ``mask_res x mask_res`` grid m of M (:math:`M = B m`, B the bilinear upsampling), so
+    :math:`\min_{f, m} \lVert f u + B m - u_y\rVert^2 + \lambda N \lVert m\rVert^2` is a
+    :math:`(1 + r^2)`-unknown linear system per copy of the parameters (N its pixels; ``ridge`` = λ keeps
+    M small). One copy shared by the batch (``copies=1``) pools every item; f is kept >= 1e-3.
+    The operator is changed in place; ``x`` and ``y`` are not.
+    """
+    if not isinstance(operator, LowLight):
+        raise TypeError(f"operator must be a LowLight, got {type(operator).__name__}")
+    _checks.number("ridge", ridge, low=0)
+    B, C, H, W = x.shape
+    u, uy = ((x + 1) / 2).double(), ((y + 1) / 2).double()
+    P = operator.copies
+    r = operator.mask_res
+    cols = [u.reshape(B, C, H * W)]
+    if r:
+        basis = F.interpolate(torch.eye(r * r, dtype=torch.float64).reshape(r * r, 1, r, r), size=(H, W),
+                              mode="bilinear", align_corners=True).reshape(1, r * r, 1, H * W)
+        cols = [u.reshape(B, 1, C, H * W), basis.expand(B, -1, C, -1)]
+        X = torch.cat(cols, 1).reshape(B, 1 + r * r, C * H * W)
+    else:
+        X = u.reshape(B, 1, C * H * W)
+    Y = uy.reshape(B, 1, C * H * W)
+    if P == 1:  # one degradation for the whole batch: pool the items
+        X, Y = X.transpose(0, 1).reshape(1, X.shape[1], -1), Y.transpose(0, 1).reshape(1, 1, -1)
+    G = X @ X.transpose(1, 2)                       # (P, k, k)
+    b = (X @ Y.transpose(1, 2)).squeeze(-1)          # (P, k)
+    reg = torch.full((G.shape[-1],), ridge * X.shape[-1], dtype=G.dtype)
+    reg[0] = 1e-9 * X.shape[-1]                       # f is not shrunk
+    theta = torch.linalg.solve(G + torch.diag(reg), b)
+    operator.f.copy_(theta[:, :1].clamp_min(1e-3).reshape_as(operator.f).to(operator.f))
+    if r:
+        operator.mask.copy_(theta[:, 1:].reshape_as(operator.mask).to(operator.mask))
 
 
 # ---- the quality losses of the paper (Zero-DCE's, Guo et al. 2020), on images in [-1, 1] -----------------
@@ -162,12 +243,7 @@ def _guides(operator, y, weights, compare) -> list[Guide]:
 
 def _check_guides(guides: list[Guide], x_T: torch.Tensor) -> None:
     for k, g in enumerate(guides):
-        name = "y" if len(guides) == 1 else f"y[{k}]"
-        with torch.no_grad():
-            want = g.operator(torch.zeros_like(x_T)).shape
-        if g.y.shape != want:
-            raise ValueError(f"{name} must have the shape of operator(x) {tuple(want)} for x_T of shape "
-                             f"{tuple(x_T.shape)}, got {tuple(g.y.shape)}")
+        check_measurement(g.operator, g.y, x_T, "y" if len(guides) == 1 else f"y[{k}]")
 
 
 def _check_quality(quality) -> dict:
@@ -184,7 +260,8 @@ def _check_quality(quality) -> dict:
 # ---- the hook ----------------------------------------------------------------------------------------
 def gdp_predict(model, guides: list[Guide], *, scale: float, on: str = "x0", quality: dict | None = None,
                 param_lr: float = DEFAULT_PARAM_LR, param_steps: int = 1, noisy_y: bool = False,
-                clip: tuple[float, float] | None = (-1.0, 1.0), generator: torch.Generator | None = None):
+                clip: tuple[float, float] | None = (-1.0, 1.0), normalize: bool = True, param_fit: str = "adam",
+                ridge: float = LOWLIGHT_RIDGE, generator: torch.Generator | None = None):
     r"""GDP's hook on :func:`ddlearn.samplers.ddim.ddim_loop`: ``predict(x, t, alpha_bar, i) -> (x0, eps, shift)``.
 
     x0 is the model's clean estimate (clipped to ``clip``), eps the noise it
@@ -194,12 +271,38 @@ def gdp_predict(model, guides: list[Guide], *, scale: float, on: str = "x0", qua
     :math:`\sum_k w_k\tfrac12\lVert r_k\rVert^2` (+ quality terms) with respect to
     x0 (``on="x0"``) or to x_t (``on="xt"``), subtracted from the DDIM step,
     i.e. added to the mean of :math:`x_{t-1}` without the variance factor.
+
+    ``normalize``: each guide compared in measurement space has its term divided, per item, by the
+    operator's squared gain (:func:`operator_gain`), so that ``scale`` means the same for every
+    operator (image-space guides already have gain 1). Operators with unknown parameters are
+    re-measured at every step (warm-started); fixed ones once.
+
+    ``param_fit="closed_form"``: a :class:`LowLight` guide's f and M are refitted by least squares at
+    every step (:func:`fit_low_light`, ``ridge``) instead of Adam steps; other operators keep Adam.
     """
     quality = _check_quality(quality)
-    params = [p for g in guides for p in g.operator.parameters() if p.requires_grad]
+    _checks.choice("param_fit", param_fit, ("adam", "closed_form"))
+    closed = [g for g in guides if param_fit == "closed_form" and isinstance(g.operator, LowLight)
+              and any(p.requires_grad for p in g.operator.parameters())]
+    params = [p for g in guides if g not in closed for p in g.operator.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=param_lr) if params and param_lr > 0 and param_steps > 0 else None
     low_lights = [g.operator for g in guides if isinstance(g.operator, LowLight) and g.operator.mask_res]
     level = quality.get("level", 0.6)
+    gains: dict = {}  # guide index -> (gain_sq (B,), power-iteration vector)
+
+    def gain_weights(z):
+        out = []
+        for k, g in enumerate(guides):
+            if not normalize or g.compare == "image":
+                out.append(None)
+                continue
+            learnt = any(p.requires_grad for p in g.operator.parameters())
+            if k not in gains or learnt:
+                prev = gains.get(k)
+                gains[k] = operator_gain(g.operator, z, iters=GAIN_ITERS if prev is None else 3,
+                                         v=None if prev is None else prev[1], generator=generator)
+            out.append(1.0 / gains[k][0].clamp_min(1e-6))
+        return out
 
     def param_loss(z):
         loss = sum(g.weight * (g.operator(z) - g.y).pow(2).mean() for g in guides)
@@ -208,8 +311,11 @@ def gdp_predict(model, guides: list[Guide], *, scale: float, on: str = "x0", qua
                 loss = loss + quality["tv"] * tv_loss(op.offset(*z.shape[-2:]))
         return loss
 
-    def guidance_loss(z, targets):
-        loss = sum(g.weight * 0.5 * g.residual(z, tgt).pow(2).sum() for g, tgt in zip(guides, targets))
+    def guidance_loss(z, targets, per_item):
+        loss = 0
+        for g, tgt, w in zip(guides, targets, per_item):
+            r2 = g.residual(z, tgt).pow(2).flatten(1).sum(1)
+            loss = loss + g.weight * 0.5 * (r2 if w is None else r2 * w).sum()
         n_pix = z.shape[-1] * z.shape[-2]  # quality losses are means per item: x n_pix puts them in per-pixel units
         if on == "x0" and quality.get("exposure", 0) > 0:
             loss = loss + quality["exposure"] * n_pix * exposure_loss(z, level).sum()
@@ -223,6 +329,8 @@ def gdp_predict(model, guides: list[Guide], *, scale: float, on: str = "x0", qua
         if clip is not None:
             x0 = x0.clamp(*clip)
             eps = param.x0_to_eps(x, x0, alpha_bar)
+        for g in closed:
+            fit_low_light(g.operator, x0.detach(), g.y, ridge=ridge)
         if opt is not None:
             with torch.enable_grad():
                 z = x0.detach()
@@ -236,9 +344,10 @@ def gdp_predict(model, guides: list[Guide], *, scale: float, on: str = "x0", qua
         if on == "xt" and noisy_y:  # the measurement noised to level t: sqrt(ab) y + sqrt(1 - ab) n
             targets = [alpha_bar ** 0.5 * g.target + (1 - alpha_bar) ** 0.5 * randn_like(g.target, generator)
                        for g in guides]
+        per_item = gain_weights((x0 if on == "x0" else x).detach())
         with torch.enable_grad():
             z = (x0 if on == "x0" else x).detach().requires_grad_(True)
-            (grad,) = torch.autograd.grad(guidance_loss(z, targets), z)
+            (grad,) = torch.autograd.grad(guidance_loss(z, targets, per_item), z)
         return x0, eps, scale * grad
     return predict
 
@@ -246,8 +355,8 @@ def gdp_predict(model, guides: list[Guide], *, scale: float, on: str = "x0", qua
 def sample_gdp(model, x_T: torch.Tensor, schedule: Schedule, steps: int, *, operator, y, scale: float = DEFAULT_SCALE,
                on: str = "x0", weights=None, compare: str = "auto", quality: dict | None = None,
                param_lr: float = DEFAULT_PARAM_LR, param_steps: int = 1, noisy_y: bool = False, eta: float = 1.0,
-               spacing="linspace", clip: tuple[float, float] | None = (-1.0, 1.0),
-               generator: torch.Generator | None = None, callback=None, progress: bool = True) -> torch.Tensor:
+               spacing="linspace", clip: tuple[float, float] | None = (-1.0, 1.0), normalize: bool = True,
+               param_fit: str = "adam", ridge: float = LOWLIGHT_RIDGE, generator: torch.Generator | None = None, callback=None, progress: bool = True) -> torch.Tensor:
     r"""GDP posterior sampling (GDP-x0 with ``on="x0"``, GDP-xt with ``on="xt"``); see the module docstring.
 
     ``operator`` / ``y``: one measurement, or lists of them (multi-guidance:
@@ -259,20 +368,25 @@ def sample_gdp(model, x_T: torch.Tensor, schedule: Schedule, steps: int, *, oper
     ``param_lr``, ``param_steps``: Adam on the operators' unknown parameters at
     every step (those with ``requires_grad``; call ``op.requires_grad_(False)``
     for a known operator). ``eta=1`` on the ``"linspace"`` grid is the paper's
-    ancestral sampler. Returns the restored x; ``x_T`` and ``y`` are never modified.
+    ancestral sampler. ``normalize`` (default): a measurement-space guide's step is divided by its
+    operator's squared gain, so one ``scale`` fits every operator (see :func:`gdp_predict`).
+    ``param_fit="closed_form"``: low light's f and M refitted by least squares at every step.
+    Returns the restored x; ``x_T`` and ``y`` are never modified.
     """
     check_inputs(model, x_T, schedule)
     _checks.number("scale", scale, low=0)
     _checks.choice("on", on, ("x0", "xt"))
     _checks.number("param_lr", param_lr, low=0)
     _checks.positive_int("param_steps", param_steps, minimum=0)
-    if not isinstance(noisy_y, bool):
-        raise TypeError(f"noisy_y must be a bool, got {type(noisy_y).__name__}")
+    for name, flag in (("noisy_y", noisy_y), ("normalize", normalize)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
     clip = check_clip(clip)
     guides = _guides(operator, y, weights, compare)
     _check_guides(guides, x_T)
     hook = gdp_predict(model, guides, scale=scale, on=on, quality=quality, param_lr=param_lr,
-                       param_steps=param_steps, noisy_y=noisy_y, clip=clip, generator=generator)
+                       param_steps=param_steps, noisy_y=noisy_y, clip=clip, normalize=normalize,
+                       param_fit=param_fit, ridge=ridge, generator=generator)
     return ddim_loop(hook, x_T, schedule, steps, eta=eta, spacing=spacing, clip=None, generator=generator,
                      callback=callback, progress=progress, desc=f"GDP-{on}")
 
@@ -287,5 +401,5 @@ def sample_gdp_xt(model, x_T, schedule, steps, **kw) -> torch.Tensor:
     return sample_gdp(model, x_T, schedule, steps, on="xt", **kw)
 
 
-__all__ = ["sample_gdp", "sample_gdp_x0", "sample_gdp_xt", "gdp_predict", "Guide", "exposure_loss",
+__all__ = ["sample_gdp", "sample_gdp_x0", "sample_gdp_xt", "gdp_predict", "Guide", "operator_gain", "fit_low_light", "exposure_loss",
            "colour_constancy_loss", "tv_loss", "DEFAULT_SCALE", "DEFAULT_PARAM_LR", "IMAGE_SPACE"]
