@@ -226,3 +226,39 @@ def test_bad_input_is_named():
 
 def test_defaults_are_documented_numbers():
     assert gdp.DEFAULT_SCALE > 0 and gdp.DEFAULT_PARAM_LR > 0
+
+
+def test_fit_low_light_solves_for_f_and_m_exactly_and_leaves_its_inputs():
+    x = torch.rand(2, 3, 16, 16, generator=gen(0)) * 2 - 1
+    f, m = torch.tensor([0.2, 0.3]), 0.05 * torch.rand(2, 1, 3, 3, generator=gen(1))
+    y = LowLight(f, m, mask_res=3, copies=2)(x).detach()
+    x_copy, y_copy = x.clone(), y.clone()
+    op = LowLight(0.5, mask_res=3, copies=2)
+    gdp.fit_low_light(op, x, y, ridge=0.0)
+    assert torch.allclose(op.f.detach().reshape(-1), f, atol=1e-5)
+    assert torch.allclose(op.mask.detach(), m, atol=1e-5)
+    shared = LowLight(0.5, mask_res=3)  # one copy for the batch: pooled over the items
+    gdp.fit_low_light(shared, x, LowLight(0.25, m[:1], mask_res=3)(x).detach(), ridge=0.0)
+    assert shared.f.item() == pytest.approx(0.25, abs=1e-5)
+    assert torch.equal(x, x_copy) and torch.equal(y, y_copy)
+    small = LowLight(0.5, mask_res=3, copies=2)
+    gdp.fit_low_light(small, x, y, ridge=1.0)  # a strong ridge shrinks M
+    assert small.mask.abs().max() < m.abs().max()
+    with pytest.raises(TypeError, match="operator must be a LowLight"):
+        gdp.fit_low_light(Blur(1.0), x, y)
+    with pytest.raises(ValueError, match="ridge"):
+        gdp.fit_low_light(op, x, y, ridge=-1.0)
+
+
+def test_closed_form_refit_recovers_low_light_with_an_exact_prior():
+    truth = torch.rand(2, 3, 16, 16, generator=gen(0)) * 1.6 - 0.8
+    f_true, m = torch.tensor([0.2, 0.3]), 0.05 * torch.rand(2, 1, 2, 2, generator=gen(1))
+    y = LowLight(f_true, m, mask_res=2, copies=2)(truth).detach()
+    op = LowLight(0.5, mask_res=2, copies=2)
+    out = sample_gdp(oracle(truth), torch.randn(2, 3, 16, 16, generator=gen(2)), SCHED, 30, operator=op, y=y,
+                     scale=0.3, param_fit="closed_form", ridge=0.0, generator=gen(3), progress=False)
+    assert torch.allclose(op.f.detach().reshape(-1), f_true, rtol=1e-3)
+    assert (out - truth).abs().max() < 0.01
+    with pytest.raises(ValueError, match="param_fit"):
+        sample_gdp(oracle(truth), torch.randn(2, 3, 16, 16), SCHED, 3, operator=op, y=y, param_fit="newton",
+                   progress=False)
