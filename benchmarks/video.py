@@ -229,6 +229,11 @@ def _stride_ratios(rows) -> dict:
     return out
 
 
+#: The per-clip figures stored for a model measured from --dir (the ablation's paired differences).
+PER_CLIP = ("n_sprites", "direction_right", "displacement_error", "length_ratio", "trackable", "iou", "psnr0",
+            "colour_drift", "background_drift", "noise_frames")
+
+
 def part_heldout(args):
     """video16 with animate()'s defaults on the held-out set, one row per sampling seed (merged in the JSON).
 
@@ -239,9 +244,13 @@ def part_heldout(args):
     name = args.models[0]
     p = pretrained.load(name, directory=args.dir)
     clf = pretrained.load("clip_classifier").model
-    evalset = V.heldout_set(p.model.image_size, per_cell=args.per_cell)
+    if args.validation:  # choosing between trained variants: never on the held-out clips
+        evalset = V.heldout_set(p.model.image_size, split="train", seed=V.VALIDATION_SEED, **VALIDATION_SET)
+    else:
+        evalset = V.heldout_set(p.model.image_size, per_cell=args.per_cell)
     # the shipped model's rows under "heldout"; a model from --dir (an ablation variant) under "heldout:NAME"
-    key = ("heldout_blank" if args.blank else "heldout") + ("" if args.dir is None else f":{name}")
+    key = ("validation" if args.validation else "heldout_blank" if args.blank else "heldout") + (
+        "" if args.dir is None else f":{name}")
     defaults = {"image_scale": sampling.IMAGE_SCALE, "prompt_scale": sampling.PROMPT_SCALE, "eta": sampling.ETA,
                 "steps": sampling.STEPS, "clip": list(sampling.CLIP) if sampling.CLIP else None}
     print(f"== {name}{' (image tokens blanked)' if args.blank else ''}: {len(evalset['specs'])} held-out "
@@ -252,14 +261,18 @@ def part_heldout(args):
         res = V.measure_model(p.model, p.schedule, evalset, seed=seed, classifier=clf, context=not args.blank)
         raw[str(seed)] = {"summary": _json_summary(res["summary"]), "fcd": res["fcd"],
                           "length_ratio_by_stride": _stride_ratios(res["rows"]), "seconds": time.perf_counter() - t}
+        if args.dir is not None:  # an ablation variant: per-clip figures, for differences paired over clips
+            raw[str(seed)]["per_clip"] = {k: [None if r.get(k) is None else float(r[k]) for r in res["rows"]]
+                                          for k in PER_CLIP}
         print(_summary_row(f"seed {seed}", res["summary"], raw[str(seed)]["seconds"]), f"FCD {res['fcd']:.2f}",
               flush=True)
     where = "" if args.dir is None else f" --models {name} --dir {args.dir}"
-    extra = {"command": f"python benchmarks/video.py --part heldout{' --blank' if args.blank else ''}{where} --seeds S",
+    flags = (" --blank" if args.blank else "") + (" --validation" if args.validation else "")
+    extra = {"command": f"python benchmarks/video.py --part heldout{flags}{where} --seeds S",
              "model": name, "train_seconds": p.info.get("train_seconds"), "steps": p.info.get("steps"),
              "model_sha256": p.info.get("sha256"), "sampler": defaults,
              "eval_clips": len(evalset["specs"]), "per_cell": args.per_cell}
-    if not args.blank:   # the rows that bound every figure, once
+    if not args.blank and not args.validation:   # the rows that bound every figure, once
         static = evalset["x"][:, :, :1].expand_as(evalset["x"]).contiguous()
         other = V.heldout_set(p.model.image_size, per_cell=args.per_cell, seed=777)
         extra["static_copy"] = {"summary": _json_summary(V.evaluate_clips(static, evalset["specs"])[1]),
@@ -420,6 +433,8 @@ def main():
     p.add_argument("--part", choices=("models", "sampler", "scales", "heldout", "blank", "stride", "ablation"),
                    default="models")
     p.add_argument("--blank", action="store_true", help="heldout: the image tokens blanked at sampling")
+    p.add_argument("--validation", action="store_true",
+                   help="heldout: measure on the validation clips instead (stored as validation[:NAME])")
     p.add_argument("--dir", default=None, help="heldout: load the model from this folder (e.g. runs/ablation)")
     p.add_argument("--models", nargs="+", default=["video16", "video32"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])

@@ -223,3 +223,26 @@ def test_animate_returns_a_clip_that_starts_near_the_image_for_the_zero_net():
     again = video.animate(net, sch, image, ["up", "left"], [1, 2], steps=5, generator=torch.Generator().manual_seed(0),
                           progress=False)
     assert torch.equal(clip, again) and clip.min() >= -1 and clip.max() <= 1
+
+
+def test_change_scale_encodes_decodes_and_sets_the_clamp():
+    """z = s (x - c): decode inverts encode for any s; the sampler clamps the clean estimate to +-2s."""
+    x, image, prompt, stride = _inputs()
+    clip = x.clamp(-1, 1)
+    for s in (0.5, 1.0, 2.0):
+        net = VideoUNet(**SMALL, change_scale=s)
+        z = net.encode(clip, image)
+        assert torch.allclose(z, s * (clip - image[:, :, None]))
+        assert torch.allclose(net.decode(z, image), clip, atol=1e-6)
+        assert net.z_bound == 2 * s and z.abs().max() <= net.z_bound + 1e-6
+    assert VideoUNet(**SMALL, target="frames", change_scale=3.0).z_bound == 1.0
+    seen = []
+    net = _randomise(VideoUNet(**SMALL, change_scale=2.0))
+    video.animate(net, schedules.linear(100), image, "up", 2, steps=3, clip=(-1.0, 1.0), progress=False,
+                  generator=torch.Generator().manual_seed(0), callback=lambda st: seen.append(st.x0.abs().max()))
+    assert max(seen) <= 4.0 + 1e-5       # clamped to +-2s, not to +-1
+    assert max(seen) > 1.0
+    with pytest.raises(ValueError, match="change_scale"):
+        VideoUNet(**SMALL, change_scale=0.0)
+    with pytest.raises(TypeError, match="change_scale"):
+        VideoUNet(**SMALL, change_scale="big")

@@ -3,8 +3,11 @@ r"""A space-time UNet that animates one image (Chapter 08; after DynamiCrafter, 
 ``forward(x_t, t, *, image=None, prompt=None, stride=None)`` returns eps with
 x_t's shape ``(B, C, F, H, W)``. The clip being denoised is, by ``target``,
 either the frames themselves (``"frames"``) or their change from the
-conditioning image, :math:`z = (x - c)/2` (``"change"``; :meth:`VideoUNet.encode` /
-:meth:`VideoUNet.decode` convert). The pieces, as in DynamiCrafter:
+conditioning image, :math:`z = s\,(x - c)` (``"change"``, :math:`s` = ``change_scale``;
+:meth:`VideoUNet.encode` / :meth:`VideoUNet.decode` convert). ``s = 1/2`` keeps z in [-1, 1]; but most
+pixels of a clip do not change, so the change's standard deviation is far below an image's and, at
+every noise level, its signal-to-noise ratio is lower by :math:`\text{sd}(z)^2`: a larger ``s`` moves
+the training back to the noise levels where the motion is decided (Chapter 08, Section 7). The pieces, as in DynamiCrafter:
 
 * **Spatial layers per frame**: Chapter 02's residual blocks and
   self-attention (:class:`ddlearn.nets.unet.ResBlock`, :class:`~ddlearn.nets.unet.AttnBlock`)
@@ -204,7 +207,7 @@ class VideoUNet(nn.Module):
                  detail: bool = True, context: bool = True, gate: str = "learned", prompt_place: str = "both",
                  vocab: int = 7, prompt_len: int = 2, max_stride: int = 4, context_dim: int = 64,
                  num_queries: int = 4, qformer_depth: int = 2, frame_embed: bool = True,
-                 groups: int = 8, heads: int = 4, dropout: float = 0.0):
+                 groups: int = 8, heads: int = 4, dropout: float = 0.0, change_scale: float = 0.5):
         super().__init__()
         for name, v in (("in_channels", in_channels), ("image_size", image_size), ("frames", frames),
                         ("base", base), ("num_res", num_res), ("T", T), ("patch", patch), ("vocab", vocab),
@@ -215,6 +218,7 @@ class VideoUNet(nn.Module):
         for name, v in (("detail", detail), ("context", context), ("frame_embed", frame_embed)):
             _checks.boolean(name, v)
         _checks.choice("target", target, TARGETS)
+        self.change_scale = _checks.number("change_scale", change_scale, low=0, low_open=True)
         _checks.choice("gate", gate, GATES)
         _checks.choice("prompt_place", prompt_place, PROMPT_PLACES)
         channel_mults = tuple(int(m) for m in channel_mults)
@@ -286,11 +290,16 @@ class VideoUNet(nn.Module):
     # ---- what is diffused ---------------------------------------------------------------
     def encode(self, clip: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         """The diffused clip ``z`` of frames ``clip`` (B, C, F, H, W) given the conditioning image (B, C, H, W)."""
-        return (clip - image[:, :, None]) / 2 if self.target == "change" else clip
+        return (clip - image[:, :, None]) * self.change_scale if self.target == "change" else clip
+
+    @property
+    def z_bound(self) -> float:
+        """The largest |z| a clip in [-1, 1] can encode to: ``2 * change_scale`` for the change, 1 for frames."""
+        return 2 * self.change_scale if self.target == "change" else 1.0
 
     def decode(self, z: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         """Frames from the diffused clip ``z`` (the inverse of :meth:`encode`), clamped to [-1, 1]."""
-        clip = image[:, :, None] + 2 * z if self.target == "change" else z
+        clip = image[:, :, None] + z / self.change_scale if self.target == "change" else z
         return clip.clamp(-1, 1)
 
     # ---- conditions -------------------------------------------------------------------

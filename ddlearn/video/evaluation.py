@@ -100,6 +100,7 @@ class _BlankContext(torch.nn.Module):
         self.model = model
         for name in ("in_channels", "image_size", "frames", "max_stride", "T"):
             setattr(self, name, getattr(model, name))
+        self.z_bound = getattr(model, "z_bound", 1.0)
 
     def null_conditions(self, batch, device=None):
         return self.model.null_conditions(batch, device)

@@ -30,7 +30,7 @@ from .. import _checks, config
 from ..data import clips as _clips
 from ..guidance import classifier_free
 from ..samplers.base import check_inputs
-from ..samplers.ddim import ddim_loop, model_predict
+from ..samplers.ddim import check_clip, ddim_loop, model_predict
 
 # animate()'s defaults, chosen by measurement on validation clips (never the held-out ones) for the shipped
 # video16: the sampler first (`python benchmarks/video.py --part sampler`: eta, steps, clamping; among the
@@ -42,8 +42,8 @@ from ..samplers.ddim import ddim_loop, model_predict
 ETA = 1.0
 #: Sampling steps (network evaluations per guided prediction: three).
 STEPS = 25
-#: The clean estimate of what is diffused, clamped to [-1, 1] at every step (its range: the change
-#: z = (x - c)/2 of two frames in [-1, 1]).
+#: The clean estimate of what is diffused, clamped to [-1, 1] times the model's ``z_bound`` at every step
+#: (the range of the change z = s (x - c) of two frames in [-1, 1] is +-2s; of frames, +-1).
 CLIP = (-1.0, 1.0)
 #: The guidance scales (image, then prompt given the image).
 IMAGE_SCALE, PROMPT_SCALE = 1.0, 3.0
@@ -124,6 +124,10 @@ def animate(model, schedule, image, prompt, stride=2, *, image_scale: float = IM
         raise ValueError(f"x_T must have shape {shape}, got {tuple(x_T.shape)}")
     m = guided(model, image, prompt, stride, image_scale=image_scale, prompt_scale=prompt_scale)
     check_inputs(m, x_T, schedule)
+    clip = check_clip(clip)
+    if clip is not None:  # in units of the data's range: z = s (x - c) lies within +-2s
+        bound = float(getattr(model, "z_bound", 1.0))
+        clip = (clip[0] * bound, clip[1] * bound)
     z = ddim_loop(model_predict(m), x_T, schedule, steps, eta=eta, spacing=spacing, clip=clip, generator=generator,
                   callback=callback, progress=progress, desc="animate")
     return model.decode(z, image)
