@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import re
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -45,7 +46,7 @@ import torch
 from ddlearn import data, train
 from ddlearn.report import fmt_mean_sd, table
 from ddlearn.restoration import ChannelModel, PatchModel
-from ddlearn.restoration.tasks import METHODS, TASKS, make_task, restore, score
+from ddlearn.restoration.tasks import METHODS, TASKS, make_task, restore, score, settings
 
 PRIORS = {"gray": "photo_patches_gray", "rgb": "photo_patches_gray", "faces": "faces"}  # rgb: gray per channel
 PRIOR_TASKS = {
@@ -89,18 +90,24 @@ def row_from_scores(name, per_sample, k, secs, n_images, extra=None):
     return r
 
 
+def _value(v):
+    try:
+        return int(v) if re.fullmatch(r"-?\d+", v) else float(v)
+    except ValueError:
+        return {"true": True, "false": False, "none": None}.get(v.lower(), v)
+
+
 def parse_sweep(spec):
-    """'GDP-x0:scale=0.1,0.3,1' -> ('GDP-x0', 'scale', [0.1, 0.3, 1.0])."""
-    m = re.fullmatch(r"([\w-]+):(\w+)=([\w.,e+-]+)", spec)
-    if not m:
-        raise SystemExit(f"--sweep must look like GDP-x0:scale=0.1,0.3,1, got {spec!r}")
-    vals = []
-    for v in m.group(3).split(","):
-        try:
-            vals.append(int(v) if re.fullmatch(r"-?\d+", v) else float(v))
-        except ValueError:
-            vals.append({"true": True, "false": False}.get(v.lower(), v))
-    return m.group(1), m.group(2), vals
+    """'GDP-x0:scale=0.1,0.3,1:eta=0,1' -> ('GDP-x0', [{'scale': 0.1, 'eta': 0}, ...]) (every combination)."""
+    import itertools
+
+    parts = spec.split(":")
+    items = [re.fullmatch(r"(\w+)=([\w.,e+-]+)", p) for p in parts[1:]]
+    if len(parts) < 2 or not re.fullmatch(r"[\w-]+", parts[0]) or not all(items):
+        raise SystemExit(f"--sweep must look like GDP-x0:scale=0.1,0.3,1[:eta=0,1], got {spec!r}")
+    keys = [m.group(1) for m in items]
+    grids = [[_value(v) for v in m.group(2).split(",")] for m in items]
+    return parts[0], [dict(zip(keys, combo)) for combo in itertools.product(*grids)]
 
 
 def run_task(task_name, model, schedule, x, args, *, methods, sweep=None):
@@ -114,8 +121,8 @@ def run_task(task_name, model, schedule, x, args, *, methods, sweep=None):
         rows.append(row_from_scores(name, [s], 1, time.perf_counter() - t0, n))
     runs = [(m, {}) for m in methods]
     if sweep is not None:
-        method, key, vals = sweep
-        runs = [(method, {key: v}) for v in vals]
+        method, combos = sweep
+        runs = [(method, opts) for opts in combos]
     for method, opts in runs:
         t0 = time.perf_counter()
         out, op = restore(method, model, schedule, task, steps=args.steps, k=k,
@@ -123,7 +130,7 @@ def run_task(task_name, model, schedule, x, args, *, methods, sweep=None):
         secs = time.perf_counter() - t0
         if out is None:
             continue
-        label = method + (f" {list(opts.items())[0][0]}={list(opts.values())[0]}" if opts else "")
+        label = method + "".join(f" {k}={v}" for k, v in opts.items())
         per_sample = [score(task, out[:, j]) for j in range(k)]
         extra = {}
         err = task.estimate_error(op, k) if method.startswith("GDP") else {}
@@ -158,6 +165,221 @@ def memorisation(model, schedule, n: int, steps: int, seed: int) -> None:
           f"held-out face: {100 * r['frac_closer_than_heldout_min']:.1f}%\n", flush=True)
 
 
+# ---- --tune: each task's GDP settings chosen on validation patches, stored for tasks.SETTINGS -------------
+RESULTS_PATH = Path(__file__).resolve().parents[1] / "ddlearn" / "pretrained" / "restoration_results.json"
+#: The settings --tune tries for GDP-x0 and GDP-xt on every task (scale x DDIM's eta); blind low light also
+#: tries the closed-form refit of f and M.
+TUNE_GRID = {"scale": [0.1, 0.3, 1.0], "eta": [0.0, 1.0]}
+TUNE_EXTRA = {"lowlight": {"param_fit": ["adam", "closed_form"]}}
+
+
+def load_results() -> dict:
+    import json
+
+    return json.loads(RESULTS_PATH.read_text()) if RESULTS_PATH.exists() else {}
+
+
+def save_results(results: dict) -> None:
+    import json
+
+    RESULTS_PATH.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+
+
+def tune(args, prior, model, schedule, tasks):
+    """Every combination of TUNE_GRID on --n validation patches, one sample each; the best mean PSNR is chosen."""
+    import itertools
+
+    x = images(prior, "val", args.n, args.seed)
+    results = load_results()
+    for task_name in tasks:
+        g = torch.Generator().manual_seed(args.seed)
+        task = make_task(task_name, x, noise=args.noise, generator=g)
+        base = {name: score(task, b)["psnr"] for name, b in task.baselines().items()}
+        grid = {**TUNE_GRID, **TUNE_EXTRA.get(task_name, {})}
+        for method in [m for m in args.methods if m.startswith("GDP")]:
+            rows, t_all = [], time.perf_counter()
+            for combo in itertools.product(*grid.values()):
+                opts = dict(zip(grid, combo))
+                t0 = time.perf_counter()
+                try:
+                    out, _ = restore(method, model, schedule, task, steps=args.steps, k=1,
+                                     generator=torch.Generator().manual_seed(args.seed + 1), **opts)
+                    psnr = score(task, out[:, 0])["psnr"]
+                except ValueError as exc:  # a step the network could not follow (non-finite values)
+                    print(f"  {method} {opts}: diverged ({str(exc)[:60]})")
+                    psnr = [float("nan")] * len(x)
+                rows.append({"options": opts, "psnr": [float(v) for v in psnr],
+                             "seconds": time.perf_counter() - t0})
+            ok = [r for r in rows if np.isfinite(r["psnr"]).all()]
+            best = max(ok, key=lambda r: np.mean(r["psnr"]))
+            key = f"tune:{prior}:{task_name}:{method}"
+            results[key] = {"rows": rows, "chosen": best["options"], "baselines": {k: [float(v) for v in b]
+                                                                                   for k, b in base.items()},
+                            "n": len(x), "steps": args.steps, "seed": args.seed, "noise": args.noise,
+                            "split": "val", "rule": "the highest mean PSNR of one sample per validation patch",
+                            "command": f"python benchmarks/restoration.py --tune --prior {prior} --tasks "
+                                       f"{task_name} --methods {method} --n {args.n} --steps {args.steps}"}
+            save_results(results)
+            print(f"== tune {prior} {task_name} {method} ({len(x)} val patches, {args.steps} steps, "
+                  f"{time.perf_counter() - t_all:.0f} s)")
+            table([{"setting": " ".join(f"{k}={v}" for k, v in r["options"].items()), "PSNR": ms(r["psnr"])}
+                   for r in rows] + [{"setting": k, "PSNR": ms(b)} for k, b in base.items()], ["setting", "PSNR"])
+            print(f"chosen: {best['options']}", flush=True)
+
+
+# ---- --paired: the chapter's patch table, every comparison a paired difference -----------------------------
+def paired_part(args, prior, model, schedule, tasks):
+    """Each task on --n test patches x sampling seeds --seeds: per patch and seed, every method's PSNR (one
+    sample: the mean over --k samples; and the mean of the k samples) against the best classical baseline."""
+    results = load_results()
+    x = images(prior, args.split, args.n, 0)
+    for task_name in tasks:
+        per, t_all = {}, time.perf_counter()
+        for seed in args.seeds:
+            task = make_task(task_name, x, noise=args.noise, generator=torch.Generator().manual_seed(seed))
+            for name, b in task.baselines().items():
+                sc = score(task, b)
+                r = per.setdefault(name, {"psnr": [], "ssim": []})
+                r["psnr"] += [float(v) for v in sc["psnr"]]
+                r["ssim"] += [float(v) for v in sc["ssim"]]
+            for method in args.methods:
+                t0 = time.perf_counter()
+                out, op = restore(method, model, schedule, task, steps=args.steps, k=args.k,
+                                  generator=torch.Generator().manual_seed(seed + 1))
+                if out is None:
+                    continue
+                secs = (time.perf_counter() - t0) / (len(x) * args.k)
+                one = [score(task, out[:, j]) for j in range(args.k)]
+                mean = score(task, out.mean(1))
+                for label, psnr, ssim in ((f"{method} (1 sample)", np.mean([o["psnr"] for o in one], 0),
+                                           np.mean([o["ssim"] for o in one], 0)),
+                                          (f"{method} (mean of {args.k})", mean["psnr"], mean["ssim"])):
+                    r = per.setdefault(label, {"psnr": [], "ssim": [], "seconds": []})
+                    r["psnr"] += [float(v) for v in psnr]
+                    r["ssim"] += [float(v) for v in ssim]
+                    r["seconds"].append(secs)
+                err = task.estimate_error(op, args.k) if method.startswith("GDP") else {}
+                for key, v in err.items():
+                    per[f"{method} (1 sample)"].setdefault("param_error", []).extend(
+                        float(e) for e in v.reshape(len(x), args.k).mean(1))
+        bases = [k for k in per if "(" not in k]
+        best = max(bases, key=lambda k: np.mean(per[k]["psnr"]))
+        rows = []
+        for name, r in per.items():
+            row = {"method": name, "PSNR": ms(r["psnr"]), "SSIM": fmt_mean_sd(r["ssim"], digits=3)}
+            if name not in bases:
+                row["- best baseline"] = ms(np.asarray(r["psnr"]) - np.asarray(per[best]["psnr"]))
+                if "param_error" in r:
+                    row["param err"] = fmt_mean_sd(r["param_error"], digits=1, scale=100, unit="%")
+                row["s/img"] = f"{np.mean(r['seconds']):.2f}"
+            rows.append(row)
+        print(f"== {task_name} ({prior} prior): {len(x)} {args.split} patches x seeds {args.seeds}, {args.k} samples, "
+              f"{args.steps} steps; paired differences against {best} (mean +- sd over patch and seed) "
+              f"[{time.perf_counter() - t_all:.0f} s]")
+        table(rows, ["method", "PSNR", "SSIM", "- best baseline", "param err", "s/img"])
+        results[f"paired:{prior}:{task_name}"] = {
+            "rows": per, "best_baseline": best, "n": len(x), "k": args.k, "steps": args.steps,
+            "seeds": args.seeds, "split": args.split, "noise": args.noise,
+            "settings": {m: settings(task_name, m) for m in args.methods},
+            "command": f"python benchmarks/restoration.py --paired --prior {prior} --tasks {task_name} --n {args.n} "
+                       f"--k {args.k} --steps {args.steps} --seeds {' '.join(map(str, args.seeds))} "
+                       f"--methods {' '.join(args.methods)}"}
+        save_results(results)
+
+
+# ---- --whole-photos: the chapter's whole-photograph claims, paired over photographs and seeds ----------------
+#: Low light on whole photographs: the exposure range, a non-uniform illumination offset (a 3x3 grid in
+#: [0, LL_MASK] intensity units, bilinear) and a little noise, so that max-stretch is no oracle.
+LL_F, LL_MASK, LL_NOISE = (0.15, 0.35), 0.1, 0.02
+
+
+def lowlight_task(x, seed):
+    """The whole-photograph low-light task of seed ``seed``: f, M and the noise drawn from one generator."""
+    g = torch.Generator().manual_seed(1000 + seed)
+    B = x.shape[0]
+    f = LL_F[0] + (LL_F[1] - LL_F[0]) * torch.rand(B, generator=g)
+    mask = LL_MASK * torch.rand(B, 1, 3, 3, generator=g)
+    return make_task("lowlight", x, f=f, mask=mask, noise=LL_NOISE, generator=g)
+
+
+def whole_photos_part(args, prior, model, schedule):
+    """Box inpainting (plain patch-wise and hierarchical) and blind low light on whole photographs,
+    ``--k`` samples each, seeds ``--seeds``; every comparison a paired difference against the best baseline."""
+    from ddlearn.restoration import sample_hierarchical
+
+    results = load_results()
+    size, K = 128, args.k
+    for task_name in [t for t in (args.tasks or ("inpaint_box", "lowlight")) if t in ("inpaint_box", "lowlight")]:
+        x = (torch.cat([data.image(n, size, gray=True) for n in data.HELDOUT]) if task_name == "inpaint_box"
+             else torch.cat([data.image(n, size).expand(-1, 3, -1, -1) for n in data.HELDOUT]))
+        if task_name == "lowlight" and prior == "gray":
+            continue
+        per = {}
+        for seed in args.seeds:
+            task = (lowlight_task(x, seed) if task_name == "lowlight"
+                    else make_task(task_name, x, generator=torch.Generator().manual_seed(seed)))
+            for name, b in task.baselines().items():
+                sc = score(task, b)
+                per.setdefault(name, {"psnr": [], "ssim": []})
+                per[name]["psnr"] += list(sc["psnr"])
+                per[name]["ssim"] += list(sc["ssim"])
+            opts = settings(task_name, "GDP-x0")
+            runs = {"GDP-x0, patch-wise": None}
+            if task_name == "inpaint_box":
+                runs["GDP-x0, hierarchical"] = "hier"
+            for label, how in runs.items():
+                t0 = time.perf_counter()
+                gen = torch.Generator().manual_seed(seed + 1)
+                x_T = torch.randn((len(x) * K, *x.shape[1:]), generator=gen)
+                y = task.y.repeat_interleave(K, 0)
+                op = task.fresh_operator(K)
+                if how == "hier":
+                    out = sample_hierarchical(model, x_T, schedule, args.steps, operator=op, y=y, patch=32,
+                                              stride=16, generator=gen, progress=False, **opts)
+                else:
+                    from ddlearn.restoration import sample_gdp
+
+                    out = sample_gdp(PatchModel(model, 32, 16), x_T, schedule, args.steps, operator=op, y=y,
+                                     generator=gen, progress=False, **opts)
+                secs = (time.perf_counter() - t0) / (len(x) * K)
+                out = out.detach().reshape(len(x), K, *x.shape[1:])
+                one = [score(task, out[:, j]) for j in range(K)]
+                mean = score(task, out.mean(1))
+                for suffix, psnr, ssim in (("1 sample", np.mean([s["psnr"] for s in one], 0),
+                                            np.mean([s["ssim"] for s in one], 0)),
+                                           (f"mean of {K}", mean["psnr"], mean["ssim"])):
+                    row = per.setdefault(f"{label} ({suffix})", {"psnr": [], "ssim": [], "seconds": []})
+                    row["psnr"] += [float(v) for v in psnr]
+                    row["ssim"] += [float(v) for v in ssim]
+                    row["seconds"].append(secs)
+                if task_name == "lowlight":
+                    err = task.estimate_error(op, K)["f"].reshape(len(x), K).mean(1)
+                    per[f"{label} (1 sample)"].setdefault("f_error", []).extend(float(e) for e in err)
+                print(f"  seed {seed} {label}: {secs:.1f} s per photograph and sample", flush=True)
+        bases = [k for k in per if "GDP" not in k]
+        best = max(bases, key=lambda k: np.mean(per[k]["psnr"]))
+        rows = []
+        for name, r in per.items():
+            row = {"method": name, "PSNR": ms(r["psnr"]), "SSIM": fmt_mean_sd(r["ssim"], digits=3)}
+            if name not in bases:
+                row[f"- {best} (paired)"] = ms(np.asarray(r["psnr"]) - np.asarray(per[best]["psnr"]))
+                if "f_error" in r:
+                    row["f error"] = fmt_mean_sd(r["f_error"], digits=1, scale=100, unit="%")
+                row["s/img"] = f"{np.mean(r['seconds']):.1f}"
+            rows.append(row)
+        print(f"== {task_name}, whole held-out photographs {size}x{size} ({prior} prior), {len(x)} photographs x "
+              f"seeds {args.seeds}, {K} samples, {args.steps} steps; rows paired over photograph and seed")
+        table(rows, ["method", "PSNR", "SSIM", f"- {best} (paired)", "f error", "s/img"])
+        results[f"whole:{prior}:{task_name}"] = {
+            "rows": per, "best_baseline": best, "photographs": list(data.HELDOUT), "size": size, "k": K,
+            "steps": args.steps, "seeds": args.seeds, "settings": settings(task_name, "GDP-x0"),
+            "task": ({"f": list(LL_F), "mask_max": LL_MASK, "noise": LL_NOISE, "mask_res": 3}
+                     if task_name == "lowlight" else "inpaint_box"),
+            "command": f"python benchmarks/restoration.py --whole-photos --prior {prior} --tasks {task_name} "
+                       f"--k {K} --steps {args.steps} --seeds {' '.join(map(str, args.seeds))}"}
+        save_results(results)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--prior", choices=tuple(PRIORS), nargs="+", default=list(PRIORS))
@@ -171,7 +393,14 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="8 images, 2 samples, 50 steps, gray prior, 3 tasks")
     p.add_argument("--whole", action="store_true", help="whole 128x128 held-out photographs, patch-wise")
-    p.add_argument("--sweep", default=None, help="METHOD:option=v1,v2,... (use with --split val)")
+    p.add_argument("--sweep", default=None, help="METHOD:option=v1,v2[:option2=...] (use with --split val)")
+    p.add_argument("--whole-photos", action="store_true", help="box inpainting (plain and hierarchical) and blind "
+                                                               "low light on the whole held-out photographs, paired")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="--whole-photos: seeds")
+    p.add_argument("--paired", action="store_true", help="the chapter's patch table: paired over patches and "
+                                                         "--seeds, stored in restoration_results.json")
+    p.add_argument("--tune", action="store_true", help="choose GDP's per-task settings on validation patches "
+                                                       "(stored in ddlearn/pretrained/restoration_results.json)")
     args = p.parse_args(argv)
     if args.quick:
         args.n, args.k, args.steps = 8, 2, 50
@@ -184,6 +413,16 @@ def main(argv=None):
         if prior == "rgb":
             model = ChannelModel(model)
         tasks = [t for t in (args.tasks or PRIOR_TASKS[prior]) if t in TASKS and (t != "colorize" or prior == "rgb")]
+        if args.tune:
+            tune(args, prior, model, schedule, tasks)
+            continue
+        if args.paired:
+            paired_part(args, prior, model, schedule, tasks)
+            continue
+        if args.whole_photos:
+            if prior != "faces":
+                whole_photos_part(args, prior, model, schedule)
+            continue
         if args.whole:
             if prior == "faces":
                 continue
@@ -197,7 +436,7 @@ def main(argv=None):
                 memorisation(model, schedule, 50 if args.quick else 200, 50, args.seed)
         for t in tasks:
             run_task(t, model, schedule, x, args, methods=args.methods, sweep=sweep)
-    print(f"total {time.perf_counter() - start:.0f} s (2 torch threads)")
+    print(f"total {time.perf_counter() - start:.0f} s ({torch.get_num_threads()} torch thread(s))")
 
 
 if __name__ == "__main__":

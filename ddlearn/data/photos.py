@@ -165,6 +165,28 @@ def patches(split: str = "train", size: int = 32, *, channels: int = 1, stride: 
     return out.contiguous()
 
 
+def val_photos(size: int = 96, *, channels: int = 3) -> torch.Tensor:
+    """Whole-image validation photographs ``(N, channels, size, size)``: from each training photograph, the
+    smallest scale of :data:`SCALES` whose validation strip (the right-hand :data:`VAL_FRACTION` of the columns,
+    which no prior trains on) is at least ``size`` wide, cropped to a square at the strip's vertical centre.
+    Where a method meant for whole photographs is tuned, never on :data:`HELDOUT`."""
+    _checks.positive_int("size", size, minimum=4)
+    _checks.choice("channels", channels, (1, 3))
+    out = []
+    for name in TRAIN_COLOUR:
+        for side in SCALES:
+            x = _scaled(name, side)
+            if x is None:
+                continue
+            H, W = x.shape[-2:]
+            cut = int(round(W * (1 - VAL_FRACTION)))
+            if W - cut >= size and H >= size:
+                top = (H - size) // 2
+                out.append(_as_channels(x, channels)[:, :, top:top + size, cut:cut + size])
+                break
+    return torch.cat(out).contiguous()
+
+
 @lru_cache(maxsize=None)
 def _full(name: str) -> torch.Tensor:
     return image(name, None)
