@@ -7,8 +7,8 @@
     python benchmarks/restoration.py --whole                                             # whole photographs
 
 Priors: ``gray`` (``photo_patches_gray``, 32x32 luminance patches), ``rgb``
-(the same gray prior on each colour channel, :class:`ddlearn.restoration.ChannelModel`:
-no colour prior was trained this session) and ``faces`` (``faces``, lfw). Images:
+(``photo_patches_rgb``, colour patches), ``channel`` (the gray prior on each colour channel,
+:class:`ddlearn.restoration.ChannelModel`, the counter-example) and ``faces`` (``faces``, lfw). Images:
 ``--split test`` (default) takes ``--n`` random patches of the held-out
 photographs camera, astronaut and coffee (or the 20 held-out faces);
 ``--split val`` takes validation patches (the right-hand strips of the
@@ -46,12 +46,15 @@ import torch
 from ddlearn import data, train
 from ddlearn.report import fmt_mean_sd, table
 from ddlearn.restoration import ChannelModel, PatchModel
-from ddlearn.restoration.tasks import METHODS, TASKS, make_task, restore, score, settings
+from ddlearn.restoration.tasks import (METHODS, TASKS, WHOLE_LOWLIGHT, make_task, restore, score, settings,
+                                       whole_lowlight)
 
-PRIORS = {"gray": "photo_patches_gray", "rgb": "photo_patches_gray", "faces": "faces"}  # rgb: gray per channel
+#: channel: the gray prior on each colour channel (ChannelModel), the chapter's counter-example to a colour prior
+PRIORS = {"gray": "photo_patches_gray", "rgb": "photo_patches_rgb", "channel": "photo_patches_gray", "faces": "faces"}
 PRIOR_TASKS = {
-    "gray": ("sr4", "sr8", "blur", "inpaint_random", "inpaint_box", "inpaint_text", "lowlight", "blind_blur"),
+    "gray": ("sr4", "sr8", "blur", "inpaint_random", "inpaint_box", "inpaint_text", "blind_blur"),
     "rgb": ("sr4", "colorize", "lowlight", "inpaint_box"),
+    "channel": ("colorize", "lowlight"),
     "faces": ("sr8", "inpaint_box"),
 }
 
@@ -64,7 +67,7 @@ def images(prior: str, split: str, n: int, seed: int) -> torch.Tensor:
     if prior == "faces":
         x = data.faces("val" if split == "val" else "test", 32)
         return x[:n]
-    channels = 1 if prior == "gray" else 3
+    channels = 1 if prior == "gray" else 3  # rgb and channel: colour patches
     if split == "test":
         return data.patches("test", 32, channels=channels, n=n, seed=seed)
     return data.patches("val", 32, channels=channels, n=n, seed=seed)
@@ -170,7 +173,11 @@ RESULTS_PATH = Path(__file__).resolve().parents[1] / "ddlearn" / "pretrained" / 
 #: The settings --tune tries for GDP-x0 and GDP-xt on every task (scale x DDIM's eta); blind low light also
 #: tries the closed-form refit of f and M.
 TUNE_GRID = {"scale": [0.1, 0.3, 1.0], "eta": [0.0, 1.0]}
-TUNE_EXTRA = {"lowlight": {"param_fit": ["adam", "closed_form"]}}
+#: Blind low light is tuned as the chapter uses it, on whole validation photographs (data.val_photos, 96x96,
+#: whole_lowlight's degradation, the prior patch-wise) with these settings (eta 1).
+TUNE_LOWLIGHT = [dict(scale=0.3), dict(scale=0.3, param_fit="closed_form"), dict(scale=1.0, param_fit="closed_form"),
+                 dict(scale=0.3, param_fit="closed_form", param_from=0.5),
+                 dict(scale=1.0, param_fit="closed_form", param_from=0.5)]
 
 
 def load_results() -> dict:
@@ -179,30 +186,39 @@ def load_results() -> dict:
     return json.loads(RESULTS_PATH.read_text()) if RESULTS_PATH.exists() else {}
 
 
-def save_results(results: dict) -> None:
+def save_results(results: dict, key: str) -> None:
+    """Store ``results[key]`` in the JSON under a lock (other benchmark processes may be adding theirs)."""
+    import fcntl
     import json
 
-    RESULTS_PATH.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    with open("/tmp/ddlearn-restoration-results.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        stored = load_results()
+        stored[key] = results[key]
+        RESULTS_PATH.write_text(json.dumps(stored, indent=1, sort_keys=True) + "\n")
 
 
 def tune(args, prior, model, schedule, tasks):
     """Every combination of TUNE_GRID on --n validation patches, one sample each; the best mean PSNR is chosen."""
     import itertools
 
-    x = images(prior, "val", args.n, args.seed)
     results = load_results()
     for task_name in tasks:
-        g = torch.Generator().manual_seed(args.seed)
-        task = make_task(task_name, x, noise=args.noise, generator=g)
+        if task_name == "lowlight":
+            x = data.val_photos(96, channels=3 if prior != "gray" else 1)
+            task, net = whole_lowlight(x, args.seed), PatchModel(model, 32, 16)
+            combos = TUNE_LOWLIGHT
+        else:
+            x = images(prior, "val", args.n, args.seed)
+            task = make_task(task_name, x, noise=args.noise, generator=torch.Generator().manual_seed(args.seed))
+            net, combos = model, [dict(zip(TUNE_GRID, c)) for c in itertools.product(*TUNE_GRID.values())]
         base = {name: score(task, b)["psnr"] for name, b in task.baselines().items()}
-        grid = {**TUNE_GRID, **TUNE_EXTRA.get(task_name, {})}
         for method in [m for m in args.methods if m.startswith("GDP")]:
             rows, t_all = [], time.perf_counter()
-            for combo in itertools.product(*grid.values()):
-                opts = dict(zip(grid, combo))
+            for opts in combos:
                 t0 = time.perf_counter()
                 try:
-                    out, _ = restore(method, model, schedule, task, steps=args.steps, k=1,
+                    out, _ = restore(method, net, schedule, task, steps=args.steps, k=1,
                                      generator=torch.Generator().manual_seed(args.seed + 1), **opts)
                     psnr = score(task, out[:, 0])["psnr"]
                 except ValueError as exc:  # a step the network could not follow (non-finite values)
@@ -216,10 +232,11 @@ def tune(args, prior, model, schedule, tasks):
             results[key] = {"rows": rows, "chosen": best["options"], "baselines": {k: [float(v) for v in b]
                                                                                    for k, b in base.items()},
                             "n": len(x), "steps": args.steps, "seed": args.seed, "noise": args.noise,
-                            "split": "val", "rule": "the highest mean PSNR of one sample per validation patch",
+                            "split": "val" if task_name != "lowlight" else "val_photos(96): whole_lowlight",
+                            "rule": "the highest mean PSNR of one sample per validation image",
                             "command": f"python benchmarks/restoration.py --tune --prior {prior} --tasks "
                                        f"{task_name} --methods {method} --n {args.n} --steps {args.steps}"}
-            save_results(results)
+            save_results(results, key)
             print(f"== tune {prior} {task_name} {method} ({len(x)} val patches, {args.steps} steps, "
                   f"{time.perf_counter() - t_all:.0f} s)")
             table([{"setting": " ".join(f"{k}={v}" for k, v in r["options"].items()), "PSNR": ms(r["psnr"])}
@@ -284,24 +301,10 @@ def paired_part(args, prior, model, schedule, tasks):
             "command": f"python benchmarks/restoration.py --paired --prior {prior} --tasks {task_name} --n {args.n} "
                        f"--k {args.k} --steps {args.steps} --seeds {' '.join(map(str, args.seeds))} "
                        f"--methods {' '.join(args.methods)}"}
-        save_results(results)
+        save_results(results, f"paired:{prior}:{task_name}")
 
 
 # ---- --whole-photos: the chapter's whole-photograph claims, paired over photographs and seeds ----------------
-#: Low light on whole photographs: the exposure range, a non-uniform illumination offset (a 3x3 grid in
-#: [0, LL_MASK] intensity units, bilinear) and a little noise, so that max-stretch is no oracle.
-LL_F, LL_MASK, LL_NOISE = (0.15, 0.35), 0.1, 0.02
-
-
-def lowlight_task(x, seed):
-    """The whole-photograph low-light task of seed ``seed``: f, M and the noise drawn from one generator."""
-    g = torch.Generator().manual_seed(1000 + seed)
-    B = x.shape[0]
-    f = LL_F[0] + (LL_F[1] - LL_F[0]) * torch.rand(B, generator=g)
-    mask = LL_MASK * torch.rand(B, 1, 3, 3, generator=g)
-    return make_task("lowlight", x, f=f, mask=mask, noise=LL_NOISE, generator=g)
-
-
 def whole_photos_part(args, prior, model, schedule):
     """Box inpainting (plain patch-wise and hierarchical) and blind low light on whole photographs,
     ``--k`` samples each, seeds ``--seeds``; every comparison a paired difference against the best baseline."""
@@ -316,7 +319,7 @@ def whole_photos_part(args, prior, model, schedule):
             continue
         per = {}
         for seed in args.seeds:
-            task = (lowlight_task(x, seed) if task_name == "lowlight"
+            task = (whole_lowlight(x, seed) if task_name == "lowlight"
                     else make_task(task_name, x, generator=torch.Generator().manual_seed(seed)))
             for name, b in task.baselines().items():
                 sc = score(task, b)
@@ -373,11 +376,12 @@ def whole_photos_part(args, prior, model, schedule):
         results[f"whole:{prior}:{task_name}"] = {
             "rows": per, "best_baseline": best, "photographs": list(data.HELDOUT), "size": size, "k": K,
             "steps": args.steps, "seeds": args.seeds, "settings": settings(task_name, "GDP-x0"),
-            "task": ({"f": list(LL_F), "mask_max": LL_MASK, "noise": LL_NOISE, "mask_res": 3}
+            "task": ({"f": list(WHOLE_LOWLIGHT["f"]), "mask_max": WHOLE_LOWLIGHT["mask"],
+                      "noise": WHOLE_LOWLIGHT["noise"], "mask_res": 3}
                      if task_name == "lowlight" else "inpaint_box"),
             "command": f"python benchmarks/restoration.py --whole-photos --prior {prior} --tasks {task_name} "
                        f"--k {K} --steps {args.steps} --seeds {' '.join(map(str, args.seeds))}"}
-        save_results(results)
+        save_results(results, f"whole:{prior}:{task_name}")
 
 
 def main(argv=None):
@@ -410,9 +414,10 @@ def main(argv=None):
     start = time.perf_counter()
     for prior in args.prior:
         model, schedule = train.load_or_train(PRIORS[prior])
-        if prior == "rgb":
+        if prior == "channel":
             model = ChannelModel(model)
-        tasks = [t for t in (args.tasks or PRIOR_TASKS[prior]) if t in TASKS and (t != "colorize" or prior == "rgb")]
+        tasks = [t for t in (args.tasks or PRIOR_TASKS[prior]) if t in TASKS
+                 and (t != "colorize" or prior in ("rgb", "channel"))]
         if args.tune:
             tune(args, prior, model, schedule, tasks)
             continue

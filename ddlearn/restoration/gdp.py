@@ -261,7 +261,7 @@ def _check_quality(quality) -> dict:
 def gdp_predict(model, guides: list[Guide], *, scale: float, on: str = "x0", quality: dict | None = None,
                 param_lr: float = DEFAULT_PARAM_LR, param_steps: int = 1, noisy_y: bool = False,
                 clip: tuple[float, float] | None = (-1.0, 1.0), normalize: bool = True, param_fit: str = "adam",
-                ridge: float = LOWLIGHT_RIDGE, generator: torch.Generator | None = None):
+                ridge: float = LOWLIGHT_RIDGE, param_from: float = 0.0, generator: torch.Generator | None = None):
     r"""GDP's hook on :func:`ddlearn.samplers.ddim.ddim_loop`: ``predict(x, t, alpha_bar, i) -> (x0, eps, shift)``.
 
     x0 is the model's clean estimate (clipped to ``clip``), eps the noise it
@@ -279,9 +279,12 @@ def gdp_predict(model, guides: list[Guide], *, scale: float, on: str = "x0", qua
 
     ``param_fit="closed_form"``: a :class:`LowLight` guide's f and M are refitted by least squares at
     every step (:func:`fit_low_light`, ``ridge``) instead of Adam steps; other operators keep Adam.
+    ``param_from``: parameters are learnt only at steps whose :math:`\bar\alpha_t` is at least this (0:
+    every step); early clean estimates are blurred means, whose contrast misleads an exposure fit.
     """
     quality = _check_quality(quality)
     _checks.choice("param_fit", param_fit, ("adam", "closed_form"))
+    _checks.number("param_from", param_from, low=0, high=1)
     closed = [g for g in guides if param_fit == "closed_form" and isinstance(g.operator, LowLight)
               and any(p.requires_grad for p in g.operator.parameters())]
     params = [p for g in guides if g not in closed for p in g.operator.parameters() if p.requires_grad]
@@ -329,9 +332,10 @@ def gdp_predict(model, guides: list[Guide], *, scale: float, on: str = "x0", qua
         if clip is not None:
             x0 = x0.clamp(*clip)
             eps = param.x0_to_eps(x, x0, alpha_bar)
-        for g in closed:
+        learn = float(alpha_bar) >= param_from
+        for g in closed if learn else ():
             fit_low_light(g.operator, x0.detach(), g.y, ridge=ridge)
-        if opt is not None:
+        if opt is not None and learn:
             with torch.enable_grad():
                 z = x0.detach()
                 for _ in range(param_steps):
@@ -356,7 +360,7 @@ def sample_gdp(model, x_T: torch.Tensor, schedule: Schedule, steps: int, *, oper
                on: str = "x0", weights=None, compare: str = "auto", quality: dict | None = None,
                param_lr: float = DEFAULT_PARAM_LR, param_steps: int = 1, noisy_y: bool = False, eta: float = 1.0,
                spacing="linspace", clip: tuple[float, float] | None = (-1.0, 1.0), normalize: bool = True,
-               param_fit: str = "adam", ridge: float = LOWLIGHT_RIDGE, generator: torch.Generator | None = None, callback=None, progress: bool = True) -> torch.Tensor:
+               param_fit: str = "adam", ridge: float = LOWLIGHT_RIDGE, param_from: float = 0.0, generator: torch.Generator | None = None, callback=None, progress: bool = True) -> torch.Tensor:
     r"""GDP posterior sampling (GDP-x0 with ``on="x0"``, GDP-xt with ``on="xt"``); see the module docstring.
 
     ``operator`` / ``y``: one measurement, or lists of them (multi-guidance:
@@ -370,7 +374,8 @@ def sample_gdp(model, x_T: torch.Tensor, schedule: Schedule, steps: int, *, oper
     for a known operator). ``eta=1`` on the ``"linspace"`` grid is the paper's
     ancestral sampler. ``normalize`` (default): a measurement-space guide's step is divided by its
     operator's squared gain, so one ``scale`` fits every operator (see :func:`gdp_predict`).
-    ``param_fit="closed_form"``: low light's f and M refitted by least squares at every step.
+    ``param_fit="closed_form"``: low light's f and M refitted by least squares at every step;
+    ``param_from``: parameters learnt only once :math:`\bar\alpha_t` reaches it.
     Returns the restored x; ``x_T`` and ``y`` are never modified.
     """
     check_inputs(model, x_T, schedule)
@@ -386,7 +391,7 @@ def sample_gdp(model, x_T: torch.Tensor, schedule: Schedule, steps: int, *, oper
     _check_guides(guides, x_T)
     hook = gdp_predict(model, guides, scale=scale, on=on, quality=quality, param_lr=param_lr,
                        param_steps=param_steps, noisy_y=noisy_y, clip=clip, normalize=normalize,
-                       param_fit=param_fit, ridge=ridge, generator=generator)
+                       param_fit=param_fit, ridge=ridge, param_from=param_from, generator=generator)
     return ddim_loop(hook, x_T, schedule, steps, eta=eta, spacing=spacing, clip=None, generator=generator,
                      callback=callback, progress=progress, desc=f"GDP-{on}")
 

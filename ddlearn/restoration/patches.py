@@ -164,7 +164,8 @@ def sample_hierarchical(model, x_T: torch.Tensor, schedule, steps: int, *, opera
     1. coarse: restore :math:`c` at ``patch x patch`` (the image downsampled by
        ``H // patch``) with the plain prior, guided by :math:`y = \mathcal A(\mathrm{up}(c))`;
     2. fine: restore the full image with :class:`PatchModel`, guided by y and by
-       ``Downsample(H // patch)(x) = c`` with weight ``coarse_weight``.
+       ``Downsample(H // patch)(x) = c``, weighted 1 : ``coarse_weight`` and scaled to sum to 1 (the
+       two guides share one step, so that together they pull no harder than one).
 
     ``sampler`` (default :func:`ddlearn.restoration.gdp.sample_gdp`) must take
     lists of operators and measurements (``operator=[...]``, ``y=[...]``,
@@ -190,8 +191,11 @@ def sample_hierarchical(model, x_T: torch.Tensor, schedule, steps: int, *, opera
     c_T = randn((B, C, patch, patch), generator=generator, dtype=x_T.dtype, device=x_T.device)
     coarse = sampler(model, c_T, schedule, coarse_steps or steps, operator=[Compose(operator, Upsample(f))], y=[y],
                      compare="measurement", generator=generator, progress=progress, **options)
+    # the two guides share one step: weights summing to 1 keep the combined pull no larger than one guide's
+    # (each normalised step is at most the misfit; two full ones where both apply would overshoot it)
+    w = [1.0 / (1.0 + coarse_weight), coarse_weight / (1.0 + coarse_weight)]
     return sampler(PatchModel(model, patch, stride), x_T, schedule, steps, operator=[operator, Downsample(f)],
-                   y=[y, coarse], weights=[1.0, coarse_weight], generator=generator, progress=progress, **options)
+                   y=[y, coarse], weights=w, generator=generator, progress=progress, **options)
 
 
 __all__ = ["PatchModel", "ChannelModel", "Upsample", "grid", "sample_hierarchical"]

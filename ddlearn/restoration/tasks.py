@@ -229,12 +229,40 @@ def make_task(name: str, x: torch.Tensor, *, noise: float = 0.0, generator: torc
     return Task(name, x, y, op, truth, params)
 
 
+#: Blind low light on whole photographs (Chapter 07, Section 5): the exposure range, the largest value of the
+#: illumination offset's 3x3 grid (intensity units, bilinear: non-uniform light) and the measurement noise
+#: (in [-1, 1] units, so 0.02 is 1% of the range), so that a max-stretch is no oracle.
+WHOLE_LOWLIGHT = {"f": (0.15, 0.35), "mask": 0.1, "noise": 0.02}
+
+
+def whole_lowlight(x: torch.Tensor, seed: int = 0) -> Task:
+    """The low-light task of whole photographs ``x`` (B, C, H, W) for ``seed``: f, M and the noise drawn from one
+    generator seeded ``1000 + seed`` with the ranges of :data:`WHOLE_LOWLIGHT` (one f and one M per photograph)."""
+    _checks.tensor("x", x, ndim=4)
+    _checks.seed("seed", seed)
+    g = torch.Generator().manual_seed(1000 + seed)
+    B = x.shape[0]
+    lo, hi = WHOLE_LOWLIGHT["f"]
+    f = lo + (hi - lo) * torch.rand(B, generator=g)
+    mask = WHOLE_LOWLIGHT["mask"] * torch.rand(B, 1, 3, 3, generator=g)
+    return make_task("lowlight", x, f=f, mask=mask, noise=WHOLE_LOWLIGHT["noise"], generator=g)
+
+
 # ---- running and scoring the diffusion methods on a task ------------------------------------------------
 METHODS = ("GDP-x0", "GDP-xt", "DPS", "DDNM")
 
-#: Per-task settings of each method, chosen on validation patches (``benchmarks/restoration.py --split val
-#: --sweep``); anything not listed uses the method's defaults.
-SETTINGS: dict = {}
+#: Per-task settings of each method, chosen on validation images by ``benchmarks/restoration.py --tune`` (the
+#: highest mean PSNR; the sweep is stored in ``ddlearn/pretrained/restoration_results.json`` and
+#: tests/test_restoration_settings.py keeps the two equal); anything not listed uses the method's defaults.
+SETTINGS: dict = {
+    **{task: {"GDP-x0": {"scale": 1.0, "eta": 1.0}}
+       for task in ("sr4", "sr8", "blur", "inpaint_random", "inpaint_box", "inpaint_text", "blind_blur")},
+    "colorize": {"GDP-x0": {"scale": 1.0, "eta": 1.0}},
+    "lowlight": {"GDP-x0": {"scale": 0.3, "param_fit": "closed_form", "param_from": 0.5}},
+}
+#: The prior each task is tuned with (``benchmarks/restoration.py`` names): the gray patch prior, except where
+#: the task needs colour.
+TUNE_PRIOR = {"colorize": "rgb", "lowlight": "rgb"}
 
 
 def settings(task: str, method: str) -> dict:
@@ -296,5 +324,5 @@ def score(task: Task, x_hat: torch.Tensor) -> dict:
     return out
 
 
-__all__ = ["TASKS", "BLIND", "Task", "make_task", "text_mask", "BLUR_SIGMA", "LOWLIGHT_F", "BLIND_SIGMA", "GUESS",
-           "METHODS", "SETTINGS", "settings", "restore", "score"]
+__all__ = ["TASKS", "BLIND", "Task", "make_task", "whole_lowlight", "WHOLE_LOWLIGHT", "text_mask", "BLUR_SIGMA", "LOWLIGHT_F", "BLIND_SIGMA", "GUESS",
+           "METHODS", "SETTINGS", "TUNE_PRIOR", "settings", "restore", "score"]
