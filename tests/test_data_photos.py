@@ -79,3 +79,29 @@ def test_faces_flips_and_size():
     assert data.load("faces", "test")["x"].shape == (20, 1, 32, 32)  # no flips outside "train"
     with pytest.raises(TypeError, match="flips"):
         data.faces("train", flips=1)
+
+
+def test_val_photos_are_squares_of_the_unseen_strips():
+    from ddlearn.data import photos
+
+    x = photos.val_photos(96)
+    assert x.shape[1:] == (3, 96, 96) and x.shape[0] >= 3
+    assert x.min() >= -1 and x.max() <= 1 and torch.isfinite(x).all()
+    assert torch.equal(x, photos.val_photos(96))
+    gray = photos.val_photos(64, channels=1)
+    assert gray.shape[1:] == (1, 64, 64)
+    # every crop is one of the validation patches' sources: its columns lie right of the training cut
+    for name in photos.TRAIN_COLOUR:
+        for side in photos.SCALES:
+            full = photos._scaled(name, side)
+            if full is None:
+                continue
+            W = full.shape[-1]
+            cut = int(round(W * (1 - photos.VAL_FRACTION)))
+            if W - cut >= 96 and full.shape[-2] >= 96:
+                top = (full.shape[-2] - 96) // 2
+                crop = full[:, :, top:top + 96, cut:cut + 96]
+                assert any(torch.equal(crop[0], xi) for xi in x), name
+                break
+    with pytest.raises(ValueError, match="channels"):
+        photos.val_photos(96, channels=2)

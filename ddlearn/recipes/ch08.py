@@ -79,8 +79,9 @@ for _name, (_net, _loss) in ABLATIONS.items():
 #: video16's network with 16 base channels and temporal attention at 8x8 and 4x4 only: 548,314 parameters,
 #: 0.77 s a training step of 32 clips on one core (video16: 1,679,274 and 2.30 s; base 16 with temporal attention
 #: at 16x16 too: 1.05 s), so SMALL_STEPS steps take about 19 minutes.
-#: The change is diffused as z = 1.0 (x - c) (video16: 0.5): the change's sd is about 0.23 in x units, so at 0.5
-#: its signal-to-noise ratio is about 1/18 of an image's at every t; on validation clips after 1,500 steps,
+#: The change is diffused as z = 1.0 (x - c) (video16: 0.5): the change's root mean square is about 0.23 in x units
+#: against the frames' 0.55, so at 0.5 its signal-to-noise ratio is about 1/23 of the frames' at every t (Chapter 08,
+#: Section 4); on validation clips after 1,500 steps,
 #: change_scale 1 moved one sprite the commanded way in 62% of 34 clips against 41% for change_scale 2
 #: (Chapter 08, Section 7).
 SMALL_NET = {**VIDEO16_NET, "base": 16, "temporal_attn_res": [8, 4], "change_scale": 1.0}
