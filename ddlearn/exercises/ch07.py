@@ -68,8 +68,8 @@ def _(answer):
 
 
 @exercise("07.5", "predict, then run: low light with the exposure frozen at the guess",
-          hint="with f held at the guess 0.5 and M = 0, the restoration u must satisfy 0.5 u = u_y = f_true u_true "
-               "(+ M): u = (f_true / 0.5) u_true, and the task's f_true lies in [0.15, 0.35]")
+          hint="the restoration has to explain the measurement through the frozen operator: write the "
+               "low-light model for the truth and for the restoration, and set the two measurements equal")
 def _(answer):
     if not (isinstance(answer, (tuple, list)) and len(answer) == 2):
         return "answer with a pair: ('brighter' or 'darker', the factor of the restored to the true intensity)"
