@@ -45,7 +45,7 @@ import torch
 
 from ddlearn import data, train
 from ddlearn.report import fmt_mean_sd, table
-from ddlearn.restoration import ChannelModel, PatchModel
+from ddlearn.restoration import ChannelModel, PatchModel, sample_gdp, sample_hierarchical
 from ddlearn.restoration.tasks import (METHODS, TASKS, WHOLE_LOWLIGHT, make_task, restore, score, settings,
                                        whole_lowlight)
 
@@ -244,6 +244,23 @@ def tune(args, prior, model, schedule, tasks):
             print(f"chosen: {best['options']}", flush=True)
 
 
+def paired_rows(per: dict, bases: list, diff_col: str, error: tuple, *, digits: int):
+    """Table rows of ``per`` (name -> per-image lists): every method's PSNR and SSIM, and for the non-baselines
+    the PSNR minus the best baseline's, image by image (column ``diff_col``, "{best}" filled in), the relative
+    parameter error (``error`` = (key in per, column)) and seconds per image. Returns ``(best, rows)``."""
+    best = max(bases, key=lambda k: np.mean(per[k]["psnr"]))
+    rows = []
+    for name, r in per.items():
+        row = {"method": name, "PSNR": ms(r["psnr"]), "SSIM": fmt_mean_sd(r["ssim"], digits=3)}
+        if name not in bases:
+            row[diff_col.format(best=best)] = ms(np.asarray(r["psnr"]) - np.asarray(per[best]["psnr"]))
+            if error[0] in r:
+                row[error[1]] = fmt_mean_sd(r[error[0]], digits=1, scale=100, unit="%")
+            row["s/img"] = f"{np.mean(r['seconds']):.{digits}f}"
+        rows.append(row)
+    return best, rows
+
+
 # ---- --paired: the chapter's patch table, every comparison a paired difference -----------------------------
 def paired_part(args, prior, model, schedule, tasks):
     """Each task on --n test patches x sampling seeds --seeds: per patch and seed, every method's PSNR (one
@@ -279,17 +296,8 @@ def paired_part(args, prior, model, schedule, tasks):
                 for key, v in err.items():
                     per[f"{method} (1 sample)"].setdefault("param_error", []).extend(
                         float(e) for e in v.reshape(len(x), args.k).mean(1))
-        bases = [k for k in per if "(" not in k]
-        best = max(bases, key=lambda k: np.mean(per[k]["psnr"]))
-        rows = []
-        for name, r in per.items():
-            row = {"method": name, "PSNR": ms(r["psnr"]), "SSIM": fmt_mean_sd(r["ssim"], digits=3)}
-            if name not in bases:
-                row["- best baseline"] = ms(np.asarray(r["psnr"]) - np.asarray(per[best]["psnr"]))
-                if "param_error" in r:
-                    row["param err"] = fmt_mean_sd(r["param_error"], digits=1, scale=100, unit="%")
-                row["s/img"] = f"{np.mean(r['seconds']):.2f}"
-            rows.append(row)
+        best, rows = paired_rows(per, [k for k in per if "(" not in k], "- best baseline", ("param_error", "param err"),
+                                 digits=2)
         print(f"== {task_name} ({prior} prior): {len(x)} {args.split} patches x seeds {args.seeds}, {args.k} samples, "
               f"{args.steps} steps; paired differences against {best} (mean +- sd over patch and seed) "
               f"[{time.perf_counter() - t_all:.0f} s]")
@@ -308,8 +316,6 @@ def paired_part(args, prior, model, schedule, tasks):
 def whole_photos_part(args, prior, model, schedule):
     """Box inpainting (plain patch-wise and hierarchical) and blind low light on whole photographs,
     ``--k`` samples each, seeds ``--seeds``; every comparison a paired difference against the best baseline."""
-    from ddlearn.restoration import sample_hierarchical
-
     results = load_results()
     size, K = 128, args.k
     for task_name in [t for t in (args.tasks or ("inpaint_box", "lowlight")) if t in ("inpaint_box", "lowlight")]:
@@ -340,8 +346,6 @@ def whole_photos_part(args, prior, model, schedule):
                     out = sample_hierarchical(model, x_T, schedule, args.steps, operator=op, y=y, patch=32,
                                               stride=16, generator=gen, progress=False, **opts)
                 else:
-                    from ddlearn.restoration import sample_gdp
-
                     out = sample_gdp(PatchModel(model, 32, 16), x_T, schedule, args.steps, operator=op, y=y,
                                      generator=gen, progress=False, **opts)
                 secs = (time.perf_counter() - t0) / (len(x) * K)
@@ -359,17 +363,8 @@ def whole_photos_part(args, prior, model, schedule):
                     err = task.estimate_error(op, K)["f"].reshape(len(x), K).mean(1)
                     per[f"{label} (1 sample)"].setdefault("f_error", []).extend(float(e) for e in err)
                 print(f"  seed {seed} {label}: {secs:.1f} s per photograph and sample", flush=True)
-        bases = [k for k in per if "GDP" not in k]
-        best = max(bases, key=lambda k: np.mean(per[k]["psnr"]))
-        rows = []
-        for name, r in per.items():
-            row = {"method": name, "PSNR": ms(r["psnr"]), "SSIM": fmt_mean_sd(r["ssim"], digits=3)}
-            if name not in bases:
-                row[f"- {best} (paired)"] = ms(np.asarray(r["psnr"]) - np.asarray(per[best]["psnr"]))
-                if "f_error" in r:
-                    row["f error"] = fmt_mean_sd(r["f_error"], digits=1, scale=100, unit="%")
-                row["s/img"] = f"{np.mean(r['seconds']):.1f}"
-            rows.append(row)
+        best, rows = paired_rows(per, [k for k in per if "GDP" not in k], "- {best} (paired)", ("f_error", "f error"),
+                                 digits=1)
         print(f"== {task_name}, whole held-out photographs {size}x{size} ({prior} prior), {len(x)} photographs x "
               f"seeds {args.seeds}, {K} samples, {args.steps} steps; rows paired over photograph and seed")
         table(rows, ["method", "PSNR", "SSIM", f"- {best} (paired)", "f error", "s/img"])
