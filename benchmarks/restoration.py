@@ -46,7 +46,7 @@ import torch
 from ddlearn import data, train
 from ddlearn.report import fmt_mean_sd, table
 from ddlearn.restoration import ChannelModel, PatchModel, sample_gdp, sample_hierarchical
-from ddlearn.restoration.tasks import (METHODS, TASKS, WHOLE_LOWLIGHT, make_task, restore, score, settings,
+from ddlearn.restoration.tasks import (GUESS, METHODS, TASKS, WHOLE_LOWLIGHT, make_task, restore, score, settings,
                                        whole_lowlight)
 
 #: channel: the gray prior on each colour channel (ChannelModel), the chapter's counter-example to a colour prior
@@ -276,6 +276,8 @@ def paired_part(args, prior, model, schedule, tasks):
                 r = per.setdefault(name, {"psnr": [], "ssim": []})
                 r["psnr"] += [float(v) for v in sc["psnr"]]
                 r["ssim"] += [float(v) for v in sc["ssim"]]
+                if "colour_error" in sc:
+                    r.setdefault("colour_error", []).extend(float(v) for v in sc["colour_error"])
             for method in args.methods:
                 t0 = time.perf_counter()
                 out, op = restore(method, model, schedule, task, steps=args.steps, k=args.k,
@@ -292,6 +294,11 @@ def paired_part(args, prior, model, schedule, tasks):
                     r["psnr"] += [float(v) for v in psnr]
                     r["ssim"] += [float(v) for v in ssim]
                     r["seconds"].append(secs)
+                if "colour_error" in mean:  # colour images: CIELAB chroma error, one sample (mean over k) and mean
+                    per[f"{method} (1 sample)"].setdefault("colour_error", []).extend(
+                        float(v) for v in np.mean([o["colour_error"] for o in one], 0))
+                    per[f"{method} (mean of {args.k})"].setdefault("colour_error", []).extend(
+                        float(v) for v in mean["colour_error"])
                 err = task.estimate_error(op, args.k) if method.startswith("GDP") else {}
                 for key, v in err.items():
                     per[f"{method} (1 sample)"].setdefault("param_error", []).extend(
@@ -302,6 +309,14 @@ def paired_part(args, prior, model, schedule, tasks):
               f"{args.steps} steps; paired differences against {best} (mean +- sd over patch and seed) "
               f"[{time.perf_counter() - t_all:.0f} s]")
         table(rows, ["method", "PSNR", "SSIM", "- best baseline", "param err", "s/img"])
+        bases = [k for k in per if "(" not in k and "colour_error" in per[k]]
+        if bases:  # colour: the CIELAB error (lower is better), paired against the baseline with the least
+            cbest = min(bases, key=lambda k: np.mean(per[k]["colour_error"]))
+            ref = np.asarray(per[cbest]["colour_error"])
+            table([{"method": k, "colour error": ms(r["colour_error"]),
+                    f"- {cbest} (paired)": "" if k == cbest else ms(np.asarray(r["colour_error"]) - ref)}
+                   for k, r in per.items() if "colour_error" in r],
+                  ["method", "colour error", f"- {cbest} (paired)"])
         results[f"paired:{prior}:{task_name}"] = {
             "rows": per, "best_baseline": best, "n": len(x), "k": args.k, "steps": args.steps,
             "seeds": args.seeds, "split": args.split, "noise": args.noise,
@@ -336,12 +351,14 @@ def whole_photos_part(args, prior, model, schedule):
             runs = {"GDP-x0, patch-wise": None}
             if task_name == "inpaint_box":
                 runs["GDP-x0, hierarchical"] = "hier"
+            else:  # the same sampler told the true f and M: what the prior adds once the degradation is known
+                runs["GDP-x0, f and M known"] = "known"
             for label, how in runs.items():
                 t0 = time.perf_counter()
                 gen = torch.Generator().manual_seed(seed + 1)
                 x_T = torch.randn((len(x) * K, *x.shape[1:]), generator=gen)
                 y = task.y.repeat_interleave(K, 0)
-                op = task.fresh_operator(K)
+                op = task.true_operator(K) if how == "known" else task.fresh_operator(K)
                 if how == "hier":
                     out = sample_hierarchical(model, x_T, schedule, args.steps, operator=op, y=y, patch=32,
                                               stride=16, generator=gen, progress=False, **opts)
@@ -359,9 +376,13 @@ def whole_photos_part(args, prior, model, schedule):
                     row["psnr"] += [float(v) for v in psnr]
                     row["ssim"] += [float(v) for v in ssim]
                     row["seconds"].append(secs)
-                if task_name == "lowlight":
+                if task_name == "lowlight" and how != "known":
                     err = task.estimate_error(op, K)["f"].reshape(len(x), K).mean(1)
-                    per[f"{label} (1 sample)"].setdefault("f_error", []).extend(float(e) for e in err)
+                    row = per[f"{label} (1 sample)"]
+                    row.setdefault("f_error", []).extend(float(e) for e in err)
+                    # the learnt f against the true f and the guess it started from (tasks.GUESS)
+                    row.setdefault("f_learnt", []).extend(float(v) for v in op.f.detach().reshape(len(x), K).mean(1))
+                    row.setdefault("f_true", []).extend(float(v) for v in task.true_params["f"])
                 print(f"  seed {seed} {label}: {secs:.1f} s per photograph and sample", flush=True)
         best, rows = paired_rows(per, [k for k in per if "GDP" not in k], "- {best} (paired)", ("f_error", "f error"),
                                  digits=1)
@@ -372,7 +393,8 @@ def whole_photos_part(args, prior, model, schedule):
             "rows": per, "best_baseline": best, "photographs": list(data.HELDOUT), "size": size, "k": K,
             "steps": args.steps, "seeds": args.seeds, "settings": settings(task_name, "GDP-x0"),
             "task": ({"f": list(WHOLE_LOWLIGHT["f"]), "mask_max": WHOLE_LOWLIGHT["mask"],
-                      "noise": WHOLE_LOWLIGHT["noise"], "mask_res": 3}
+                      "noise": WHOLE_LOWLIGHT["noise"], "mask_res": 3,
+                      "guess_f": GUESS["lowlight"]}
                      if task_name == "lowlight" else "inpaint_box"),
             "command": f"python benchmarks/restoration.py --whole-photos --prior {prior} --tasks {task_name} "
                        f"--k {K} --steps {args.steps} --seeds {' '.join(map(str, args.seeds))}"}
