@@ -261,6 +261,28 @@ def paired_rows(per: dict, bases: list, diff_col: str, error: tuple, *, digits: 
     return best, rows
 
 
+def colour_table(per: dict, gray: list):
+    """The CIELAB colour error of every row of ``per`` that has one (lower is better), paired against the
+    luminance-only baseline, over all images and separately over those of colour photographs and of gray ones
+    (``gray``: per image, True where the source photograph is gray: there the truth has no colour at all)."""
+    gray = np.asarray(gray, dtype=bool)
+    subsets = {"all": np.ones_like(gray), "colour photographs": ~gray, "gray photograph": gray}
+    ref = np.asarray(per["luminance only"]["colour_error"])
+    rows = []
+    for name, r in per.items():
+        if "colour_error" not in r:
+            continue
+        c = np.asarray(r["colour_error"])
+        row = {"method": name}
+        for label, m in subsets.items():
+            if m.any():
+                row[f"{label} (n={int(m.sum())})"] = ms(c[m]) + ("" if name == "luminance only"
+                                                                 else f" [{ms(c[m] - ref[m])}]")
+        rows.append(row)
+    print("colour error, mean +- sd [minus luminance only, paired]:")
+    table(rows, list(rows[0]))
+
+
 # ---- --paired: the chapter's patch table, every comparison a paired difference -----------------------------
 def paired_part(args, prior, model, schedule, tasks):
     """Each task on --n test patches x sampling seeds --seeds: per patch and seed, every method's PSNR (one
@@ -309,16 +331,13 @@ def paired_part(args, prior, model, schedule, tasks):
               f"{args.steps} steps; paired differences against {best} (mean +- sd over patch and seed) "
               f"[{time.perf_counter() - t_all:.0f} s]")
         table(rows, ["method", "PSNR", "SSIM", "- best baseline", "param err", "s/img"])
-        bases = [k for k in per if "(" not in k and "colour_error" in per[k]]
-        if bases:  # colour: the CIELAB error (lower is better), paired against the baseline with the least
-            cbest = min(bases, key=lambda k: np.mean(per[k]["colour_error"]))
-            ref = np.asarray(per[cbest]["colour_error"])
-            table([{"method": k, "colour error": ms(r["colour_error"]),
-                    f"- {cbest} (paired)": "" if k == cbest else ms(np.asarray(r["colour_error"]) - ref)}
-                   for k, r in per.items() if "colour_error" in r],
-                  ["method", "colour error", f"- {cbest} (paired)"])
+        gray_source = None
+        if x.shape[1] == 3:  # patches of the gray held-out photograph (camera): no colour to restore
+            gray_source = [bool(g) for g in (x - x.mean(1, keepdim=True)).abs().flatten(1).amax(1) < 1e-6]
+            colour_table(per, gray_source * len(args.seeds))
         results[f"paired:{prior}:{task_name}"] = {
             "rows": per, "best_baseline": best, "n": len(x), "k": args.k, "steps": args.steps,
+            **({"gray_source": gray_source} if gray_source is not None else {}),
             "seeds": args.seeds, "split": args.split, "noise": args.noise,
             "settings": {m: settings(task_name, m) for m in args.methods},
             "command": f"python benchmarks/restoration.py --paired --prior {prior} --tasks {task_name} --n {args.n} "
