@@ -259,7 +259,8 @@ for s_ in (0.5, 1.0, 2.0):
 
 # %% [markdown]
 # `video16` was trained with $s = 1/2$ (z within $[-1, 1]$). The small models
-# of Section 10 compare $s = 1/2$, $1$ and $2$ on validation clips.
+# of Section 10 compare $s = 1/2$, $1$ and $2$ on validation clips, and
+# Section 10 also retrains `video16` itself at $s = 1$.
 
 # %%
 show_source(losses.image_to_video_loss, docstring=False)
@@ -674,7 +675,10 @@ print_table({"video16 (live)": result["summary"],
 # * **Shape is the weak part.** The tracker finds the sprite in 90% and 89% of the
 #   frames, and the tracked sprite keeps its shape only partly: IoU
 #   $0.51 \pm 0.16$ against $0.82 \pm 0.09$ for the real clips (whose sprites
-#   rotate too). Section 10's ablation is where the cause should be looked for.
+#   rotate too). Section 10 looks for the cause: `video16` retrained with the
+#   change at scale 1 gains 0.03 IoU, weighting the changing pixels in the
+#   loss gains the small network 0.02, and only scale 2 gains more (0.11)
+#   while losing the motion.
 # * **FCD** (Frechet clip distance) 0.75 and 0.71, at the floor of two real draws
 #   (0.76), against 219.59 for the static copy: on the clip classifier's
 #   features the generated motion is indistinguishable from real motion, while
@@ -786,6 +790,7 @@ WHAT_IT_TESTS = {
     "no_stride": "trained without the frame-stride condition (speed control?)",
     "change_scale_half": "the change diffused at video16's scale 1/2 (Section 4)",
     "change_scale_2": "the change diffused at scale 2",
+    "motion_weight_4": "the pixels that change weigh 1 + 4 in the loss (the sprite's shape?)",
 }
 print(f"{SMALL_STEPS} training steps each; the small network: base {SMALL_NET['base']}, temporal attention at "
       f"{SMALL_NET['temporal_attn_res']}")
@@ -819,6 +824,50 @@ else:
 # under its name (held-out, seed 0 only, no per-clip figures) was made before
 # the scale was a setting, with the recipe `video16s_change_scale_half` has
 # now; it is kept as a record, not used to choose.
+
+# %% [markdown]
+# The same question at `video16`'s size: its recipe retrained with $s = 1$ (the
+# same 2,400 steps and seed, about 74 minutes on two threads), against the
+# shipped weights ($s = 1/2$), on the same validation clips and sampling
+# seeds, so each clip's figures pair up:
+
+# %%
+def per_clip(r, key):
+    """A record's per-clip values of ``key`` over its seeds (None where undefined)."""
+    return [v for seed in sorted(r["seeds"]) for v in r["seeds"][seed]["per_clip"][key]]
+
+
+def paired_records(var, ref, key, only_one_sprite=False):
+    """``var`` minus ``ref`` clip by clip and seed: mean +- sd over the pairs, and se = sd / sqrt(pairs)."""
+    nsp = per_clip(ref, "n_sprites")
+    pairs = [(a, b) for a, b, n in zip(per_clip(var, key), per_clip(ref, key), nsp)
+             if a is not None and b is not None and np.isfinite(a) and np.isfinite(b)
+             and (not only_one_sprite or n == 1)]
+    d = np.array([a - b for a, b in pairs], dtype=float)
+    return f"{d.mean():+.2f}+-{d.std(ddof=1):.2f} se {d.std(ddof=1) / np.sqrt(len(d)):.2f}" if len(d) > 1 else "-"
+
+
+DIFFS = [("direction_right", "right, one sprite (share)", True), ("displacement_error", "disp. err (px)", False),
+         ("iou", "IoU", False), ("trackable", "trackable (share)", False), ("psnr0", "frame-0 PSNR (dB)", False)]
+v_new, v_old = results.get("validation:video16_change_scale_1"), results.get("validation:video16")
+if v_new and v_old:
+    print_table({"video16 (s = 1/2, shipped)": v_old["seeds"]["0"]["summary"],
+                 "video16 retrained, s = 1": v_new["seeds"]["0"]["summary"]}, width=28)
+    print(f"\ns = 1 minus s = 1/2, paired over {v_new['eval_clips']} validation clips x seeds {sorted(v_new['seeds'])}"
+          f" (mean +- sd over pairs, se):")
+    for key, label, one in DIFFS:
+        print(f"  {label:28s} {paired_records(v_new, v_old, key, one)}")
+else:
+    print("not measured: see ddlearn/recipes/ch08.py for the commands")
+
+# %% [markdown]
+# Retrained at $s = 1$, `video16` keeps frame 0 much better (+6.34 dB, se
+# 0.16) and the shape a little better (IoU +0.03, se 0.01), finds the sprite a
+# little less often (-0.04, se 0.02), and moves as well as before (one sprite
+# the commanded way +0.02, se 0.02; displacement error +0.03 px, se 0.06).
+# Motion is the task and it does not separate the two, so the shipped weights
+# stay at $s = 1/2$. The change's scale is not what keeps the shape near IoU
+# 0.5 either.
 #
 # Then every variant on the held-out clips (`--part heldout --dir
 # runs/ablation --seeds 0 1`: 144 clips, two sampling seeds, `animate()`'s
@@ -837,24 +886,11 @@ if held_abl:
     print("not trained and measured:", ", ".join(missing) if missing else "none")
 
 
-def per_clip(r, key):
-    """A variant's per-clip values of ``key`` over both seeds (None where undefined)."""
-    return [v for seed in sorted(r["seeds"]) for v in r["seeds"][seed]["per_clip"][key]]
-
-
 def paired(name, key, only_one_sprite=False):
-    ref, var = held_abl["video16s_reference"], held_abl[name]
-    nsp = per_clip(ref, "n_sprites")
-    pairs = [(a, b) for a, b, n in zip(per_clip(var, key), per_clip(ref, key), nsp)
-             if a is not None and b is not None and np.isfinite(a) and np.isfinite(b)
-             and (not only_one_sprite or n == 1)]
-    d = np.array([a - b for a, b in pairs], dtype=float)
-    return f"{d.mean():+.2f}+-{d.std(ddof=1):.2f} se {d.std(ddof=1) / np.sqrt(len(d)):.2f}" if len(d) > 1 else "-"
+    return paired_records(held_abl[name], held_abl["video16s_reference"], key, only_one_sprite)
 
 
 if "video16s_reference" in held_abl and all("per_clip" in r for r in held_abl["video16s_reference"]["seeds"].values()):
-    DIFFS = [("direction_right", "right, one sprite (share)", True), ("displacement_error", "disp. err (px)", False),
-             ("iou", "IoU", False), ("trackable", "trackable (share)", False), ("psnr0", "frame-0 PSNR (dB)", False)]
     others = [n for n in held_abl if n != "video16s_reference"
               and all("per_clip" in r for r in held_abl[n]["seeds"].values())]
     n_pairs = len(per_clip(held_abl["video16s_reference"], "iou"))
@@ -891,6 +927,17 @@ if "video16s_reference" in held_abl and all("per_clip" in r for r in held_abl["v
 # * **A change scale of 2** keeps frame 0 and the shape (+3.03 dB, IoU +0.11)
 #   and moves less (direction -0.26, se 0.04): the trade-off the validation
 #   clips showed.
+# * **Weighting the pixels that change** (weight 1 + 4 wherever a frame
+#   differs from the image, the 17% of values of Section 4;
+#   `image_to_video_loss(motion_weight=4)`) is the one change that helps the
+#   motion at this budget, and by far: one sprite the commanded way +0.44
+#   (se 0.05; 81.82% of 66 clips against 39.39%), two or three sprites 45.65%
+#   against 8.70%, displacement error -1.54 px (se 0.10), FCD 1.33 against
+#   12.46. It pays with frame 0 (-7.77 dB, se 0.12): the background weighs less
+#   and is copied less exactly. The shape does not follow (IoU +0.02, se
+#   0.01): how the loss weighs the sprite is what makes the motion slow to
+#   learn, not what blurs the sprite. `video16` has not been retrained with it
+#   (an hour of training); it is the next experiment.
 
 # %% [markdown]
 # What *can* be measured on the shipped model costs no training: switching a

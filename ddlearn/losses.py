@@ -95,7 +95,7 @@ def reverse_variance(schedule: Schedule, variance: str = "beta") -> torch.Tensor
 
 def simple_loss(model, x0: torch.Tensor, schedule: Schedule, *, generator=None, cond=None,
                 continuous: bool = False, p_uncond: float = 0.0, weighting: str = "simple",
-                variance: str = "beta") -> torch.Tensor:
+                variance: str = "beta", pixel_weight: torch.Tensor | None = None) -> torch.Tensor:
     r"""Noise-prediction loss :math:`\mathbb E_{t,\epsilon}\,w_t\,\|\epsilon-\epsilon_\theta(x_t,t)\|^2`.
 
     ``weighting="simple"``: w_t = 1, mean over dimensions (Ho et al. eq. 14).
@@ -103,11 +103,26 @@ def simple_loss(model, x0: torch.Tensor, schedule: Schedule, *, generator=None, 
     unbiased estimate of sum_{t>=1} L_t (t = 0 drawn uniformly too but weighted as its KL form).
     ``continuous``: draw t uniformly in [0, T-1] rather than on the integers
     (for networks used by continuous-time samplers). ``p_uncond``: label
-    dropout for classifier-free guidance (needs ``model.null_class``).
+    dropout for classifier-free guidance (needs ``model.null_class``). ``pixel_weight`` (``"simple"``
+    only): non-negative weights broadcastable to x0; the loss is then
+    :math:`\sum w\,(\epsilon-\epsilon_\theta)^2 / \sum w` over the broadcast shape (a weighted mean).
     """
     check_schedule(schedule)
     _checks.tensor("x0", x0, ndim=tuple(range(2, 6)))
     _checks.choice("weighting", weighting, ("simple", "vlb"))
+    if pixel_weight is not None:
+        _checks.tensor("pixel_weight", pixel_weight)
+        if weighting != "simple":
+            raise ValueError("pixel_weight works with weighting='simple' only")
+        if (pixel_weight < 0).any():
+            raise ValueError("pixel_weight must be non-negative")
+        try:
+            pixel_weight = torch.broadcast_to(pixel_weight.to(x0), x0.shape)
+        except RuntimeError:
+            raise ValueError(f"pixel_weight of shape {tuple(pixel_weight.shape)} does not broadcast to x0's "
+                             f"{tuple(x0.shape)}") from None
+        if float(pixel_weight.sum()) <= 0:
+            raise ValueError("pixel_weight must have a positive sum")
     if weighting == "vlb" and continuous:
         raise ValueError("weighting='vlb' is defined on the integer timesteps; use continuous=False")
     B = x0.shape[0]
@@ -118,7 +133,7 @@ def simple_loss(model, x0: torch.Tensor, schedule: Schedule, *, generator=None, 
         cond = drop_labels(cond, p_uncond, model.null_class, generator=generator)
     err = (_model_eps(model, x_t, t.to(x0), cond) - noise) ** 2
     if weighting == "simple":
-        return err.mean()
+        return err.mean() if pixel_weight is None else (pixel_weight * err).sum() / pixel_weight.sum()
     w = vlb_weights(schedule, variance)[t.long()].to(x0)
     return (schedule.T * w * err.flatten(1).sum(1)).mean()
 
@@ -387,7 +402,7 @@ def drop_conditions(cond: dict, nulls: dict, p_uncond: float, *, first: str = "p
 
 
 def image_to_video_loss(model, x0: torch.Tensor, schedule: Schedule, *, generator=None, cond=None,
-                        cond_frame: str = "first", p_uncond: float = 0.0) -> torch.Tensor:
+                        cond_frame: str = "first", p_uncond: float = 0.0, motion_weight: float = 0.0) -> torch.Tensor:
     r"""Simple loss of a clip model conditioned on one of its frames (Chapter 08, after DynamiCrafter).
 
     ``x0``: clips (B, C, F, H, W). The conditioning image is frame 0 (``cond_frame="first"``)
@@ -395,10 +410,15 @@ def image_to_video_loss(model, x0: torch.Tensor, schedule: Schedule, *, generato
     diffuses ``model.encode(x0, image)`` (the frames, or their change from the image)
     and is called as ``model(z_t, t, image=..., **cond)``. ``p_uncond``: the share
     of items that lose only the prompt, both, or only the image
-    (:func:`drop_conditions`, nulls from ``model.null_conditions``).
+    (:func:`drop_conditions`, nulls from ``model.null_conditions``). ``motion_weight`` w >= 0: the
+    pixels where a frame differs from the conditioning image (any channel; the sprites' old and new
+    places) weigh 1 + w in the mean squared error, the rest 1 (0: the plain loss). On sprite clips
+    those pixels are a few percent of the clip, so the plain loss is mostly about a background that
+    the image already gives.
     """
     _checks.tensor("x0", x0, ndim=5)
     _checks.choice("cond_frame", cond_frame, ("first", "random"))
+    _checks.number("motion_weight", motion_weight, low=0)
     B, F = x0.shape[0], x0.shape[2]
     k = (torch.zeros(B, dtype=torch.long) if cond_frame == "first"
          else torch.randint(0, F, (B,), generator=generator))
@@ -406,8 +426,17 @@ def image_to_video_loss(model, x0: torch.Tensor, schedule: Schedule, *, generato
     cond = {**(cond or {}), "image": image}
     if p_uncond:
         cond, _ = drop_conditions(cond, model.null_conditions(B, x0.device), p_uncond, generator=generator)
-    return simple_loss(model, model.encode(x0, image), schedule, generator=generator, cond=cond)
+    weight = None
+    if motion_weight:
+        moving = ((x0 - image[:, :, None]).abs().amax(1, keepdim=True) > MOTION_TOL).to(x0.dtype)
+        weight = 1 + motion_weight * moving
+    return simple_loss(model, model.encode(x0, image), schedule, generator=generator, cond=cond,
+                       pixel_weight=weight)
 
+
+#: A pixel "moves" (image_to_video_loss's motion_weight) where a frame differs from the image by more than this
+#: ([-1, 1] units; the clips are rendered without noise, so anything above float error is a change).
+MOTION_TOL = 1e-3
 
 LOSSES["image_to_video"] = image_to_video_loss
 

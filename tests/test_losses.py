@@ -55,6 +55,25 @@ def test_simple_loss_of_the_exact_model_is_smaller_than_of_a_wrong_one():
     assert abs(cont.item() - exact.item()) < 0.1
 
 
+def test_pixel_weight_is_a_weighted_mean_of_the_squared_errors():
+    s = schedules.linear(100, 1e-3, 0.2)
+    x = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+    model = lambda x, t: 0.5 * x  # noqa: E731
+    g = lambda: torch.Generator().manual_seed(1)  # noqa: E731
+    plain = losses.simple_loss(model, x, s, generator=g())
+    assert torch.allclose(losses.simple_loss(model, x, s, generator=g(), pixel_weight=torch.full((1, 2), 3.0)), plain)
+    # all the weight on one coordinate: that coordinate's mean squared error alone (same t and noise)
+    only0 = losses.simple_loss(model, x, s, generator=g(), pixel_weight=torch.tensor([1.0, 0.0]))
+    only1 = losses.simple_loss(model, x, s, generator=g(), pixel_weight=torch.tensor([0.0, 1.0]))
+    assert torch.allclose((only0 + only1) / 2, plain) and not torch.allclose(only0, only1)
+    for bad, match in ((torch.tensor([-1.0, 1.0]), "non-negative"), (torch.zeros(2), "positive sum"),
+                       (torch.ones(3), "broadcast")):
+        with pytest.raises(ValueError, match=match):
+            losses.simple_loss(model, x, s, pixel_weight=bad)
+    with pytest.raises(ValueError, match="simple"):
+        losses.simple_loss(model, x, s, pixel_weight=torch.ones(2), weighting="vlb")
+
+
 def test_label_dropout_uses_the_null_class():
     y = torch.arange(10)
     out = losses.drop_labels({"y": y}, 1.0, 10, generator=torch.Generator().manual_seed(0))

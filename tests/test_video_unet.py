@@ -162,6 +162,27 @@ def test_image_to_video_loss_runs_both_ways_and_is_deterministic():
         losses.image_to_video_loss(net, d["x"], sch, cond=cond, cond_frame="last")
 
 
+def test_motion_weight_weighs_the_pixels_that_change():
+    net = _randomise(VideoUNet(**SMALL))
+    sch = schedules.linear(100)
+    d = C.clips(4, size=16, seed=2)
+    cond = {"prompt": d["prompt"], "stride": d["stride"]}
+    x = d["x"].clone()
+    run = lambda **kw: losses.image_to_video_loss(net, x, sch, generator=torch.Generator().manual_seed(1),  # noqa: E731
+                                                  cond=cond, **kw)
+    plain, zero, heavy = run(), run(motion_weight=0.0), run(motion_weight=4.0)
+    assert plain == zero and torch.isfinite(heavy) and heavy != plain
+    assert torch.equal(x, d["x"])  # the caller's clips untouched
+    # still clips have no moving pixel: every weight is 1, the plain loss
+    still = d["x"][:, :, :1].expand_as(d["x"]).contiguous()
+    a = losses.image_to_video_loss(net, still, sch, generator=torch.Generator().manual_seed(1), cond=cond)
+    b = losses.image_to_video_loss(net, still, sch, generator=torch.Generator().manual_seed(1), cond=cond,
+                                   motion_weight=4.0)
+    assert torch.allclose(a, b)
+    with pytest.raises(ValueError, match="motion_weight"):
+        run(motion_weight=-1.0)
+
+
 def test_two_scale_guidance_at_one_is_the_conditional_model():
     net = _randomise(VideoUNet(**SMALL))
     x, image, prompt, stride = _inputs()
