@@ -47,7 +47,8 @@ consistency exact.
 
 :func:`reconstruct` runs any of these for ``samples`` independent draws per
 measurement and returns their mean (the posterior mean estimate, which
-scores higher PSNR than any one draw) and the draws.
+has a squared error no larger than the draws' average, image by image, by Jensen's inequality; one
+particular draw can still score higher) and the draws.
 """
 from __future__ import annotations
 
