@@ -69,6 +69,23 @@ def test_restore_shapes_and_ddnm_refuses_lowlight():
     assert op.copies == 6 and not torch.equal(op.f, torch.full_like(op.f, 0.5))  # the guess was updated
 
 
+def test_restore_without_settings_starts_from_the_methods_defaults():
+    from ddlearn.restoration.tasks import settings
+
+    x = images()
+    tk = make_task("sr4", x)
+    model = lambda z, t: 0.3 * z  # noqa: E731
+    # sr4's settings are scale 1, eta 1; without them sample_gdp's own defaults apply (scale 0.3)
+    assert settings("sr4", "GDP-x0") and settings("sr4", "GDP-x0")["scale"] != 0.3
+    bare, _ = restore("GDP-x0", model, SCHED, tk, steps=4, generator=gen(3), use_settings=False)
+    explicit, _ = restore("GDP-x0", model, SCHED, tk, steps=4, generator=gen(3), use_settings=False,
+                          **settings("sr4", "GDP-x0"))
+    with_settings, _ = restore("GDP-x0", model, SCHED, tk, steps=4, generator=gen(3))
+    assert torch.equal(explicit, with_settings) and not torch.equal(bare, with_settings)
+    with pytest.raises(TypeError, match="use_settings"):
+        restore("GDP-x0", model, SCHED, tk, steps=2, use_settings="no")
+
+
 def test_classical_baselines_against_scikit_image():
     from skimage.exposure import equalize_adapthist, rescale_intensity
 

@@ -273,14 +273,17 @@ def settings(task: str, method: str) -> dict:
 
 
 def restore(method: str, model, schedule, task: Task, *, steps: int = 100, k: int = 1,
-            generator: torch.Generator | None = None, progress: bool = False, **options):
+            generator: torch.Generator | None = None, progress: bool = False, use_settings: bool = True,
+            **options):
     """Restore ``task.y`` with ``method`` (one of :data:`METHODS`), ``k`` samples per image.
 
     Returns ``(samples, operator)``: samples (B, k, C, H, W) (raw, unclipped) and
     the operator the method ended with (for blind tasks: its learnt parameters).
     DPS and DDNM learn no parameters: on blind tasks they are given the *true*
     operator (an advantage GDP does not get). DDNM needs a linear operator: for
-    ``lowlight`` it returns ``(None, None)``. ``options`` override :func:`settings`.
+    ``lowlight`` it returns ``(None, None)``. ``options`` override :func:`settings`;
+    ``use_settings=False`` starts from the method's own defaults instead (what a settings search needs, so
+    that an option it leaves out is not silently the current choice).
     """
     from .gdp import sample_gdp
     from .posterior import sample_ddnm, sample_dps
@@ -288,7 +291,9 @@ def restore(method: str, model, schedule, task: Task, *, steps: int = 100, k: in
     _checks.choice("method", method, METHODS)
     _checks.positive_int("k", k)
     B = task.y.shape[0]
-    opts = {**settings(task.name, method), **options}
+    if not isinstance(use_settings, bool):
+        raise TypeError(f"use_settings must be a bool, got {type(use_settings).__name__}")
+    opts = {**(settings(task.name, method) if use_settings else {}), **options}
     y = task.y.repeat_interleave(k, 0)
     shape = (B * k, *task.x.shape[1:])
     from ..config import randn
