@@ -337,7 +337,7 @@ def paired_part(args, prior, model, schedule, tasks):
         table(rows, ["method", "PSNR", "SSIM", "- best baseline", "param err", "s/img"])
         gray_source = None
         if x.shape[1] == 3:  # patches of the gray held-out photograph (camera): no colour to restore
-            gray_source = [bool(g) for g in (x - x.mean(1, keepdim=True)).abs().flatten(1).amax(1) < 1e-6]
+            gray_source = [bool(g) for g in data.gray_source(x)]
             colour_table(per, gray_source * len(args.seeds))
         results[f"paired:{prior}:{task_name}"] = {
             "rows": per, "best_baseline": best, "n": len(x), "k": args.k, "steps": args.steps,

@@ -655,7 +655,7 @@ col_err = {name: np.asarray(score(tk_col, out)["colour_error"]) for name, out in
 for name, err in col_err.items():
     print(f"{name:32s} colour error {fmt_mean_sd(err)}, PSNR {fmt_mean_sd(score(tk_col, outs_col[name])['psnr'])} dB")
 # the held-out camera photograph is gray: its patches have no colour to restore, so split the pairs
-gray_src = ((x_col - x_col.mean(1, keepdim=True)).abs().flatten(1).amax(1) < 1e-6).numpy()
+gray_src = data.gray_source(x_col).numpy()
 for subset, m in (("all", np.ones_like(gray_src)), ("colour photographs", ~gray_src), ("gray photograph", gray_src)):
     if m.sum() > 1:
         print(f"paired over the {m.sum()} patches of {subset}: colour prior minus luminance only "

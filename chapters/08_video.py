@@ -252,7 +252,7 @@ stat = clips.clips(pick(512, 64), size=16, split="train", seed=11)["x"]
 change = (stat[:, :, 1:] - stat[:, :, :1]).flatten()
 rms_change, rms_frame = change.pow(2).mean().sqrt(), stat.pow(2).mean().sqrt()
 print(f"root mean square of the change x - c: {rms_change:.3f}; of a frame: {rms_frame:.3f}; "
-      f"share of changing values: {100 * (change.abs() > 1e-3).float().mean():.0f}%")
+      f"share of changing values: {100 * (change.abs() > losses.MOTION_TOL).float().mean():.0f}%")
 for s_ in (0.5, 1.0, 2.0):
     print(f"change_scale {s_}: rms of z {s_ * rms_change:.3f}, signal-to-noise ratio "
           f"{(s_ * rms_change / rms_frame) ** 2:.3f} x the frames' at every t")

@@ -105,3 +105,15 @@ def test_val_photos_are_squares_of_the_unseen_strips():
                 break
     with pytest.raises(ValueError, match="channels"):
         photos.val_photos(96, channels=2)
+
+
+def test_gray_source_marks_images_with_equal_channels():
+    from ddlearn import data
+
+    x = data.patches("test", 32, channels=3, n=24, seed=0)
+    gray = data.gray_source(x)
+    assert gray.dtype == torch.bool and gray.shape == (24,) and gray.any() and not gray.all()
+    assert torch.equal(x[gray][:, 0], x[gray][:, 1]) and torch.equal(x[gray][:, 1], x[gray][:, 2])
+    assert not data.gray_source(torch.tensor([0.0, 0.1, 0.0]).reshape(1, 3, 1, 1)).item()
+    with pytest.raises(ValueError, match="3 channels"):
+        data.gray_source(torch.zeros(1, 1, 4, 4))

@@ -19,11 +19,12 @@ from __future__ import annotations
 from .. import _checks
 from .digits import SPLIT_SEED, SPLITS, digits
 from .faces import faces
-from .photos import HELDOUT, IMAGES, image, patches, val_photos
+from .photos import HELDOUT, IMAGES, gray_source, image, patches, val_photos
 from .toy import HELDOUT_OFFSET, TOY, gaussian_mixture, moons, swiss_roll, toy
 
 __all__ = ["swiss_roll", "moons", "gaussian_mixture", "toy", "TOY", "digits", "image", "IMAGES",
-           "SPLIT_SEED", "SPLITS", "HELDOUT_OFFSET", "DATASETS", "load", "patches", "faces", "HELDOUT", "val_photos"]
+           "SPLIT_SEED", "SPLITS", "HELDOUT_OFFSET", "DATASETS", "load", "patches", "faces", "HELDOUT", "val_photos",
+           "gray_source"]
 
 
 def _toy(name):

@@ -165,6 +165,15 @@ def patches(split: str = "train", size: int = 32, *, channels: int = 1, stride: 
     return out.contiguous()
 
 
+def gray_source(x: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` bool: True where an image ``(B, 3, H, W)`` has equal channels, i.e. comes from a gray photograph
+    repeated in three channels (the held-out ``camera``): there is no colour to restore."""
+    _checks.tensor("x", x, ndim=4)
+    if x.shape[1] != 3:
+        raise ValueError(f"x must have 3 channels (B, 3, H, W), got shape {tuple(x.shape)}")
+    return (x - x.mean(1, keepdim=True)).abs().flatten(1).amax(1) < 1e-6
+
+
 def val_photos(size: int = 96, *, channels: int = 3) -> torch.Tensor:
     """Whole-image validation photographs ``(N, channels, size, size)``: from each training photograph, the
     smallest scale of :data:`SCALES` whose validation strip (the right-hand :data:`VAL_FRACTION` of the columns,
