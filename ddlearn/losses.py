@@ -40,6 +40,7 @@ from .forward import q_posterior, q_sample
 from .param import per_item
 from .schedules import check_schedule
 from .schedules import Schedule
+from .simplex import NOISES, draw_noise
 
 
 def _model_eps(model, x_t, t, cond):
@@ -95,7 +96,8 @@ def reverse_variance(schedule: Schedule, variance: str = "beta") -> torch.Tensor
 
 def simple_loss(model, x0: torch.Tensor, schedule: Schedule, *, generator=None, cond=None,
                 continuous: bool = False, p_uncond: float = 0.0, weighting: str = "simple",
-                variance: str = "beta", pixel_weight: torch.Tensor | None = None) -> torch.Tensor:
+                variance: str = "beta", pixel_weight: torch.Tensor | None = None,
+                noise: str = "gaussian") -> torch.Tensor:
     r"""Noise-prediction loss :math:`\mathbb E_{t,\epsilon}\,w_t\,\|\epsilon-\epsilon_\theta(x_t,t)\|^2`.
 
     ``weighting="simple"``: w_t = 1, mean over dimensions (Ho et al. eq. 14).
@@ -106,10 +108,14 @@ def simple_loss(model, x0: torch.Tensor, schedule: Schedule, *, generator=None, 
     dropout for classifier-free guidance (needs ``model.null_class``). ``pixel_weight`` (``"simple"``
     only): non-negative weights broadcastable to x0; the loss is then
     :math:`\sum w\,(\epsilon-\epsilon_\theta)^2 / \sum w` over the broadcast shape (a weighted mean).
+    ``noise``: the forward process's :math:`\epsilon`, ``"gaussian"`` (Ho et al.) or ``"simplex"``
+    (:func:`ddlearn.simplex.simplex_noise`, unit variance per image, as AnoDDPM trains; the network then
+    learns to predict smooth noise, and the samplers that use it must add simplex noise too).
     """
     check_schedule(schedule)
     _checks.tensor("x0", x0, ndim=tuple(range(2, 6)))
     _checks.choice("weighting", weighting, ("simple", "vlb"))
+    _checks.choice("noise", noise, NOISES)
     if pixel_weight is not None:
         _checks.tensor("pixel_weight", pixel_weight)
         if weighting != "simple":
@@ -127,11 +133,11 @@ def simple_loss(model, x0: torch.Tensor, schedule: Schedule, *, generator=None, 
         raise ValueError("weighting='vlb' is defined on the integer timesteps; use continuous=False")
     B = x0.shape[0]
     t = sample_t(B, schedule, continuous=continuous, generator=generator)
-    noise = randn_like(x0, generator)
-    x_t = q_sample(x0, t, noise, schedule)
+    eps = randn_like(x0, generator) if noise == "gaussian" else draw_noise(x0, noise, generator)
+    x_t = q_sample(x0, t, eps, schedule)
     if p_uncond:
         cond = drop_labels(cond, p_uncond, model.null_class, generator=generator)
-    err = (_model_eps(model, x_t, t.to(x0), cond) - noise) ** 2
+    err = (_model_eps(model, x_t, t.to(x0), cond) - eps) ** 2
     if weighting == "simple":
         return err.mean() if pixel_weight is None else (pixel_weight * err).sum() / pixel_weight.sum()
     w = vlb_weights(schedule, variance)[t.long()].to(x0)

@@ -48,6 +48,28 @@ def table(rows, cols, title: str | None = None) -> str:
     return text
 
 
+def method_rows(methods: dict, **label) -> list[dict]:
+    """Table rows from per-image results ``{method: {"psnr": [...], "ssim": [...], "sharpness": [...],
+    "seconds": s}}`` (as ``benchmarks/medical.py`` stores them): mean +- sd over images, with ``label``'s
+    columns first."""
+    rows = []
+    for name, e in methods.items():
+        row = {**label, "method": name, "PSNR": fmt_mean_sd(e["psnr"]), "SSIM": fmt_mean_sd(e["ssim"], digits=3)}
+        if "sharpness" in e:
+            row["sharpness"] = fmt_mean_sd(e["sharpness"])
+        if "seconds" in e:
+            row["s/img"] = f"{e['seconds']:.2f}"
+        rows.append(row)
+    return rows
+
+
+def paired_rows(pairs: list, **label) -> list[dict]:
+    """Table rows from paired differences ``[{"a": name, "b": name, "diff": [per image]}]``: the difference
+    a - b as mean +- sd over images and how many images it favours a."""
+    return [{**label, "difference (paired)": f"{p['a']} - {p['b']}", "mean +- sd": fmt_mean_sd(p["diff"]),
+             "images better": f"{int(np.sum(_finite(p['diff'], 'diff') > 0))}/{len(p['diff'])}"} for p in pairs]
+
+
 def _finite(values, name):
     if values is None or isinstance(values, (str, bytes, dict)):
         raise TypeError(f"{name} must be numbers (a list, array or tensor), got {type(values).__name__}")

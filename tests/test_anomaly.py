@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from ddlearn import schedules
-from ddlearn.restoration.anomaly import (anomaly_map, best_dice, partial_noise, pixel_auroc, reconstruction_score,
-                                         simplex_noise, threshold_score)
+from ddlearn.restoration.anomaly import (anomaly_map, best_dice, bootstrap, partial_noise, pixel_auroc,
+                                         reconstruction_score, simplex_noise, threshold_score)
 
 SCH = schedules.get("linear", T=1000)
 
@@ -85,7 +85,9 @@ def test_auroc_and_dice_against_hand_computed_values():
     mask = torch.tensor([False, False, True, True]).reshape(1, 1, 2, 2)
     assert pixel_auroc(score, mask) == pytest.approx(0.75)  # sklearn's example
     d, thr = best_dice(score, mask)
-    assert d == pytest.approx(2 * 1 / (1 + 2))  # best: flag only 0.8 -> Dice 2/3 (flagging 0.4 too gives 0.5)
+    # flag 0.8 alone: 2/3; 0.8 and 0.4: 1/2; 0.8, 0.4 and 0.35: 2*2/(3+2) = 0.8, the best; all four: 2/3
+    assert d == pytest.approx(0.8)
+    assert ((score > thr) == (score >= 0.35)).all()
     with pytest.raises(ValueError, match="both anomalous"):
         pixel_auroc(score, torch.zeros_like(mask))
     with pytest.raises(ValueError, match="mask must be a tensor"):
@@ -101,3 +103,83 @@ def test_anomaly_map_bad_input():
         anomaly_map(model, SCH, x, t0=5, steps=10)
     with pytest.raises(ValueError, match="unknown noise"):
         anomaly_map(model, SCH, x, t0=50, steps=5, noise="uniform")
+
+
+def lag1(z):  # neighbour correlation: white noise ~0, smooth noise well above
+    a, b = z[..., :, :-1].reshape(-1), z[..., :, 1:].reshape(-1)
+    return torch.corrcoef(torch.stack([a, b]))[0, 1].item()
+
+
+def test_bootstrap_resamples_images_and_matches_scikit_learn():
+    from sklearn.metrics import roc_auc_score
+
+    g = torch.Generator().manual_seed(0)
+    mask = torch.zeros(12, 1, 16, 16, dtype=torch.bool)
+    mask[..., 4:8, 4:8] = True
+    score = (torch.rand(12, 1, 16, 16, generator=g) * 4).round() / 4 + 0.3 * mask  # many ties
+    region = torch.rand(12, 1, 16, 16, generator=g) > 0.2
+    r = bootstrap(score, mask, region=region, n=300)
+    assert r["value"] == pytest.approx(pixel_auroc(score, mask, region=region))
+    assert r["low"] < r["value"] < r["high"] and r["sd"] > 0
+    # one resample = the same images repeated: the weighted computation equals scikit-learn on the repeats
+    from ddlearn.restoration.anomaly import _Pooled
+    idx = torch.tensor([0, 0, 3, 5, 5, 5, 7, 11, 2, 2, 1, 9])
+    pooled = _Pooled(score, mask, region, torch.arange(12).reshape(12, 1, 1, 1).expand(score.shape))
+    counts = torch.bincount(idx, minlength=12).numpy()
+    keep = region[idx]
+    expected = roc_auc_score(mask[idx][keep].numpy(), score[idx][keep].numpy())
+    assert pooled.metric(counts, "auroc") == pytest.approx(expected)
+    assert pooled.metric(counts, "dice") == pytest.approx(best_dice(score[idx], mask[idx], region=keep)[0])
+    # paired: a method against itself differs by exactly 0; against a worse one, by a positive amount
+    same = bootstrap(score, mask, baseline=score.clone(), n=50, metric="dice")
+    assert same["value"] == same["low"] == same["high"] == 0
+    worse = bootstrap(score, mask, baseline=torch.rand(12, 1, 16, 16, generator=g), n=200)
+    assert worse["low"] > 0
+    with pytest.raises(ValueError, match="unknown metric"):
+        bootstrap(score, mask, metric="f1")
+    with pytest.raises(ValueError, match="level"):
+        bootstrap(score, mask, level=1.0)
+
+
+def test_simplex_noise_in_every_reverse_step():
+    model = ConstantPrior(torch.zeros(1, 1, 32, 32))
+    x = torch.zeros(2, 1, 32, 32)
+    kw = dict(t0=200, steps=5, noise="simplex", eta=1.0)
+    a, xa = anomaly_map(model, SCH, x, generator=torch.Generator().manual_seed(1), **kw)
+    b, _ = anomaly_map(model, SCH, x, generator=torch.Generator().manual_seed(1), **kw)
+    torch.testing.assert_close(a, b)  # reproducible
+    c, _ = anomaly_map(model, SCH, x, generator=torch.Generator().manual_seed(1), octaves=2, **kw)
+    assert not torch.equal(a, c)
+    with pytest.raises(ValueError, match="octaves applies to simplex"):
+        anomaly_map(model, SCH, x, t0=50, steps=5, octaves=2)
+
+
+def test_ddim_step_adds_the_named_noise():
+    from ddlearn.samplers.ddim import ddim_loop, ddim_step
+
+    z = torch.zeros(4, 1, 32, 32)
+    for noise, smooth in (("gaussian", False), ("simplex", True)):
+        x = ddim_step(z, z, 0.5, 0.9, 1.0, torch.Generator().manual_seed(0), noise)
+        assert (lag1(x) > 0.3) == smooth
+    with pytest.raises(ValueError, match="unknown noise"):
+        ddim_loop(lambda x, t, ab, i: (x, x, None), z, SCH, 2, noise="pink", progress=False)
+
+
+def test_simple_loss_trains_on_the_named_noise():
+    from ddlearn.losses import simple_loss
+
+    x0 = torch.zeros(4, 1, 32, 32)
+    seen = {}
+
+    def model(x_t, t):
+        seen["x_t"], seen["t"] = x_t, t
+        return torch.zeros_like(x_t)
+
+    for noise, smooth in (("gaussian", False), ("simplex", True)):
+        loss = simple_loss(model, x0, SCH, generator=torch.Generator().manual_seed(0), noise=noise)
+        ab = SCH.alpha_bars[seen["t"].long()].reshape(-1, 1, 1, 1)
+        eps = seen["x_t"] / (1 - ab).sqrt()  # x0 = 0: x_t = sqrt(1 - ab) eps
+        assert (lag1(eps) > 0.3) == smooth
+        assert loss.item() == pytest.approx(eps.pow(2).mean().item(), rel=1e-4)
+    with pytest.raises(ValueError, match="simplex noise needs images"):
+        simple_loss(model, torch.zeros(4, 2), SCH, noise="simplex")

@@ -668,6 +668,26 @@ def _cli_rows():
     ]
 
 
+def _simplex_rows():
+    from ddlearn import simplex
+
+    return [
+        ("simplex-shape", lambda: simplex.simplex_noise((8, 8)), E, "shape"),
+        ("simplex-octaves", lambda: simplex.simplex_noise((1, 1, 8, 8), octaves=0), E, "octaves"),
+        ("draw-noise-name", lambda: simplex.draw_noise(imgs(), "pink"), E, "noise"),
+        ("draw-noise-options", lambda: simplex.draw_noise(imgs(), "gaussian", octaves=2), E, "simplex"),
+        ("draw-noise-ndim", lambda: simplex.draw_noise(torch.zeros(2, 3), "simplex"), E, "(B, C, H, W)"),
+        ("loss-noise", lambda: losses_simple(noise="pink"), E, "noise"),
+    ]
+
+
+def losses_simple(**kw):
+    from ddlearn.losses import simple_loss
+
+    return simple_loss(unet(), imgs(), lin(), **kw)
+
+
+TABLES["simplex"] = _simplex_rows
 TABLES.update({"video.sampling": _video_sampling_rows, "video.metrics": _video_metrics_rows,
                "video.evaluation": _video_evaluation_rows, "recipe": _recipe_rows, "evals": _evals_rows,
                "train": _train_rows, "cli": _cli_rows, "distributed": _distributed_rows})
@@ -777,6 +797,11 @@ def _anomaly_consistency_rows():
         ("auroc-one-class", lambda: anomaly.pixel_auroc(score, torch.zeros_like(score, dtype=torch.bool)), E,
          "mask"),
         ("dice-shape", lambda: anomaly.best_dice(score, torch.zeros(2, 2)), E, "mask"),
+        ("anomaly-octaves-gaussian", lambda: anomaly.anomaly_map(unet(), lin(), imgs(), t0=10, steps=2, octaves=3), E,
+         "octaves"),
+        ("bootstrap-metric", lambda: anomaly.bootstrap(score, score > 0.5, metric="f1"), E, "metric"),
+        ("bootstrap-n", lambda: anomaly.bootstrap(score, score > 0.5, n=0), E, "n"),
+        ("bootstrap-baseline", lambda: anomaly.bootstrap(score, score > 0.5, baseline=score[..., :4]), E, "shape"),
         ("consistency-clip", lambda: consistency.sample_projection(unet(), imgs(), lin(), 2, operator=radon, y=y,
                                                                    clip=(1, -1), progress=False), E, "clip"),
         ("consistency-weight", lambda: consistency.sample_projection(unet(), imgs(), lin(), 2, operator=radon,

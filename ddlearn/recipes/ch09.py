@@ -9,14 +9,26 @@ from __future__ import annotations
 
 from ..recipe import Recipe, register
 
+#: the 64x64 phantom UNet, shared by the Gaussian prior and the simplex one
+PHANTOM64_NET = {"in_channels": 1, "image_size": 64, "base": 32, "channel_mults": [1, 2, 2, 2], "num_res": 1,
+                 "attn_res": [8], "T": 1000}
+
 register(Recipe(
     name="phantom64", description="64x64 random-ellipse head phantoms (healthy), UNet eps-predictor, linear "
                                   "schedule T=1000: the prior of Chapter 09's CT, MRI and anomaly cases",
     data="phantoms", data_kwargs={"size": 64},
-    net="unet", net_kwargs={"in_channels": 1, "image_size": 64, "base": 32, "channel_mults": [1, 2, 2, 2],
-                            "num_res": 1, "attn_res": [8], "T": 1000},
+    net="unet", net_kwargs=dict(PHANTOM64_NET),
     schedule="linear", schedule_kwargs={"T": 1000},
     steps=1600, batch_size=16, lr=2e-3, ema_decay=0.999, seed=0, warmup=200, storage="float16",
+    evaluate=("heldout_loss",), fast={"steps": 30, "batch_size": 8, "data_kwargs": {"size": 64, "n": 64}}))
+
+register(Recipe(
+    name="phantom64_simplex", description="the phantom64 network trained with simplex noise in the forward "
+                                          "process (AnoDDPM, Wyatt et al. 2022): Chapter 09's anomaly prior",
+    data="phantoms", data_kwargs={"size": 64},
+    net="unet", net_kwargs=dict(PHANTOM64_NET),
+    schedule="linear", schedule_kwargs={"T": 1000}, loss_kwargs={"noise": "simplex"},
+    steps=800, batch_size=16, lr=2e-3, ema_decay=0.998, seed=0, warmup=100, storage="float16",
     evaluate=("heldout_loss",), fast={"steps": 30, "batch_size": 8, "data_kwargs": {"size": 64, "n": 64}}))
 
 register(Recipe(

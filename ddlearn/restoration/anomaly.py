@@ -26,7 +26,8 @@ typical soft-tissue value: classical intensity thresholding) and
 :func:`reconstruction_score` (an autoencoder's :math:`|x - \mathrm{AE}(x)|`);
 :func:`pixel_auroc` and :func:`best_dice` evaluate a score map against the
 ground-truth lesion mask (scikit-learn's ROC AUC; Dice at the best threshold,
-as AnoDDPM reports it).
+as AnoDDPM reports it); :func:`bootstrap` gives either a 95% interval by
+resampling images, alone or as a paired difference between two methods.
 """
 from __future__ import annotations
 
@@ -36,104 +37,65 @@ import numpy as np
 import torch
 
 from .. import _checks, param
-from ..config import randn_like
 from ..samplers.base import check_inputs
 from ..samplers.ddim import ddim_loop, model_predict
+from ..simplex import draw_noise, simplex_noise
 
 NOISES = ("gaussian", "simplex")
-#: Defaults: the noise level t0 for each noise, the DDIM steps from t0 to 0, the draws averaged per map.
-#: Gaussian t0 = 300: on 16 validation phantoms with lesions (25 steps, 1 draw) pixel AUROC over the head was
-#: 0.887 at t0 = 300 against 0.819 at t0 = 150 (only these two were measured). The simplex t0 is untuned
-#: (``python benchmarks/medical.py --tune --parts anomaly`` sweeps both).
-T0 = {"gaussian": 300, "simplex": 250}
+#: The three AnoDDPM variants Chapter 09 compares, as :func:`anomaly_map` options: Gaussian noise with the
+#: Gaussian prior (``phantom64``); simplex noise at t0 only with that prior (the paper's weak ablation: the
+#: reverse steps are deterministic, so no simplex noise enters them); and simplex noise at t0 and in every
+#: reverse step (eta = 1) with the prior trained on simplex noise (``phantom64_simplex``), as the paper does.
+#: Chosen on validation phantoms with lesions (``python benchmarks/medical.py --tune --parts anomaly``; the
+#: rows are stored in ``medical_results.json`` under "tune:anomaly" and tests/test_medical_settings.py ties
+#: these values to them).
+SETTINGS = {
+    "gaussian": {"t0": 300, "steps": 25, "noise": "gaussian", "eta": 0.0, "octaves": None, "samples": 1},
+    "simplex_t0_only": {"t0": 250, "steps": 25, "noise": "simplex", "eta": 0.0, "octaves": None, "samples": 1},
+    "simplex": {"t0": 250, "steps": 25, "noise": "simplex", "eta": 1.0, "octaves": None, "samples": 1},
+}
+#: the noise level t0 of the Gaussian and the simplex variants (``SETTINGS``' values)
+T0 = {"gaussian": SETTINGS["gaussian"]["t0"], "simplex": SETTINGS["simplex"]["t0"]}
 STEPS = 25
 SAMPLES = 1
 
-# --------------------------------------------------------------------------- simplex noise
-_F2 = 0.5 * (math.sqrt(3.0) - 1.0)  # skew of the square grid onto the simplex (triangle) grid
-_G2 = (3.0 - math.sqrt(3.0)) / 6.0  # and back
-_GRADS = torch.tensor([[math.cos(a), math.sin(a)] for a in np.arange(12) * 2 * math.pi / 12], dtype=torch.float64)
-
-
-def _simplex2d(X: torch.Tensor, Y: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
-    """2-D simplex noise (Perlin 2002; Gustavson's formulation) at points (X, Y) of shape (N, H, W);
-    gradients hashed by ``perm`` (N, 512), one permutation per field."""
-    N = X.shape[0]
-    s = (X + Y) * _F2
-    i, j = torch.floor(X + s), torch.floor(Y + s)
-    t = (i + j) * _G2
-    x0, y0 = X - (i - t), Y - (j - t)  # offsets from the cell's first corner
-    i1 = (x0 > y0).to(X.dtype)  # which triangle: the middle corner is (1, 0) or (0, 1)
-    j1 = 1.0 - i1
-    ii, jj = i.long() & 255, j.long() & 255
-    i1l, j1l = i1.long(), j1.long()
-    corners = ((x0, y0, 0, 0), (x0 - i1 + _G2, y0 - j1 + _G2, i1l, j1l), (x0 - 1 + 2 * _G2, y0 - 1 + 2 * _G2, 1, 1))
-
-    def lookup(idx):  # perm[idx] per field
-        return torch.gather(perm, 1, idx.reshape(N, -1)).reshape(idx.shape)
-
-    out = torch.zeros_like(X)
-    for dx, dy, oi, oj in corners:
-        h = lookup((ii + oi + lookup((jj + oj) & 255)) & 511) % 12
-        fall = (0.5 - dx * dx - dy * dy).clamp_min(0)
-        out = out + fall ** 4 * (_GRADS[h, 0] * dx + _GRADS[h, 1] * dy)
-    return 70.0 * out  # roughly [-1, 1]
-
-
-def simplex_noise(shape, *, generator: torch.Generator | None = None, scale: float | None = None,
-                  octaves: int = 4, persistence: float = 0.8, dtype=torch.float32) -> torch.Tensor:
-    """Multi-octave simplex noise of ``shape`` (B, C, H, W), zero mean and unit variance per image.
-
-    ``scale``: the feature size of the first octave in pixels (default H / 4);
-    each further octave halves it and weighs ``persistence`` times the last
-    (AnoDDPM: 6 octaves, persistence 0.8, at 256 px). Each image gets its own
-    gradient permutation and offset from ``generator``.
-    """
-    if len(shape) != 4:
-        raise ValueError(f"shape must be (B, C, H, W), got {tuple(shape)}")
-    B, C, H, W = (int(s) for s in shape)
-    _checks.positive_int("octaves", octaves)
-    _checks.number("persistence", persistence, low=0, low_open=True)
-    scale = H / 4 if scale is None else _checks.number("scale", scale, low=0, low_open=True)
-    N = B * C
-    perm = torch.stack([torch.randperm(256, generator=generator) for _ in range(N)])
-    perm = torch.cat([perm, perm], dim=1)
-    off = torch.rand(N, 2, 1, 1, generator=generator, dtype=torch.float64) * 256
-    rows = torch.arange(H, dtype=torch.float64)[None, :, None].expand(N, H, W)
-    cols = torch.arange(W, dtype=torch.float64)[None, None, :].expand(N, H, W)
-    field, amp, s = torch.zeros(N, H, W, dtype=torch.float64), 1.0, scale
-    for _ in range(octaves):
-        field = field + amp * _simplex2d(cols / s + off[:, 0], rows / s + off[:, 1], perm)
-        amp, s = amp * persistence, s / 2
-    flat = field.reshape(N, -1)
-    flat = (flat - flat.mean(1, keepdim=True)) / flat.std(1, keepdim=True).clamp_min(1e-12)
-    return flat.reshape(B, C, H, W).to(dtype)
-
-
 # --------------------------------------------------------------------------- AnoDDPM
 def partial_noise(x: torch.Tensor, t0: int, schedule, *, noise: str = "gaussian",
-                  generator: torch.Generator | None = None) -> torch.Tensor:
-    r""":math:`x_{t_0} = \sqrt{\bar\alpha_{t_0}}\,x + \sqrt{1-\bar\alpha_{t_0}}\,n` with Gaussian or simplex ``n``."""
+                  generator: torch.Generator | None = None, octaves: int | None = None) -> torch.Tensor:
+    r""":math:`x_{t_0} = \sqrt{\bar\alpha_{t_0}}\,x + \sqrt{1-\bar\alpha_{t_0}}\,n` with Gaussian or simplex ``n``
+    (``octaves``: simplex noise's, default :func:`ddlearn.simplex.simplex_noise`'s)."""
     _checks.tensor("x", x, ndim=4)
     _checks.choice("noise", noise, NOISES)
     _checks.positive_int("t0", t0, minimum=0)
     if t0 > schedule.T - 1:
         raise ValueError(f"t0 must be in 0..{schedule.T - 1} (the schedule's timesteps), got {t0}")
-    n = randn_like(x, generator) if noise == "gaussian" else \
-        simplex_noise(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+    n = draw_noise(x, noise, generator, **_simplex_options(noise, octaves))
     ab = float(schedule.alpha_bars[t0])
     return math.sqrt(ab) * x + math.sqrt(1 - ab) * n
 
 
+def _simplex_options(noise, octaves):
+    if octaves is None:
+        return {}
+    if noise != "simplex":
+        raise ValueError(f"octaves applies to simplex noise only, got noise={noise!r}")
+    return {"octaves": _checks.positive_int("octaves", octaves)}
+
+
 @torch.no_grad()
 def anomaly_map(model, schedule, x: torch.Tensor, *, t0: int = 250, steps: int = 25, noise: str = "gaussian",
-                samples: int = 1, eta: float = 0.0, generator: torch.Generator | None = None, callback=None,
+                samples: int = 1, eta: float = 0.0, octaves: int | None = None,
+                generator: torch.Generator | None = None, callback=None,
                 progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """AnoDDPM: noise ``x`` to ``t0``, denoise with ``steps`` DDIM steps back to 0; return ``(map, x_hat)``.
 
     ``map`` = mean over ``samples`` draws of :math:`|x - \\hat x|` (B, 1, H, W)
     (channels averaged), ``x_hat`` the mean healthy reconstruction. The steps
-    are evenly spaced whole timesteps from t0 down to 0.
+    are evenly spaced whole timesteps from t0 down to 0. ``noise`` is the noise
+    of the partial noising *and* of every reverse step (with ``eta`` > 0; eta = 1
+    is DDPM's ancestral step, as AnoDDPM samples), so ``noise="simplex"`` with
+    ``eta=1`` is AnoDDPM's method, meant for a prior trained on simplex noise
+    (``ddlearn train phantom64_simplex``); ``octaves`` sets the simplex noise's.
     """
     check_inputs(model, x, schedule)
     _checks.tensor("x", x, ndim=4)
@@ -146,9 +108,10 @@ def anomaly_map(model, schedule, x: torch.Tensor, *, t0: int = 250, steps: int =
     if steps > 1 and not (grid[1:] < grid[:-1]).all():
         raise ValueError(f"steps={steps} gives repeated timesteps between t0={t0} and 0")
     xs = x.repeat(samples, 1, 1, 1)
-    x_t = partial_noise(xs, t0, schedule, noise=noise, generator=generator)
+    x_t = partial_noise(xs, t0, schedule, noise=noise, generator=generator, octaves=octaves)
     x_hat = ddim_loop(model_predict(model), x_t, schedule, steps, eta=eta, spacing=grid, clip=(-1.0, 1.0),
-                      generator=generator, callback=callback, progress=progress, desc=f"AnoDDPM t0={t0}")
+                      generator=generator, callback=callback, progress=progress, desc=f"AnoDDPM t0={t0}",
+                      noise=noise, noise_options=_simplex_options(noise, octaves))
     x_hat = x_hat.clamp(-1, 1).reshape(samples, *x.shape)
     err = (x_hat - x.unsqueeze(0)).abs().mean(dim=2, keepdim=True)  # (samples, B, 1, H, W)
     return err.mean(0), x_hat.mean(0)
@@ -208,22 +171,86 @@ def pixel_auroc(score: torch.Tensor, mask: torch.Tensor, *, region: torch.Tensor
     return float(roc_auc_score(m, s))
 
 
-def best_dice(score: torch.Tensor, mask: torch.Tensor, *, region: torch.Tensor | None = None,
-              n_thresholds: int = 200) -> tuple[float, float]:
-    """The best Dice :math:`2|P \\cap M| / (|P| + |M|)` over thresholds of ``score`` (pooled pixels); returns
-    ``(dice, threshold)``. The threshold is picked on the same data: an optimistic, AnoDDPM-style figure."""
+def best_dice(score: torch.Tensor, mask: torch.Tensor, *, region: torch.Tensor | None = None) -> tuple[float, float]:
+    """The best Dice :math:`2|P \\cap M| / (|P| + |M|)` over every threshold of ``score`` (pooled pixels); returns
+    ``(dice, threshold)``, the pixels flagged being ``score > threshold``. The threshold is picked on the same
+    data: an optimistic, AnoDDPM-style figure. Exact: the pixels sorted by score, Dice at each distinct value."""
     s, m = _flat_pairs(score, mask, region)
-    _checks.positive_int("n_thresholds", n_thresholds)
-    qs = np.unique(np.quantile(s, np.linspace(0.5, 1.0, n_thresholds, endpoint=False)))
-    best, thr = 0.0, float(qs[0]) if len(qs) else 0.0
-    n_m = m.sum()
-    for q in qs:
-        p = s > q
-        d = 2 * (p & m).sum() / max(p.sum() + n_m, 1)
-        if d > best:
-            best, thr = float(d), float(q)
-    return best, thr
+    return _best_dice_flat(s, m)
+
+
+def _best_dice_flat(s: np.ndarray, m: np.ndarray) -> tuple[float, float]:
+    order = np.argsort(-s, kind="stable")
+    ss, hits = s[order], np.cumsum(m[order])
+    k = np.arange(1, len(ss) + 1)
+    ends = np.append(ss[1:] != ss[:-1], True)  # cut only between distinct values
+    dice = np.where(ends, 2 * hits / (k + m.sum()), -1.0)
+    j = int(np.argmax(dice))
+    return float(dice[j]), float(ss[j + 1]) if j + 1 < len(ss) else float(ss[-1]) - 1.0
+
+
+class _Pooled:
+    """One score map's pixels sorted once, with their image index: a resample of images is then a weight per
+    pixel (how often its image was drawn), and the pooled AUROC and best Dice are weighted sums over the
+    sorted pixels, O(pixels) per resample (the same values as scikit-learn's on the repeated pixels)."""
+
+    def __init__(self, score, mask, region, img):
+        s, m = _flat_pairs(score, mask, region)
+        i = img.reshape(-1).numpy()
+        if region is not None:
+            i = i[region.detach().cpu().reshape(-1).numpy().astype(bool)]
+        order = np.argsort(s, kind="stable")
+        s, self.m, self.img = s[order], m[order], i[order]
+        self.starts = np.flatnonzero(np.append(True, s[1:] != s[:-1]))  # tie groups, ascending
+
+    def metric(self, counts, metric):
+        w = counts[self.img].astype(np.float64)
+        pos = np.add.reduceat(w * self.m, self.starts)
+        neg = np.add.reduceat(w * ~self.m, self.starts)
+        P, N = pos.sum(), neg.sum()
+        if P == 0 or N == 0:
+            return None
+        if metric == "auroc":
+            below = np.cumsum(neg) - neg
+            return float((pos * (below + 0.5 * neg)).sum() / (P * N))
+        hits = np.cumsum(pos[::-1])  # flag the top groups
+        flagged = np.cumsum((pos + neg)[::-1])
+        return float((2 * hits / (flagged + P)).max())
+
+
+def bootstrap(score: torch.Tensor, mask: torch.Tensor, *, region: torch.Tensor | None = None,
+              baseline: torch.Tensor | None = None, metric: str = "auroc", n: int = 1000, level: float = 0.95,
+              seed: int = 0) -> dict:
+    """A percentile bootstrap over *images*: resample the B images (dim 0) with replacement ``n`` times and
+    recompute the pooled ``metric`` ("auroc" or "dice", the best Dice) on each resample.
+
+    Returns ``{"value", "low", "high", "sd"}``: the metric on all images, the ``level`` interval and the
+    bootstrap sd. With ``baseline`` (another score map of the same images) the statistic is the paired
+    difference metric(score) - metric(baseline), both on the same resampled images. Images, not pixels,
+    are the independent cases: pixels of one image are correlated, so resampling pixels would make the
+    interval far too narrow.
+    """
+    _checks.choice("metric", metric, ("auroc", "dice"))
+    _checks.positive_int("n", n)
+    _checks.number("level", level, low=0, high=1, low_open=True)
+    if level >= 1:
+        raise ValueError(f"level must be below 1, got {level}")
+    B = score.shape[0]
+    img = torch.arange(B).reshape(B, *([1] * (score.ndim - 1))).expand(score.shape)
+    maps = [_Pooled(score, mask, region, img)]
+    if baseline is not None:
+        maps.append(_Pooled(baseline, mask, region, img))
+
+    def stat(counts):
+        vals = [mp.metric(counts, metric) for mp in maps]
+        return None if any(v is None for v in vals) else (vals[0] - vals[1] if len(vals) == 2 else vals[0])
+
+    rng = np.random.default_rng(seed)
+    value = stat(np.ones(B))
+    boots = [v for v in (stat(np.bincount(rng.integers(0, B, B), minlength=B)) for _ in range(n)) if v is not None]
+    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
+    return {"value": value, "low": float(lo), "high": float(hi), "sd": float(np.std(boots, ddof=1))}
 
 
 __all__ = ["simplex_noise", "partial_noise", "anomaly_map", "threshold_score", "reconstruction_score",
-           "pixel_auroc", "best_dice", "NOISES", "T0", "STEPS", "SAMPLES"]
+           "pixel_auroc", "best_dice", "bootstrap", "NOISES", "SETTINGS", "T0", "STEPS", "SAMPLES"]

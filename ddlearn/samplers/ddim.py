@@ -54,6 +54,7 @@ import torch
 
 from .. import _checks, param
 from ..config import randn_like
+from ..simplex import NOISES, draw_noise
 from .base import Step, check_inputs, declare, eval_eps, progress_bar
 from .spacing import alpha_bars, time_grid
 
@@ -70,13 +71,16 @@ def model_predict(model) -> Predict:
 
 
 def ddim_step(x0: torch.Tensor, eps: torch.Tensor, alpha_bar: float, alpha_bar_next: float, eta: float,
-              generator: torch.Generator | None) -> torch.Tensor:
-    r"""One generalised DDIM step from alpha-bar ``alpha_bar`` to ``alpha_bar_next`` (the formula above)."""
+              generator: torch.Generator | None, noise: str = "gaussian", noise_options: dict | None = None
+              ) -> torch.Tensor:
+    r"""One generalised DDIM step from alpha-bar ``alpha_bar`` to ``alpha_bar_next`` (the formula above);
+    the fresh noise (eta > 0) is ``noise``, "gaussian" or "simplex" (:func:`ddlearn.simplex.draw_noise`)."""
     a, a_next = alpha_bar, alpha_bar_next
     noise_std = eta * math.sqrt((1 - a_next) / (1 - a) * (1 - a / a_next))
     x = math.sqrt(a_next) * x0 + math.sqrt(max(1 - a_next - noise_std ** 2, 0.0)) * eps
     if noise_std > 0:
-        x = x + noise_std * randn_like(x, generator)
+        x = x + noise_std * (randn_like(x, generator) if noise == "gaussian"
+                                  else draw_noise(x, noise, generator, **(noise_options or {})))
     return x
 
 
@@ -124,13 +128,19 @@ def check_clip(clip, name: str = "clip"):
 
 @torch.no_grad()
 def ddim_loop(predict: Predict, x_T: torch.Tensor, schedule, steps: int, *, eta: float = 0.0, spacing="leading",
-              clip=None, generator=None, callback=None, progress: bool = True, desc: str = "DDIM") -> torch.Tensor:
+              clip=None, generator=None, callback=None, progress: bool = True, desc: str = "DDIM",
+              noise: str = "gaussian", noise_options: dict | None = None) -> torch.Tensor:
     """Walk ``steps`` timesteps of ``spacing`` with the DDIM update, asking ``predict`` at each.
+
+    ``noise``: the fresh noise of each step when ``eta`` > 0, "gaussian" or "simplex" (for a network trained
+    on simplex noise, :func:`ddlearn.losses.simple_loss` with ``noise="simplex"``); ``noise_options`` go to
+    :func:`ddlearn.simplex.simplex_noise` (e.g. ``{"octaves": 6}``).
 
     The loop runs without gradients; a hook that needs them (DPS) enables them
     for its own computation and returns detached tensors.
     """
     _checks.number("eta", eta, low=0)
+    _checks.choice("noise", noise, NOISES)
     clip = check_clip(clip)
     _checks.generator("generator", generator)
     _checks.callback("callback", callback)
@@ -143,7 +153,7 @@ def ddim_loop(predict: Predict, x_T: torch.Tensor, schedule, steps: int, *, eta:
         if clip is not None:
             x0 = x0.clamp(*clip)
             eps = param.x0_to_eps(x, x0, ab[i])
-        x = ddim_step(x0, eps, ab[i], ab[i + 1], eta, generator)
+        x = ddim_step(x0, eps, ab[i], ab[i + 1], eta, generator, noise, noise_options)
         if shift is not None:
             x = x - shift
         if callback is not None:
