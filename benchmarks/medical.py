@@ -289,7 +289,21 @@ def tune(args, model, schedule, ae, simplex_prior):
     """Grids on the validation phantoms; each part fits in minutes on 2 cores (run one at a time)."""
     xs = M.phantoms("val", 64, args.n)
     print(f"# tuning on {xs.shape[0]} validation phantoms (never the test split), parts {args.parts}\n", flush=True)
-    store = (lambda key, v: save_results(key, v)) if args.store else (lambda key, v: None)
+
+    def store(key, value):
+        """Store a grid's rows, keeping the stored rows of settings this run did not measure (a grid can be
+        extended by a second run without losing the first)."""
+        if not args.store:
+            return
+        measured = value["rows"]
+
+        def config(r):
+            return {k: v for k, v in r.items() if not k.startswith(("PSNR", "AUROC", "best", "s/"))}
+
+        kept = [r for r in load_results().get(key, {}).get("rows", [])
+                if all(config(r) != config(m) for m in measured)]
+        save_results(key, {**value, "rows": kept + measured})
+
     if "baselines" in args.parts:
         rows = []
         for noise, views in itertools.product(args.noises, args.views):
@@ -308,8 +322,9 @@ def tune(args, model, schedule, ae, simplex_prior):
         store("tune:baselines", {"n": xs.shape[0], "rows": rows})
     grids = {
         "ct": (0.0, "projection", [dict(C.CT, eta=e) for e in args.etas], (8, 23)),
-        "ct_noisy": (0.01, "projection", [dict(C.CT_NOISY, damping=dmp, eta=0.0) for dmp in args.dampings]
-                     + [dict(C.CT_NOISY, damping=1.0, eta=1.0), dict(C.CT_NOISY, damping=0.0, weight=0.5)], (8, 23)),
+        "ct_noisy": (0.01, "projection", [dict(C.CT_NOISY, damping=dmp, eta=e, weight=w)
+                                          for dmp, e, w in itertools.product(args.dampings, args.etas, args.weights)],
+                     (8, 23)),
         "mri": (0.0, "score_mri", [dict(C.MRI, eta=e) for e in args.etas], (4, 8)),
         "dps": (None, sample_dps, [dict(C.DPS_CT, scale=s) for s in args.dps_scales], (23,)),
     }
@@ -379,6 +394,7 @@ def main(argv=None):
                    choices=["baselines", "ct", "ct_noisy", "dps", "mri", "anomaly"])
     p.add_argument("--dampings", nargs="+", type=float, default=[0.0, 1.0, 10.0, 100.0])
     p.add_argument("--etas", nargs="+", type=float, default=[0.0, 1.0])
+    p.add_argument("--weights", nargs="+", type=float, default=[1.0], help="--tune ct_noisy: data-consistency weight")
     p.add_argument("--sart-sweeps", nargs="+", type=int, default=[10, 20], help="--tune baselines")
     p.add_argument("--tv-weights", nargs="+", type=float, default=[0.005, 0.01, 0.02, 0.04], help="--tune baselines")
     p.add_argument("--cs-weights", nargs="+", type=float, default=[0.005, 0.01, 0.02, 0.04], help="--tune baselines")
