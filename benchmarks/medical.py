@@ -143,7 +143,7 @@ def ct_setting(model, schedule, xs, views, noise, *, dps: bool, k: int | None = 
     op = Radon(64, views)
     ys = op.measure_relative(xs, noise, generator=torch.Generator().manual_seed(views * 100 + int(noise * 1e4)))
     methods = baselines(("FBP", "SART", "SART+TV"), op, ys, xs)
-    d = dict(C.CT_NOISY if noise > 0 else C.CT)
+    d = C.ct_settings(views, noise)
     kk = k or d.pop("samples")
     d.pop("samples", None)
     entries, _, _ = diffusion_entries(model, schedule, op, ys, xs, method="projection", steps=d.pop("steps"), k=kk,
@@ -321,10 +321,10 @@ def tune(args, model, schedule, ae, simplex_prior):
         table(rows, ["case", "iters", "weight", "PSNR"], "baselines (val)")
         store("tune:baselines", {"n": xs.shape[0], "rows": rows})
     grids = {
-        "ct": (0.0, "projection", [dict(C.CT, eta=e) for e in args.etas], (8, 23)),
+        "ct": (0.0, "projection", [dict(C.CT, eta=e) for e in args.etas], tuple(args.ct_views)),
         "ct_noisy": (0.01, "projection", [dict(C.CT_NOISY, damping=dmp, eta=e, weight=w)
                                           for dmp, e, w in itertools.product(args.dampings, args.etas, args.weights)],
-                     (8, 23)),
+                     tuple(args.ct_views)),
         "mri": (0.0, "score_mri", [dict(C.MRI, eta=e) for e in args.etas], (4, 8)),
         "dps": (None, sample_dps, [dict(C.DPS_CT, scale=s) for s in args.dps_scales], (23,)),
     }
@@ -394,6 +394,7 @@ def main(argv=None):
                    choices=["baselines", "ct", "ct_noisy", "dps", "mri", "anomaly"])
     p.add_argument("--dampings", nargs="+", type=float, default=[0.0, 1.0, 10.0, 100.0])
     p.add_argument("--etas", nargs="+", type=float, default=[0.0, 1.0])
+    p.add_argument("--ct-views", nargs="+", type=int, default=[8, 23], help="--tune ct, ct_noisy: view counts")
     p.add_argument("--weights", nargs="+", type=float, default=[1.0], help="--tune ct_noisy: data-consistency weight")
     p.add_argument("--sart-sweeps", nargs="+", type=int, default=[10, 20], help="--tune baselines")
     p.add_argument("--tv-weights", nargs="+", type=float, default=[0.005, 0.01, 0.02, 0.04], help="--tune baselines")

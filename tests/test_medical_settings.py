@@ -62,3 +62,20 @@ def test_test_split_entries_hold_per_image_values():
     assert an["n"] >= 48
     for m in an["methods"].values():
         assert m["auroc"]["low"] <= m["auroc"]["value"] <= m["auroc"]["high"]
+
+
+@pytest.mark.parametrize("views", sorted(consistency.CT_NOISY_DAMPING))
+def test_noisy_ct_damping_per_view_count_is_the_best_validation_row(views):
+    rows = [r for r in RESULTS["tune:ct_noisy"]["rows"]
+            if r["geometry"] == views and r["eta"] == consistency.CT_NOISY["eta"] and r["weight"] == 1.0]
+    assert len({r["damping"] for r in rows}) >= 3, "too few dampings measured at this view count"
+    assert best(rows, ("damping",), "PSNR mean") == (consistency.CT_NOISY_DAMPING[views],)
+
+
+def test_ct_settings_picks_the_nearest_tuned_view_count():
+    assert consistency.ct_settings(23, 0.0) == consistency.CT
+    for views, mu in consistency.CT_NOISY_DAMPING.items():
+        assert consistency.ct_settings(views, 0.01)["damping"] == mu
+    s = consistency.ct_settings(23, 0.01)
+    s["damping"] = -1  # a fresh dict: changing it changes no default
+    assert consistency.ct_settings(23, 0.01)["damping"] == consistency.CT_NOISY_DAMPING[23]
