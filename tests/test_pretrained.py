@@ -17,8 +17,10 @@ TINY = Recipe(name="tiny_ckpt", data="swiss_roll", data_kwargs={"n": 500}, net="
 #: What "small" means for the shipped set as a whole: a clone stays light. Measured after the chapter
 #: 07-09 priors went to float16 storage (du -cb ddlearn/pretrained/*.safetensors, see the README's
 #: "Shipped checkpoints"); no single file above 4 MiB (phantom64 in float32 was 5.8 MiB: a large
-#: checkpoint uses Recipe.storage="float16" or `ddlearn convert NAME`).
-TOTAL_MIB, FILE_MIB = 20, 4
+#: checkpoint uses Recipe.storage="float16" or `ddlearn convert NAME`). Raised from 20 to 24 MiB when
+#: Chapter 09's simplex-trained anomaly prior (2.9 MiB) took the set to 20.1 MiB: room for one more
+#: prior of that size, not a blank cheque.
+TOTAL_MIB, FILE_MIB = 24, 4
 
 
 def test_something_is_shipped_and_small():
