@@ -45,7 +45,7 @@ from ddlearn import pretrained
 from ddlearn.data import medical as M
 from ddlearn.metrics import psnr, sharpness, ssim
 from ddlearn.operators.medical import KSpace, Radon
-from ddlearn.report import fmt_mean_sd, method_rows, paired_rows, table
+from ddlearn.report import fmt_mean_sd as ms, method_rows, paired_rows, table
 from ddlearn.restoration import anomaly as A
 from ddlearn.restoration import consistency as C
 from ddlearn.restoration import reconstruction as R
@@ -69,10 +69,6 @@ def save_results(key: str, value) -> None:
         stored[key] = value
         RESULTS_PATH.write_text(json.dumps(stored, indent=1, sort_keys=True) + "\n")
     print(f"stored {key} in {RESULTS_PATH.name}", flush=True)
-
-
-def ms(vals, digits=2):
-    return fmt_mean_sd(vals, digits=digits)
 
 
 def _floats(v):
@@ -358,7 +354,7 @@ def tune(args, model, schedule, ae, simplex_prior):
         if ae is not None:
             rows.append({"method": "autoencoder",
                          "AUROC": round(A.pixel_auroc(A.reconstruction_score(ae, d["x"]), d["mask"], region=head), 3)})
-        variants = [("gaussian", model, schedule, "gaussian", e, None) for e in (0.0,)]
+        variants = [("gaussian", model, schedule, "gaussian", 0.0, None)]
         variants += [("simplex_t0_only", model, schedule, "simplex", 0.0, o) for o in args.octaves]
         if simplex_prior is not None:
             variants += [("simplex", *simplex_prior, "simplex", e, o) for e in args.etas for o in args.octaves]

@@ -61,7 +61,7 @@ from ddlearn.metrics import consistency_psnr, psnr, ssim
 from ddlearn.notebook import check, show_source
 from ddlearn.operators import medical as medical_ops
 from ddlearn.operators.medical import KSpace, Radon, kspace_mask
-from ddlearn.report import method_rows, paired_rows, table
+from ddlearn.report import fmt_mean_sd as ms, method_rows, paired_rows, table
 from ddlearn.restoration import anomaly, consistency, reconstruction
 from ddlearn.restoration import sample_dps
 from ddlearn.samplers import sample_ddim
@@ -476,12 +476,6 @@ table(ct_pairs_all, PAIR_COLS, "paired PSNR differences (dB), mean +- sd over th
 # helps little there, or hurts.
 
 # %%
-def ms(v):
-    """mean +- sd (over images) of a list of per-image values."""
-    v = np.asarray(v, dtype=np.float64)
-    return f"{v.mean():.2f} +- {v.std(ddof=1) if v.size > 1 else 0.0:.2f}"
-
-
 for noise in ("0%", "1%"):
     stored = RESULTS[f"ct:test:23:{noise}"]
     m = stored["methods"]

@@ -133,7 +133,7 @@ def simple_loss(model, x0: torch.Tensor, schedule: Schedule, *, generator=None, 
         raise ValueError("weighting='vlb' is defined on the integer timesteps; use continuous=False")
     B = x0.shape[0]
     t = sample_t(B, schedule, continuous=continuous, generator=generator)
-    eps = randn_like(x0, generator) if noise == "gaussian" else draw_noise(x0, noise, generator)
+    eps = draw_noise(x0, noise, generator)
     x_t = q_sample(x0, t, eps, schedule)
     if p_uncond:
         cond = drop_labels(cond, p_uncond, model.null_class, generator=generator)

@@ -181,18 +181,8 @@ def best_dice(score: torch.Tensor, mask: torch.Tensor, *, region: torch.Tensor |
     """The best Dice :math:`2|P \\cap M| / (|P| + |M|)` over every threshold of ``score`` (pooled pixels); returns
     ``(dice, threshold)``, the pixels flagged being ``score > threshold``. The threshold is picked on the same
     data: an optimistic, AnoDDPM-style figure. Exact: the pixels sorted by score, Dice at each distinct value."""
-    s, m = _flat_pairs(score, mask, region)
-    return _best_dice_flat(s, m)
-
-
-def _best_dice_flat(s: np.ndarray, m: np.ndarray) -> tuple[float, float]:
-    order = np.argsort(-s, kind="stable")
-    ss, hits = s[order], np.cumsum(m[order])
-    k = np.arange(1, len(ss) + 1)
-    ends = np.append(ss[1:] != ss[:-1], True)  # cut only between distinct values
-    dice = np.where(ends, 2 * hits / (k + m.sum()), -1.0)
-    j = int(np.argmax(dice))
-    return float(dice[j]), float(ss[j + 1]) if j + 1 < len(ss) else float(ss[-1]) - 1.0
+    img = torch.zeros(score.shape, dtype=torch.long)  # one weight for every pixel: the plain pooled Dice
+    return _Pooled(score, mask, region, img).best_dice(np.ones(1))
 
 
 class _Pooled:
@@ -208,6 +198,7 @@ class _Pooled:
         order = np.argsort(s, kind="stable")
         s, self.m, self.img = s[order], m[order], i[order]
         self.starts = np.flatnonzero(np.append(True, s[1:] != s[:-1]))  # tie groups, ascending
+        self.values = s[self.starts]
 
     def metric(self, counts, metric):
         w = counts[self.img].astype(np.float64)
@@ -219,9 +210,17 @@ class _Pooled:
         if metric == "auroc":
             below = np.cumsum(neg) - neg
             return float((pos * (below + 0.5 * neg)).sum() / (P * N))
-        hits = np.cumsum(pos[::-1])  # flag the top groups
-        flagged = np.cumsum((pos + neg)[::-1])
-        return float((2 * hits / (flagged + P)).max())
+        return self.best_dice(counts)[0]
+
+    def best_dice(self, counts) -> tuple[float, float]:
+        """(best Dice, threshold): flag the top tie groups, the pixels with score > threshold."""
+        w = counts[self.img].astype(np.float64)
+        pos = np.add.reduceat(w * self.m, self.starts)[::-1]  # descending groups
+        flagged = np.cumsum(np.add.reduceat(w, self.starts)[::-1])
+        dice = 2 * np.cumsum(pos) / (flagged + pos.sum())
+        j = int(np.argmax(dice))
+        below = len(self.values) - 2 - j  # the highest group left unflagged
+        return float(dice[j]), float(self.values[below]) if below >= 0 else float(self.values[0]) - 1.0
 
 
 def bootstrap(score: torch.Tensor, mask: torch.Tensor, *, region: torch.Tensor | None = None,

@@ -53,7 +53,6 @@ from typing import Callable
 import torch
 
 from .. import _checks, param
-from ..config import randn_like
 from ..simplex import NOISES, draw_noise
 from .base import Step, check_inputs, declare, eval_eps, progress_bar
 from .spacing import alpha_bars, time_grid
@@ -79,8 +78,7 @@ def ddim_step(x0: torch.Tensor, eps: torch.Tensor, alpha_bar: float, alpha_bar_n
     noise_std = eta * math.sqrt((1 - a_next) / (1 - a) * (1 - a / a_next))
     x = math.sqrt(a_next) * x0 + math.sqrt(max(1 - a_next - noise_std ** 2, 0.0)) * eps
     if noise_std > 0:
-        x = x + noise_std * (randn_like(x, generator) if noise == "gaussian"
-                                  else draw_noise(x, noise, generator, **(noise_options or {})))
+        x = x + noise_std * draw_noise(x, noise, generator, **(noise_options or {}))
     return x
 
 
