@@ -171,3 +171,57 @@ def same_T(model, T: int, frame: str = "schedule") -> None:
     if mT is not None and mT != T:
         raise ValueError(f"the model was trained for T={mT} timesteps but the {frame} has T={T}; "
                          f"sample it with a {frame} of T={mT} (e.g. the one pretrained.load returns)")
+
+
+def as_tensor(name: str, value, *, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``torch.as_tensor(value)`` that names ``name`` when ``value`` cannot be one (a string, a dict, ...)
+    instead of torch's "new(): invalid data type 'str'"."""
+    if isinstance(value, (str, bytes, dict, set)) or value is None:
+        raise TypeError(f"{name} must be a tensor, an array or a number, got {type(value).__name__} {value!r:.40}")
+    try:
+        return torch.as_tensor(value, dtype=dtype)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise TypeError(f"{name} must be a tensor, an array or a number, got {type(value).__name__}: {exc}") from None
+
+
+def in_range(name: str, x: torch.Tensor, low: float = -1.0, high: float = 1.0, *, slack: float = 0.0,
+             hint: str = "rescale [0, 255] data with x / 127.5 - 1, [0, 1] data with 2 x - 1") -> torch.Tensor:
+    """Values of ``x`` must lie in [low - slack, high + slack]: the book's images are in [-1, 1], and data in
+    [0, 255] would otherwise run, and give numbers that mean nothing."""
+    lo, hi = x.min().item(), x.max().item()
+    if lo < low - slack or hi > high + slack:
+        raise ValueError(f"{name} must hold values in [{low:g}, {high:g}], got values from {lo:g} to {hi:g} ({hint})")
+    return x
+
+
+def real(name: str, x: torch.Tensor) -> torch.Tensor:
+    """``x`` must be real: a complex tensor's imaginary part would otherwise be dropped without a word."""
+    if x.is_complex():
+        raise TypeError(f"{name} must be a real tensor, got the complex dtype {x.dtype} (its imaginary part would be "
+                        f"dropped; pass x.real or x.abs() if that is what you mean)")
+    return x
+
+
+def options(where: str, given: dict, allowed) -> dict:
+    """Keyword options ``given`` must all be ``allowed``: a misspelt one (``sigm=3``) is refused by name instead
+    of being ignored while the default is used."""
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        have = ", ".join(sorted(allowed)) or "none"
+        raise TypeError(f"{where} got unknown keyword argument(s) {', '.join(unknown)}; it takes: {have}")
+    return given
+
+
+def not_empty(name: str, values, *, what: str = "values"):
+    """A list given to pick some of many must hold at least one: ``[]`` is not "all" (None is)."""
+    if values is not None and hasattr(values, "__len__") and len(values) == 0:
+        raise ValueError(f"{name} is an empty list; give at least one of the {what}, or None for all of them")
+    return values
+
+
+def batch(name: str, x: torch.Tensor, size: int, other: str = "x") -> torch.Tensor:
+    """``x`` must hold ``size`` items (the batch of ``other``): a batch of 1 or of another size would broadcast."""
+    if x.ndim == 0 or x.shape[0] != size:
+        got = "a scalar" if x.ndim == 0 else f"{x.shape[0]} item(s), shape {tuple(x.shape)}"
+        raise ValueError(f"{name} must hold one item per item of {other} ({size}), got {got}")
+    return x

@@ -54,6 +54,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from . import __version__
@@ -139,8 +140,22 @@ SAVE_STAGES = ("weights_tmp", "sidecar_tmp", "backup", "weights", "sidecar", "cl
 PREV = ".prev"  # suffix of the previous pair kept during a save
 
 
+def check_name(name) -> str:
+    """A checkpoint name is a name: no folders, no path, not empty (``../x`` would write outside its folder;
+    ``pretrained.load_file`` loads a path)."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a checkpoint name (str), got {type(name).__name__}")
+    seps = {"/", "\\", os.sep, os.altsep} - {None}
+    if (not name or name in (".", "..") or name.startswith(".") or any(s in name for s in seps)
+            or "\0" in name or Path(name).is_absolute()):
+        raise ValueError(f"name must be a checkpoint name such as 'digits' (no folder or path), got {name!r}; "
+                         f"to load a checkpoint file from elsewhere use ddlearn.pretrained.load_file(path)")
+    return name
+
+
 def pair_paths(folder, name: str) -> tuple[Path, Path]:
-    """``(folder/NAME.safetensors, folder/NAME.json)``."""
+    """``(folder/NAME.safetensors, folder/NAME.json)``; ``name`` must be a plain name (:func:`check_name`)."""
+    check_name(name)
     folder = Path(folder)
     return folder / f"{name}.safetensors", folder / f"{name}.json"
 
@@ -191,9 +206,9 @@ def write_pair(folder, name: str, tensors: dict, sidecar: dict, metadata: dict |
 
     Returns the weights' path.
     """
+    weights, side = pair_paths(folder, name)  # checks the name before anything is created
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    weights, side = pair_paths(folder, name)
     for stale in folder.glob(f"{name}.safetensors.*.tmp"):  # left by an interrupted save of this name
         stale.unlink(missing_ok=True)
     for stale in folder.glob(f"{name}.json.*.tmp"):
@@ -294,9 +309,35 @@ def _read_exact(weights: Path, side: Path, hint: str) -> tuple[dict, dict]:
                               f"(got {digest[:12]}..., expected {str(info.get('sha256'))[:12]}...){tail}")
     try:
         state = load_file(str(weights), device="cpu")
+        with safe_open(str(weights), framework="pt") as f:
+            meta = f.metadata() or {}
     except Exception as err:  # safetensors' own error class has changed name across versions
         raise CheckpointError(f"{weights} could not be read as safetensors ({err}){tail}") from err
+    _same_story(weights, side, info, meta, tail)
     return info, state
+
+
+def _same_story(weights: Path, side: Path, info: dict, meta: dict, tail: str) -> None:
+    """The sidecar and the weights' own metadata must tell the same recipe and storage: the sha256 in the
+    sidecar vouches for the weights, not for the sidecar's other fields, so a sidecar edited to another
+    schedule or T would otherwise load silently with the wrong noise levels."""
+    if "recipe" in meta:
+        try:
+            stored = json.loads(meta["recipe"])
+        except ValueError as err:
+            raise CheckpointError(f"{weights}'s metadata holds a recipe that is not JSON ({err}){tail}") from err
+        said = info.get("recipe")
+        if not isinstance(said, dict) or not isinstance(stored, dict):
+            raise CheckpointError(f"{side} has no recipe to compare with the one in {weights.name}'s metadata{tail}")
+        for key in sorted(set(stored) | set(said)):
+            if stored.get(key) != said.get(key):
+                raise CheckpointError(
+                    f"{side} and {weights.name} disagree on recipe field {key!r}: the sidecar says "
+                    f"{said.get(key)!r:.80}, the weights' metadata {stored.get(key)!r:.80} (was the sidecar "
+                    f"edited?){tail}")
+    if "storage" in meta and info.get("storage", meta["storage"]) != meta["storage"]:
+        raise CheckpointError(f"{side} and {weights.name} disagree on field 'storage': the sidecar says "
+                              f"{info.get('storage')!r}, the weights' metadata {meta['storage']!r}{tail}")
 
 
 def check_folder(folder, *, what: str = "out_dir") -> Path:

@@ -102,6 +102,7 @@ def cmd_train(args) -> int:
     out = Path(args.out) if args.out is not None else train.DEFAULT_OUT
     main = os.environ.get("RANK", "0") == "0"   # under torchrun, process 0 alone touches OUT
     try:
+        train.check_compile(args.compile)  # a misspelt backend is said before the folder or the data are made
         if main:
             checkpoint.check_folder(out, what="--out")  # before anything is trained
         result = train.run_recipe(args.recipe, fast=args.fast, out_dir=args.out, seed=args.seed, progress=True,
@@ -149,7 +150,7 @@ def cmd_student(args) -> int:
 
     chapters_dir = Path(args.chapters_dir) if args.chapters_dir else _default_chapters_dir()
     try:
-        written = write_student_notebooks(chapters_dir, args.out, only=args.chapters)
+        written = write_student_notebooks(chapters_dir, args.out, only=args.chapters, force=args.force)
     except (FileNotFoundError, ValueError) as exc:
         raise CLIError(str(exc)) from exc
     for path in written:
@@ -236,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="output folder (default: _build/student)")
     student.add_argument("--chapters", nargs="+", metavar="NN", help="only these chapters, by number (01 or 1)")
     student.add_argument("--chapters-dir", metavar="DIR", help="where the chapter sources are (default: ./chapters)")
+    student.add_argument("--force", action="store_true",
+                         help="replace student notebooks already in DIR (never the chapters themselves)")
     student.set_defaults(func=cmd_student)
 
     train = sub.add_parser(

@@ -57,9 +57,16 @@ def simplex_noise(shape, *, generator: torch.Generator | None = None, scale: flo
     (AnoDDPM: 6 octaves, persistence 0.8, at 256 px). Each image gets its own
     gradient permutation and offset from ``generator``.
     """
-    if len(shape) != 4:
-        raise ValueError(f"shape must be (B, C, H, W), got {tuple(shape)}")
-    B, C, H, W = (int(s) for s in shape)
+    if isinstance(shape, torch.Size):
+        shape = tuple(shape)
+    if not isinstance(shape, (tuple, list)) or len(shape) != 4:
+        raise ValueError(f"shape must be (B, C, H, W), got {shape!r:.60}")
+    for s in shape:
+        _checks.positive_int("shape", s)
+    B, C, H, W = shape
+    if H * W < 2:  # one pixel has no variance to normalise by: it would be 0/0
+        raise ValueError(f"shape must have at least 2 pixels per image (H * W >= 2), got {H}x{W}")
+    _checks.generator("generator", generator)
     _checks.positive_int("octaves", octaves)
     _checks.number("persistence", persistence, low=0, low_open=True)
     scale = H / 4 if scale is None else _checks.number("scale", scale, low=0, low_open=True)

@@ -43,6 +43,8 @@ import copy
 import re
 from pathlib import Path
 
+from . import _checks
+
 #: What a reader should know before each chapter (the front page of the HTML book and
 #: chapters/00_course.md show it).
 PREREQUISITES = {
@@ -211,8 +213,9 @@ def chapter_sources(chapters_dir, only: list[str] | None = None) -> list[Path]:
     sources = sorted(p for p in chapters_dir.glob("[0-9][0-9]_*.py"))
     if not sources:
         raise FileNotFoundError(f"no chapter sources (NN_name.py) in {chapters_dir}")
-    if not only:
+    if only is None:
         return sources
+    _checks.not_empty("only", only, what="chapter numbers")
     if isinstance(only, (str, int)):
         raise TypeError(f"only must be a list of chapter numbers such as ['01', '7'], got {only!r} "
                         f"(wrap one chapter in a list)")
@@ -240,21 +243,45 @@ def read_chapter(path) -> "nbformat.NotebookNode":  # noqa: F821
     return jupytext.read(Path(path))
 
 
-def write_student_notebooks(chapters_dir, out_dir, only: list[str] | None = None) -> list[Path]:
-    """Write ``OUT/NN_name.ipynb``, the student copy of each chapter; returns the paths written."""
+def write_student_notebooks(chapters_dir, out_dir, only: list[str] | None = None, *,
+                            force: bool = False) -> list[Path]:
+    """Write ``OUT/NN_name.ipynb``, the student copy of each chapter; returns the paths written.
+
+    Nothing a reader saved is lost: a notebook already in ``out_dir`` (a student's edited copy) is replaced only
+    with ``force=True``, and the chapters folder itself is refused whatever ``force`` says (its notebooks are the
+    solution chapters). Every check runs before the first file is written.
+    """
     import nbformat
 
     out_dir = Path(out_dir)
+    _checks.boolean("force", force)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"out_dir {str(out_dir)!r} is a file, not a folder: pick a folder for the student notebooks")
     sources = chapter_sources(chapters_dir, only)  # every check before anything is written
+    if out_dir.resolve() == Path(chapters_dir).resolve():
+        raise ValueError(f"out_dir {str(out_dir)!r} is the chapters folder: the student copies would replace the "
+                         "chapters and their solutions; pick another folder (e.g. _build/student)")
+    paths = [out_dir / f"{src.stem}.ipynb" for src in sources]
+    existing = [p for p in paths if p.exists() or p.is_symlink()]
+    if existing and not force:
+        names = ", ".join(p.name for p in existing[:4]) + (" ..." if len(existing) > 4 else "")
+        raise ValueError(f"out_dir {str(out_dir)!r} already holds {len(existing)} of these notebooks ({names}); "
+                              "a student's edits in them would be lost. Pick an empty folder, or pass force=True "
+                              "(--force) to replace them")
+    chapter_files = {p.resolve() for p in Path(chapters_dir).iterdir() if p.is_file()}
+    for path in paths:  # a symlink (or a hard-to-see alias) into the chapters folder is refused too
+        if path.resolve() in chapter_files:
+            raise ValueError(f"{path} is a chapter file ({path.resolve()}); student copies never replace a chapter")
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for src in sources:
+    for src, path in zip(sources, paths):
         nb = student_notebook(read_chapter(src))
         nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
-        path = out_dir / f"{src.stem}.ipynb"
-        nbformat.write(nb, path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        nbformat.write(nb, tmp)
+        if path.is_symlink():
+            path.unlink()  # replace the link itself, never the file it points to
+        tmp.replace(path)
         written.append(path)
     return written
 

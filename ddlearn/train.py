@@ -26,14 +26,15 @@ import signal
 import tempfile
 import threading
 import time
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
 from . import __version__, _checks, distributed, nets, pretrained, recipes
-from .checkpoint import (STORAGES, check_folder, load_state, pair_paths, read_sidecar, save_json, save_state,
-                         storage_tensors, write_pair)
+from .checkpoint import (STORAGES, CheckpointError, check_folder, check_name, load_state, pair_paths, read_sidecar,
+                         save_json, save_state, storage_tensors, write_pair)
 from .evals import evaluate
 from .losses import LOSSES
 from .recipe import Recipe, build_net, build_schedule, load_data, resolve_device
@@ -117,8 +118,7 @@ def train(recipe, *, fast: bool = False, progress: bool = True, resume=None, che
     """
     recipe = recipes.get(recipe).resolved(fast=fast, seed=seed)
     _checks.boolean("amp", amp)
-    if not isinstance(compile, (bool, str)) or compile == "":
-        raise TypeError(f"compile must be True, False or a torch.compile backend name, got {compile!r}")
+    check_compile(compile)
     ctx = distributed.setup(resolve_device(device))
     dev = ctx.device
     _checks.positive_int("steps", recipe.steps)
@@ -217,6 +217,21 @@ def _resume(path, recipe, net, ema, opt, gen, ctx):
         return load_state(copy_, recipe, net, ema, opt, gen)
 
 
+def check_compile(compile) -> bool | str:
+    """``compile`` is True, False or the name of a ``torch.compile`` backend this torch knows (a misspelt one
+    would otherwise fail at the first step, deep inside torch._dynamo, after the data is built)."""
+    if not isinstance(compile, (bool, str)) or compile == "":
+        raise TypeError(f"compile must be True, False or a torch.compile backend name, got {compile!r}")
+    if isinstance(compile, str):
+        from torch._dynamo import list_backends
+
+        known = list_backends(exclude_tags=())
+        if compile not in known:
+            raise ValueError(f"compile: unknown torch.compile backend {compile!r}; this torch has "
+                             f"{', '.join(b for b in known if 'TESTING' not in b)}")
+    return compile
+
+
 def load_or_train(name: str, *, directory=None):
     """``(model, schedule)`` of checkpoint ``name`` (:func:`ddlearn.pretrained.load`); if it is not there, a quick stand-in.
 
@@ -226,12 +241,44 @@ def load_or_train(name: str, *, directory=None):
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a checkpoint or recipe name (str), got {type(name).__name__}")
-    if name in pretrained.available(directory):
-        return tuple(pretrained.load(name, directory=directory))
-    print(f"checkpoint {name!r} not found: training a quick stand-in (the recipe's fast settings); "
-          f"`ddlearn train {name}` rebuilds the real one")
+    check_name(name)
+    from . import config
+
+    folder = pretrained.folder(directory)
+    halves = [p.name for p in pair_paths(folder, name) if p.exists()]
+    why = None
+    if len(halves) == 2:
+        try:
+            return tuple(pretrained.load(name, directory=directory))
+        except CheckpointError as err:
+            if not config.is_fast():
+                raise  # a damaged checkpoint is never replaced by another model's figures in full mode
+            why = f"refused ({err})"
+    else:
+        why = f"incomplete in {folder} (only {halves[0]})" if halves else f"not found in {folder}"
+        if halves and not config.is_fast():
+            raise CheckpointError(f"checkpoint {name!r} is {why}: its weights and sidecar come as a pair; "
+                                  f"`ddlearn train {name} --out {folder}` rebuilds it")
+    recipes.get(name)  # the stand-in is the recipe's: an unknown name is refused before anything is trained
+    message = (f"checkpoint {name!r} {why}: using a quick stand-in trained now with the recipe's fast settings; "
+               f"what follows shows that stand-in, not the shipped model. `ddlearn train {name}` rebuilds the "
+               "real one")
+    if config.is_fast():  # fast mode (CI, a quick look): said once per checkpoint
+        if name not in _STAND_INS_SAID:
+            _STAND_INS_SAID.add(name)
+            print(message)
+    else:
+        warnings.warn(message, StandInWarning, stacklevel=2)
+        print(f"WARNING: {message}")
     result = train(name, fast=True, progress=False)
     return result.model, result.schedule
+
+
+class StandInWarning(UserWarning):
+    """A chapter runs on a stand-in model because the shipped checkpoint is missing (full mode)."""
+
+
+_STAND_INS_SAID: set[str] = set()
 
 
 # --------------------------------------------------------------------------- run a recipe end to end

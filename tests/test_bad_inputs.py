@@ -830,11 +830,138 @@ def _video_unet_rows():
     ]
 
 
+# --------------------------------------------------------------------------- issue 24: the classes of silent
+# wrong results and deep tracebacks found by the probe of Chapters 07-09's code, one row per case it named
+def _issue24_rows():
+    import importlib
+
+    from ddlearn import operators, simplex, train
+    from ddlearn.data import clips, medical as med_data
+    from ddlearn.nets import VideoUNet
+    from ddlearn.operators import medical as med_ops, parametric
+    from ddlearn.restoration import consistency, gdp, patches, reconstruction, tasks
+    from ddlearn.video import metrics as video_metrics, sampling
+
+    classical = importlib.import_module("ddlearn.restoration.classical")
+    radon = med_ops.Radon(8, 4)
+    x = imgs()
+    kspace = med_ops.KSpace(med_ops.kspace_mask(8, 2))
+    m = _mask()
+    d = clips.clips(1, return_specs=True)
+    clip, spec = d["x"][0], d["specs"][0]
+    small = dict(image_size=8, frames=4, base=8, channel_mults=(1, 2), attn_res=(), temporal_attn_res=(),
+                 cross_res=(), context_dim=8, num_queries=2, qformer_depth=1)
+
+    def gdp_run(**kw):
+        return gdp.sample_gdp(unet(), imgs(), lin(), 2, operator=m, y=m(imgs()), progress=False, **kw)
+
+    def hierarchical(**kw):
+        op = operators.Downsample(2)
+        return patches.sample_hierarchical(unet(), imgs(n=1, s=16), lin(), 2, operator=op, y=op(imgs(n=1, s=16)),
+                                           patch=8, progress=False, **kw)
+
+    def truncated_dicom():
+        import tempfile
+
+        raw = med_data.dicom_path("CT_small.dcm").read_bytes()
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "cut.dcm"
+            path.write_bytes(raw[: len(raw) // 2])
+            return med_data.read_dicom(path)
+
+    def dicom_folder():
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            return med_data.read_dicom(tmp)
+
+    return [
+        # documented ranges
+        ("consistency-weight-range", lambda: consistency.sample_consistency(
+            unet(), x, lin(), 2, operator=radon, y=radon(x), weight=5, progress=False), E, "weight"),
+        ("data_consistency-weight-range", lambda: consistency.data_consistency(radon, x, radon(x), weight=5), E,
+         "weight"),
+        ("sart-relaxation-negative", lambda: reconstruction.sart(radon, radon(x), relaxation=-1), E, "relaxation"),
+        ("sart-relaxation-nan", lambda: reconstruction.sart(radon, radon(x), relaxation=float("nan")), E,
+         "relaxation"),
+        ("sart_tv-relaxation", lambda: reconstruction.sart_tv(radon, radon(x), relaxation=3.0), E, "relaxation"),
+        ("gdp-quality-level", lambda: gdp_run(quality={"level": 5}), E, "level"),
+        ("hierarchical-coarse_steps-0", lambda: hierarchical(coarse_steps=0), E, "coarse_steps"),
+        ("grid-patch-0", lambda: patches.grid(16, 0, 4), E, "patch"),
+        ("grid-stride-0", lambda: patches.grid(16, 4, 0), E, "stride"),
+        ("exposure-level", lambda: gdp.exposure_loss(imgs(c=3), level=2.0), E, "level"),
+        # complex where real is meant, and the reverse
+        ("blur-complex-x", lambda: operators.Blur(1.0)(x.to(torch.complex64)), T, "x"),
+        ("mask-complex-x", lambda: m(x.to(torch.complex64)), T, "x"),
+        ("radon-complex-y", lambda: radon.pinv(radon(x).to(torch.complex64)), T, "y"),
+        ("kspace-real-y-pinv", lambda: kspace.pinv(x), T, "y"),
+        ("kspace-real-y-adjoint", lambda: kspace.adjoint(x), T, "y"),
+        ("score_mri-real-y", lambda: consistency.sample_score_mri(unet(), x, lin(), 2, operator=kspace, y=kspace(x).real,
+                                                                  progress=False), T, "y"),
+        ("richardson-complex-y", lambda: classical.richardson_lucy(operators.Blur(1.0), x.to(torch.complex64)), T,
+         "y"),
+        # unknown keyword arguments
+        ("get-blur-sigm", lambda: operators.get("blur", sigm=3), T, "sigm"),
+        ("get-random-kep", lambda: operators.get("inpaint_random", kep=0.5), T, "kep"),
+        ("get-sr2-sigma", lambda: operators.get("sr2", sigma=1.0), T, "sigma"),
+        # batches that would broadcast
+        ("data_consistency-batch", lambda: consistency.data_consistency(radon, x, radon(imgs(n=3))), E, "y"),
+        ("data_consistency-batch-1", lambda: consistency.data_consistency(radon, imgs(n=3), radon(imgs(n=1))), E, "y"),
+        ("project-batch", lambda: radon.project(x, radon(imgs(n=3))), E, "y"),
+        ("project-shape", lambda: radon.project(x, torch.zeros(2, 3)), E, "y"),
+        ("richardson-copies-batch", lambda: classical.richardson_lucy(
+            parametric.BlindBlur(torch.tensor([0.5, 1.0, 1.5]), copies=3), x), E, "y"),
+        # empty lists are not "all"
+        ("clips-prompts-empty", lambda: clips.clips(2, prompts=[]), E, "prompts"),
+        ("clips-strides-empty", lambda: clips.clips(2, strides=[]), E, "strides"),
+        ("chapter_sources-only-empty", lambda: __import__("ddlearn.teaching", fromlist=["x"]).chapter_sources(
+            Path(__file__).resolve().parents[1] / "chapters", []), E, "only"),
+        # values outside the data range, modality, damaged files
+        ("make_task-255", lambda: tasks.make_task("blur", (imgs(c=3) + 1) * 127.5), E, "x"),
+        ("richardson-255", lambda: classical.richardson_lucy(operators.Blur(1.0), (x + 1) * 127.5), E, "y"),
+        ("clip_metrics-01", lambda: video_metrics.clip_metrics((clip + 1) / 2, spec), E, "clip"),
+        ("clip_metrics-255", lambda: video_metrics.clip_metrics((clip + 1) * 127.5, spec), E, "clip"),
+        ("ct_image-MR", lambda: med_data.ct_image("MR_small.dcm"), E, "Modality"),
+        ("dicom-truncated", truncated_dicom, E, "source"),
+        # NaN produced instead of refused
+        ("wiener-nsr-0", lambda: operators.Blur(2.0).wiener(operators.Blur(2.0)(imgs(s=16)), nsr=0), E, "nsr"),
+        ("simplex-1x1", lambda: simplex.simplex_noise((1, 1, 1, 1)), E, "shape"),
+        ("exposure-nan", lambda: gdp.exposure_loss(nan_like(imgs(c=3))), E, "x"),
+        ("colour-nan", lambda: gdp.colour_constancy_loss(nan_like(imgs(c=3))), E, "x"),
+        # deep tracebacks: strings or wrong types, dtypes, shapes, files, backends
+        ("Matrix-str", lambda: operators.Matrix("abc"), T, "A"),
+        ("Mask-str", lambda: operators.Mask("abc"), T, "mask"),
+        ("Convolution-str", lambda: operators.Convolution("abc"), T, "kernel"),
+        ("Radon-angles-str", lambda: med_ops.Radon(8, angles="abc"), T, "angles"),
+        ("animate-stride-str", lambda: sampling.animate(VideoUNet(**small), lin(), imgs(n=1, c=3), "right",
+                                                        stride="2", steps=2, progress=False), T, "stride"),
+        ("random_pixels-generator", lambda: operators.Mask.random_pixels(8, 0.5, generator=5), T, "generator"),
+        ("random_pixels-size-str", lambda: operators.Mask.random_pixels("8", 0.5), T, "size"),
+        ("box-top-str", lambda: operators.Mask.box(8, "1", 1, 2, 2), T, "top"),
+        ("kspace_mask-generator", lambda: med_ops.kspace_mask(16, 4, kind="random", generator=5), T, "generator"),
+        ("kspace_mask-size-str", lambda: med_ops.kspace_mask("16", 4), T, "size"),
+        ("make_task-generator", lambda: tasks.make_task("inpaint_random", imgs(c=3).clamp(-1, 1), generator=5), T, "generator"),
+        ("simplex-generator", lambda: simplex.simplex_noise((1, 1, 8, 8), generator=5), T, "generator"),
+        ("simplex-shape-str", lambda: simplex.simplex_noise((1, 1, "8", 8)), T, "shape"),
+        ("kspace-float16", lambda: kspace(x.half()), T, "x"),
+        ("kspace-float64-ok-bfloat16", lambda: kspace(x.bfloat16()), T, "x"),
+        ("video-unet-float16", lambda: VideoUNet(**small)(torch.zeros(1, 3, 4, 8, 8, dtype=torch.float16), 3), T,
+         "x_t"),
+        ("clip_metrics-size", lambda: video_metrics.clip_metrics(clip[:, :4], spec), E, "clip"),
+        ("clip_metrics-spec", lambda: video_metrics.clip_metrics(clip, "right"), T, "spec"),
+        ("clip_metrics-str", lambda: video_metrics.clip_metrics("clip", spec), T, "clip"),
+        ("read_dicom-folder", dicom_folder, E, "source"),
+        ("train-compile-backend", lambda: train.train("toy2d", progress=False, compile="bogus_backend"), E,
+         "compile"),
+        ("check_compile-type", lambda: train.check_compile(3), T, "compile"),
+    ]
+
+
 #: The chapter 07-09 modules (other rooms are still building them; rows are added as they land).
 LATER = {"data.faces/photos": _faces_photos_rows, "data.clips": _clips_rows, "data.medical": _medical_data_rows,
          "operators.parametric": _parametric_rows, "operators.medical": _medical_operators_rows,
          "restoration.gdp/patches": _gdp_patches_rows, "restoration.anomaly/consistency": _anomaly_consistency_rows,
-         "nets.video_unet": _video_unet_rows}
+         "nets.video_unet": _video_unet_rows, "issue24": _issue24_rows}
 
 
 def _later_cases():

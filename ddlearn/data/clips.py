@@ -265,8 +265,10 @@ def sample_specs(n: int, *, size: int = 16, split: str = "train", seed: int = 0,
     _checks.choice("split", split, SPLITS)
     _checks.positive_int("frames", frames, minimum=2)
     _checks.seed("seed", seed)
-    prompts = (prompts,) if isinstance(prompts, str) else tuple(prompts or PROMPTS)
-    strides = (strides,) if isinstance(strides, int) else tuple(strides or STRIDES)
+    _checks.not_empty("prompts", prompts, what="PROMPTS")
+    _checks.not_empty("strides", strides, what="STRIDES")
+    prompts = (prompts,) if isinstance(prompts, str) else tuple(PROMPTS if prompts is None else prompts)
+    strides = (strides,) if isinstance(strides, int) else tuple(STRIDES if strides is None else strides)
     for p in prompts:
         _checks.choice("prompt", p, PROMPTS)
     for s in strides:

@@ -41,6 +41,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from struct import error as struct_error
 
 import numpy as np
 import torch
@@ -315,13 +316,21 @@ def read_dicom(source="CT_small.dcm"):
                 path = dicom_path(source)
             else:
                 raise FileNotFoundError(f"no DICOM file at {path}")
+        if path.is_dir():
+            raise ValueError(f"source {str(path)!r} is a folder; give one DICOM file (a slice) in it")
         try:
             ds = pydicom.dcmread(str(path))
         except InvalidDicomError as err:
             raise ValueError(f"{path} is not a DICOM file (no 'DICM' preamble and no DICOM header: {err})") from err
+        except (OSError, EOFError, struct_error) as err:
+            raise ValueError(f"source {str(path)!r} could not be read as DICOM (truncated or damaged? {err})") from err
     if "PixelData" not in ds:
         raise ValueError("the DICOM data set has no pixel data (tag (7FE0,0010) PixelData is missing): "
-                         "nothing to display or reconstruct")
+                         "nothing to display or reconstruct (a truncated file loses it first)")
+    try:  # a truncated file keeps its header but not all its pixels: found now, not in a later figure
+        ds.pixel_array
+    except Exception as err:  # pydicom's decoders raise ValueError, AttributeError, RuntimeError...
+        raise ValueError(f"source: the DICOM pixel data cannot be decoded (truncated or damaged? {err})") from err
     return ds
 
 
@@ -382,7 +391,12 @@ def ct_image(source="CT_small.dcm", size: int | None = None, *, low: float = -10
              high: float = 1000.0) -> torch.Tensor:
     """A CT slice as a book image ``(1, 1, S, S)`` in [-1, 1]: HU ``low`` -> -1, ``high`` -> 1 (clipped),
     outside the inscribed circle set to -1 (air: the CT field of view), area-resized to ``size``."""
-    hu = to_hu(source)
+    ds = read_dicom(source)
+    modality = str(ds.get("Modality", ""))
+    if modality != "CT":  # MR intensities have no unit: windowing them as Hounsfield units means nothing
+        raise ValueError(f"source must be a CT slice (Modality 'CT') to be windowed in Hounsfield units, got "
+                         f"Modality {modality!r}; to_hu() shows another modality's stored values")
+    hu = to_hu(ds)
     if hu.ndim != 2 or hu.shape[0] != hu.shape[1]:
         raise ValueError(f"ct_image needs a square 2-D slice, got pixel array of shape {hu.shape}")
     _checks.number("low", low)

@@ -53,6 +53,11 @@ class Operator(torch.nn.Module):
     linear: bool = True
     #: dimensions of x the operator accepts (4 for images).
     x_ndim: int = 4
+    #: whether x may be complex (MRI's complex images) and whether y must be (k-space): a complex x where a real
+    #: image is meant would lose its imaginary part, a real y where k-space is meant is an image passed as data.
+    #: ``complex_y = None`` (an operator of your own that does not say) accepts either; the book's operators say.
+    complex_x: bool = False
+    complex_y: bool | None = None
 
     def __init__(self, noise: float = 0.0):
         super().__init__()
@@ -78,6 +83,9 @@ class Operator(torch.nn.Module):
 
     def check_x(self, x, name: str = "x") -> torch.Tensor:
         self._tensor(name, x)
+        if x.is_complex() and not self.complex_x:
+            raise TypeError(f"{type(self).__name__}: {name} must be a real image, got the complex dtype {x.dtype} "
+                            f"(its imaginary part would be dropped)")
         if x.ndim != self.x_ndim:
             want = "(B, C, H, W)" if self.x_ndim == 4 else f"{self.x_ndim} dimensions"
             raise ValueError(f"{type(self).__name__}: {name} must have shape {want}, got {tuple(x.shape)}")
@@ -85,6 +93,10 @@ class Operator(torch.nn.Module):
 
     def check_y(self, y, name: str = "y") -> torch.Tensor:
         self._tensor(name, y)
+        if self.complex_y is not None and y.is_complex() != self.complex_y:
+            want, got = ("complex (k-space)", "real") if self.complex_y else ("real", f"complex ({y.dtype})")
+            raise TypeError(f"{type(self).__name__}: {name} must be a {want} measurement, got a {got} tensor"
+                            + (" (an image? measure it with op(x))" if self.complex_y else ""))
         self.input_shape(tuple(y.shape))  # raises a ValueError naming the shape when it cannot be a measurement
         return y
 
@@ -153,13 +165,28 @@ class Operator(torch.nn.Module):
         the same y many times (DDNM, every step); None computes it. The one
         place this projection is written (``ddlearn.restoration.sample_ddnm`` uses it).
         """
-        self.check_x(x)
+        ax = self(x)
+        self.check_measurement(x, y, ax=ax)
         if pinv_y is None:
             pinv_y = self.pinv(y)
         else:
             self._tensor("pinv_y", pinv_y)
             _checks.same_shape("x", x, "pinv_y", pinv_y)
-        return pinv_y + x - self.pinv(self(x))
+        return pinv_y + x - self.pinv(ax)
+
+    def check_measurement(self, x: torch.Tensor, y, name: str = "y", *, ax: torch.Tensor | None = None
+                          ) -> torch.Tensor:
+        """``y`` must be a measurement of images shaped like ``x``: the shape of ``A(x)`` (``ax``, when the
+        caller has it), so that a y of another batch never broadcasts against x."""
+        self.check_y(y, name)
+        if ax is None:
+            with torch.no_grad():
+                ax = self.forward(torch.zeros_like(x))
+        want = tuple(ax.shape)
+        if tuple(y.shape) != want:
+            raise ValueError(f"{type(self).__name__}: {name} must have the shape {want} of a measurement of x "
+                             f"{tuple(x.shape)}, got {tuple(y.shape)}")
+        return y
 
     def __matmul__(self, other: "Operator") -> "Compose":
         return Compose(self, other)
@@ -171,8 +198,12 @@ class Operator(torch.nn.Module):
 class Identity(Operator):
     """y = x (+ noise): denoising."""
 
+    complex_y = False
+
+    # copies, not the caller's tensor itself: a sampler that updates its output in place must not write into x or y
+
     def forward(self, x):
-        return x
+        return x.clone()
 
     def input_shape(self, y_shape):
         if len(y_shape) != self.x_ndim:
@@ -180,24 +211,26 @@ class Identity(Operator):
         return y_shape
 
     def adjoint(self, y):
-        return self.check_y(y)
+        return self.check_y(y).clone()
 
     def pinv(self, y, **_):
-        return self.check_y(y)
+        return self.check_y(y).clone()
 
 
 class Matrix(Operator):
     """A dense matrix acting on vectors: y = x @ A^T, x (B, D), y (B, M). Small problems and 2-D toys."""
 
+    complex_y = False
+
     x_ndim = 2
 
     def __init__(self, A, noise: float = 0.0):
         super().__init__(noise)
-        A = torch.as_tensor(A)
+        A = _checks.as_tensor("A", A)
         if A.ndim == 1:
             A = A.reshape(1, -1)
         _checks.tensor("A", A if A.is_floating_point() else A.double(), ndim=2)
-        self.register_buffer("A", A.to(torch.float64))
+        self.register_buffer("A", A.detach().to(torch.float64).clone())  # its own copy, never the caller's
 
     def forward(self, x):
         if x.shape[1] != self.A.shape[1]:
@@ -233,6 +266,7 @@ class Compose(Operator):
         self.outer, self.inner = outer, inner
         self.linear = outer.linear and inner.linear
         self.x_ndim = inner.x_ndim
+        self.complex_x, self.complex_y = inner.complex_x, outer.complex_y
 
     def forward(self, x):
         return self.outer(self.inner(x))

@@ -29,9 +29,11 @@ class Mask(Operator):
     :meth:`random_pixels` or :meth:`box`.
     """
 
+    complex_y = False  # real measurements: a complex y would lose its imaginary part
+
     def __init__(self, mask, noise: float = 0.0):
         super().__init__(noise)
-        mask = torch.as_tensor(mask)
+        mask = _checks.as_tensor("mask", mask).detach().clone()  # the operator's own: the caller's stays theirs
         if mask.dtype == torch.bool:
             mask = mask.float()
         _checks.tensor("mask", mask, ndim=(2, 3, 4))
@@ -47,14 +49,17 @@ class Mask(Operator):
     def random_pixels(cls, size: int | tuple, keep: float, *, generator: torch.Generator | None = None,
                       noise: float = 0.0) -> "Mask":
         """Keep each pixel of a ``size`` (side or (H, W)) image with probability ``keep``."""
-        h, w = (size, size) if isinstance(size, int) else size
+        h, w = _size("size", size)
         _checks.number("keep", keep, low=0, high=1)
+        _checks.generator("generator", generator)
         return cls((torch.rand(h, w, generator=generator) < keep).float(), noise)
 
     @classmethod
     def box(cls, size: int | tuple, top: int, left: int, height: int, width: int, noise: float = 0.0) -> "Mask":
         """Hide the box [top:top+height, left:left+width] of a ``size`` image (inpaint it)."""
-        h, w = (size, size) if isinstance(size, int) else size
+        h, w = _size("size", size)
+        for arg, v, least in (("top", top, 0), ("left", left, 0), ("height", height, 1), ("width", width, 1)):
+            _checks.positive_int(arg, v, minimum=least)
         if not (0 <= top < h and 0 <= left < w and height >= 1 and width >= 1):
             raise ValueError(f"box ({top}, {left}, {height}, {width}) does not fit a {h}x{w} image")
         m = torch.ones(h, w)
@@ -90,6 +95,8 @@ class Downsample(Operator):
     A^T y = nearest-upsample(y) / f^2 and A^+ y = nearest-upsample(y).
     """
 
+    complex_y = False  # real measurements: a complex y would lose its imaginary part
+
     def __init__(self, factor: int, noise: float = 0.0):
         super().__init__(noise)
         self.factor = _checks.positive_int("factor", factor)
@@ -120,6 +127,8 @@ class Downsample(Operator):
 
 class Grayscale(Operator):
     """Colour to gray: the channel mean, (B, C, H, W) -> (B, 1, H, W). A^+ copies the gray value to every channel."""
+
+    complex_y = False  # real measurements: a complex y would lose its imaginary part
 
     def __init__(self, channels: int = 3, noise: float = 0.0):
         super().__init__(noise)
@@ -161,9 +170,11 @@ class Convolution(Operator):
     (frequencies below that are treated as lost: the truncated-SVD pinv).
     """
 
+    complex_y = False  # real measurements: a complex y would lose its imaginary part
+
     def __init__(self, kernel, noise: float = 0.0, rcond: float = 1e-3):
         super().__init__(noise)
-        kernel = torch.as_tensor(kernel, dtype=torch.float64)
+        kernel = _checks.as_tensor("kernel", kernel, dtype=torch.float64).detach().clone()
         _checks.tensor("kernel", kernel, ndim=2)
         self.register_buffer("kernel", kernel)
         self.rcond = _checks.number("rcond", rcond, low=0)
@@ -215,7 +226,8 @@ class Convolution(Operator):
         H = self.transfer(*y.shape[-2:])
         if nsr is None:
             nsr = self.noise ** 2 / 0.25 if self.noise > 0 else 1e-3
-        _checks.number("nsr", nsr, low=0)
+        # nsr = 0 is the plain inverse filter: 0/0 (NaN) wherever the blur's transfer function vanishes
+        _checks.number("nsr", nsr, low=0, low_open=True)
         return self._filter(y, H.conj() / (H.abs() ** 2 + nsr))
 
 
@@ -238,6 +250,7 @@ def get(name: str, size: int = 16, *, noise: float = 0.0, generator: torch.Gener
     ``keep`` for random pixels).
     """
     _checks.choice("operator name", name, NAMES)
+    _checks.options(f"operators.get({name!r})", kwargs, OPTIONS[name])
     if name == "inpaint_box":
         h, w = kwargs.get("height", size // 2), kwargs.get("width", size // 2)
         return Mask.box(size, kwargs.get("top", (size - h) // 2), kwargs.get("left", (size - w) // 2), h, w, noise)
@@ -251,3 +264,15 @@ def get(name: str, size: int = 16, *, noise: float = 0.0, generator: torch.Gener
 
 
 NAMES = ("inpaint_box", "inpaint_random", "sr2", "sr4", "blur", "denoise")
+#: the keyword options :func:`get` passes on, by operator name (anything else is refused by name)
+OPTIONS = {"inpaint_box": ("top", "left", "height", "width"), "inpaint_random": ("keep",), "sr2": (), "sr4": (),
+           "blur": ("sigma",), "denoise": ()}
+
+
+def _size(name: str, size) -> tuple[int, int]:
+    """An image side ``size`` or ``(H, W)``, as two positive ints."""
+    if isinstance(size, int) and not isinstance(size, bool):
+        size = (size, size)
+    if not isinstance(size, (tuple, list)) or len(size) != 2:
+        raise TypeError(f"{name} must be an image side (int) or (H, W), got {size!r:.40}")
+    return tuple(_checks.positive_int(name, s) for s in size)

@@ -136,6 +136,8 @@ class Radon(Operator):
     eigenvalue cut-off of the exact pseudo-inverse.
     """
 
+    complex_y = False  # real measurements: a complex y would lose its imaginary part
+
     def __init__(self, size: int, views: int | None = None, *, angles=None, noise: float = 0.0,
                  rcond: float = 1e-6):
         super().__init__(noise)
@@ -147,7 +149,10 @@ class Radon(Operator):
             angles = np.linspace(0.0, 180.0, views, endpoint=False)
         elif views is not None:
             raise ValueError("give views or angles, not both")
-        theta = np.asarray(angles, dtype=np.float64).reshape(-1)
+        try:
+            theta = np.array(angles, dtype=np.float64).reshape(-1)  # a copy: the caller's array stays theirs
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"angles must be numbers (degrees), got {type(angles).__name__}: {err}") from None
         if theta.size == 0:
             raise ValueError("the Radon transform needs at least one view; got zero angles")
         if not np.all(np.isfinite(theta)):
@@ -282,6 +287,7 @@ def kspace_mask(size: int, acceleration: float, *, kind: str = "equispaced", cen
         center_fraction = CENTER_FRACTION.get(acceleration, 0.32 / acceleration)
     _checks.number("center_fraction", center_fraction, low=0, high=1)
     _checks.number("decay", decay, low=0)
+    _checks.generator("generator", generator)
     total = max(1, int(round(size / acceleration)))
     n_center = min(total, max(1, int(round(size * center_fraction))))
     c = size // 2
@@ -315,9 +321,12 @@ class KSpace(Operator):
     noise on the sampled entries (:math:`E|n|^2 = \sigma^2`).
     """
 
+    complex_x = True   # an MRI image may be complex; the book's are real
+    complex_y = True   # k-space data is complex: a real y is an image passed by mistake
+
     def __init__(self, mask, noise: float = 0.0):
         super().__init__(noise)
-        mask = torch.as_tensor(mask)
+        mask = _checks.as_tensor("mask", mask).detach().clone()  # the operator's own: the caller's stays theirs
         if mask.dtype == torch.bool:
             mask = mask.float()
         _checks.tensor("mask", mask, ndim=2)
@@ -337,6 +346,13 @@ class KSpace(Operator):
     def rate(self) -> float:
         """The fraction of k-space sampled (1 / acceleration)."""
         return float(self.mask.mean())
+
+    def check_x(self, x, name: str = "x"):
+        super().check_x(x, name)
+        if x.dtype not in (torch.float32, torch.float64, torch.complex64, torch.complex128):
+            raise TypeError(f"KSpace: {name} must be float32 or float64 (or complex64/128) for the FFT, got {x.dtype}; "
+                            f"pass {name}.float()")
+        return x
 
     def _fits(self, shape, name):
         if len(shape) != 4 or tuple(shape[-2:]) != tuple(self.mask.shape):
@@ -358,7 +374,6 @@ class KSpace(Operator):
     def adjoint(self, y):
         r""":math:`\mathcal F^{-1}(M \odot y)`, complex (for real images take ``.real``)."""
         self.check_y(y)
-        y = y if y.is_complex() else y.to(torch.complex128 if y.dtype == torch.float64 else torch.complex64)
         return torch.fft.ifft2(torch.fft.ifftshift(y * self._m(y), dim=(-2, -1)), norm="ortho")
 
     def pinv(self, y, **_):

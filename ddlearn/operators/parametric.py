@@ -59,6 +59,8 @@ def _own(value) -> torch.Tensor:
 class ParametricOperator(Operator):
     """Base of operators with unknown ``nn.Parameter`` s. ``channels`` fixes C (None: any)."""
 
+    complex_y = False  # real measurements: a complex y would lose its imaginary part
+
     linear = False
 
     def __init__(self, channels: int | None = None, noise: float = 0.0, copies: int = 1):

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint import CheckpointError, read_pair, read_sidecar, restore_dtypes
+from ..checkpoint import CheckpointError, check_name, read_pair, read_sidecar, restore_dtypes
 from ..recipe import Recipe, build_net, build_schedule, resolve_device
 
 HERE = Path(__file__).resolve().parent
@@ -47,14 +47,7 @@ def _dir(directory=None) -> Path:
 
 def _check_name(name) -> str:
     """A checkpoint name is a name: no folders, no path (``load_file`` loads a path)."""
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a checkpoint name (str), got {type(name).__name__}")
-    seps = {"/", "\\", os.sep, os.altsep} - {None}
-    if (not name or name in (".", "..") or name.startswith(".") or any(s in name for s in seps)
-            or "\0" in name or Path(name).is_absolute()):
-        raise ValueError(f"name must be a checkpoint name such as 'digits' (no folder or path), got {name!r}; "
-                         f"to load a checkpoint file from elsewhere use ddlearn.pretrained.load_file(path)")
-    return name
+    return check_name(name)
 
 
 @dataclass
@@ -74,6 +67,11 @@ class Pretrained:
     def T(self) -> int | None:
         """The number of timesteps the model was trained for (``model.T``; None for a clean classifier)."""
         return getattr(self.model, "T", None)
+
+
+def folder(directory=None) -> Path:
+    """The folder checkpoints are read from: ``directory``, else ``$DDLEARN_PRETRAINED_DIR``, else the shipped one."""
+    return _dir(directory)
 
 
 def available(directory=None) -> list[str]:
@@ -147,4 +145,4 @@ def _load(weights: Path, name: str, device: torch.device) -> Pretrained:
     return Pretrained(model=model, schedule=build_schedule(recipe), recipe=recipe, info=meta)
 
 
-__all__ = ["available", "load", "load_file", "info", "CheckpointError", "Pretrained"]
+__all__ = ["available", "folder", "load", "load_file", "info", "CheckpointError", "Pretrained"]

@@ -45,6 +45,9 @@ def _intensity(name: str, y: torch.Tensor):
     from .. import _checks
 
     _checks.tensor(name, y, ndim=4)
+    _checks.real(name, y)
+    # a noisy measurement may stray a little past [-1, 1]; [0, 255] data would be clamped to white
+    _checks.in_range(name, y, slack=0.5)
     return ((y.detach().double().cpu() + 1) / 2).clamp(0, 1).numpy()
 
 
@@ -64,18 +67,22 @@ def richardson_lucy(operator: Convolution, y: torch.Tensor, num_iter: int = 30) 
     from .. import _checks
 
     kernel = getattr(operator, "kernel", None)
-    if kernel is None and hasattr(operator, "sigma"):  # a BlindBlur at its current width
+    if kernel is not None:
+        kernels = [kernel]
+    elif hasattr(operator, "sigma"):  # a BlindBlur at its current width(s): one kernel per copy
         from ..operators import gaussian_kernel
-        kernel = gaussian_kernel(float(operator.sigma.reshape(-1)[0]), 2 * operator.radius + 1)
-    if kernel is None:
+        kernels = [gaussian_kernel(float(s), 2 * operator.radius + 1) for s in operator.sigma.detach().reshape(-1)]
+    else:
         raise TypeError(f"operator must be a blur with a kernel (Convolution, Blur, BlindBlur), got "
                         f"{type(operator).__name__}")
     _checks.positive_int("num_iter", num_iter)
-    k = kernel.detach().double().cpu().numpy()
-    r = max(k.shape) // 2
     u = _intensity("y", y)
+    if len(kernels) not in (1, u.shape[0]):
+        raise ValueError(f"operator has {len(kernels)} blur widths (one per item) but y holds {u.shape[0]} items")
     out = np.empty_like(u)
     for b in range(u.shape[0]):
+        k = kernels[b if len(kernels) > 1 else 0].detach().double().cpu().numpy()
+        r = max(k.shape) // 2
         for c in range(u.shape[1]):
             padded = np.pad(u[b, c], r, mode="wrap")
             out[b, c] = rl(padded, k, num_iter=num_iter, clip=True)[r:r + u.shape[2], r:r + u.shape[3]]

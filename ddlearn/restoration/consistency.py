@@ -122,11 +122,16 @@ def data_consistency(operator: Operator, x: torch.Tensor, y: torch.Tensor, *, we
     r""":math:`x + \lambda A^\top (A A^\top + \mu I)^{-1}(y - A x)` (``weight`` :math:`\lambda`, ``damping`` :math:`\mu`).
 
     ``weight=1, damping=0`` is the orthogonal projection onto :math:`\{A x = y\}`.
-    A real ``x`` stays real (the real part of a complex correction).
+    A real ``x`` stays real (the real part of a complex correction). ``weight`` lies in [0, 1] (past 1 the
+    step overshoots the consistent set and, repeated, diverges); ``y`` must be a measurement of x's batch.
     """
-    _checks.number("weight", weight, low=0)
+    if not isinstance(operator, Operator):
+        raise TypeError(f"operator must be a ddlearn.operators.Operator, got {type(operator).__name__}")
+    _checks.number("weight", weight, low=0, high=1)
     with torch.no_grad():
-        corr = damped_pinv(operator, y - operator(x), damping, real=not x.is_complex())
+        ax = operator(x)
+        operator.check_measurement(x, y, ax=ax)
+        corr = damped_pinv(operator, y - ax, damping, real=not x.is_complex())
     if corr.is_complex() and not x.is_complex():
         corr = corr.real
     return x + weight * corr.to(x.dtype)
@@ -171,7 +176,7 @@ def sample_consistency(model, x_T: torch.Tensor, schedule, steps: int, *, operat
     """
     check_inputs(model, x_T, schedule)
     check_measurement(operator, y, x_T, linear_for="data consistency")
-    _checks.number("weight", weight, low=0)
+    _checks.number("weight", weight, low=0, high=1)
     _checks.number("damping", damping, low=0)
     predict = consistency_predict(model, operator, y, on=on, weight=weight, damping=damping, noisy_y=noisy_y,
                                   generator=generator)

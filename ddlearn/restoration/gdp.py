@@ -171,6 +171,9 @@ def fit_low_light(operator: LowLight, x: torch.Tensor, y: torch.Tensor, *, ridge
 def exposure_loss(x: torch.Tensor, level: float = 0.6, patch: int = 8) -> torch.Tensor:
     r"""Exposure control: :math:`\frac1P\sum_p (\bar u_p - E)^2` per item, :math:`\bar u_p` the mean intensity
     (channels and a ``patch x patch`` block averaged, :math:`u = (x+1)/2`) of block p, E = ``level``. Shape (B,)."""
+    _checks.tensor("x", x, ndim=4)
+    _checks.number("level", level, low=0, high=1)
+    _checks.positive_int("patch", patch)
     u = ((x + 1) / 2).mean(1, keepdim=True)
     k = max(1, min(patch, u.shape[-1], u.shape[-2]))
     means = F.avg_pool2d(u, k)
@@ -180,6 +183,7 @@ def exposure_loss(x: torch.Tensor, level: float = 0.6, patch: int = 8) -> torch.
 def colour_constancy_loss(x: torch.Tensor) -> torch.Tensor:
     r"""Colour constancy (gray world): :math:`\sum_{(p,q)} (\bar u_p - \bar u_q)^2` over the channel pairs
     (rg, rb, gb) of the channel means per item. Shape (B,); 0 for a gray-world image or one channel."""
+    _checks.tensor("x", x, ndim=4)
     if x.shape[1] < 2:
         return x.new_zeros(x.shape[0])
     m = ((x + 1) / 2).mean((2, 3))  # (B, C)
@@ -189,6 +193,7 @@ def colour_constancy_loss(x: torch.Tensor) -> torch.Tensor:
 
 def tv_loss(m: torch.Tensor) -> torch.Tensor:
     r"""Total variation of a map (..., H, W): mean squared horizontal plus vertical differences (scalar)."""
+    _checks.tensor("m", m, ndim=(2, 3, 4, 5))
     dh = (m[..., 1:, :] - m[..., :-1, :]).pow(2).mean() if m.shape[-2] > 1 else m.new_zeros(())
     dw = (m[..., :, 1:] - m[..., :, :-1]).pow(2).mean() if m.shape[-1] > 1 else m.new_zeros(())
     return dh + dw
@@ -211,6 +216,9 @@ class Guide:
         if not isinstance(self.operator, Operator):
             raise TypeError(f"operator must be a ddlearn.operators.Operator, got {type(self.operator).__name__}")
         _checks.tensor("y", self.y)
+        # the data are constants: a y measured through an operator whose parameters require grad carries that
+        # graph, and stepping the parameters would backpropagate into it (a second backward through a freed graph)
+        self.y = self.y.detach()
         self.weight = _checks.number("weight", self.weight, low=0)
         _checks.choice("compare", self.compare, ("auto", "image", "measurement"))
         if self.compare == "auto":
@@ -253,7 +261,8 @@ def _check_quality(quality) -> dict:
         raise TypeError(f"quality must be a dict of loss weights ({', '.join(QUALITY)}), got {type(quality).__name__}")
     for k, v in quality.items():
         _checks.choice("quality loss", k, QUALITY)
-        _checks.number(f"quality[{k!r}]", v, low=0)
+        # 'level' is the exposure loss's target intensity, in [0, 1]; the others are weights >= 0
+        _checks.number(f"quality[{k!r}]", v, low=0, high=1 if k == "level" else None)
     return dict(quality)
 
 

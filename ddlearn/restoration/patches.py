@@ -35,6 +35,9 @@ from ..operators import Compose, Downsample, Operator
 
 def grid(size: int, patch: int, stride: int) -> list[int]:
     """Start offsets of patches covering ``size`` pixels: 0, stride, 2 stride, ..., and size - patch."""
+    _checks.positive_int("size", size)
+    _checks.positive_int("patch", patch)
+    _checks.positive_int("stride", stride)
     if size < patch:
         raise ValueError(f"the image side {size} is smaller than the patch {patch}")
     starts = list(range(0, size - patch + 1, stride))
@@ -133,6 +136,8 @@ class Upsample(Operator):
     """Nearest-neighbour upsampling by ``factor``: (B, C, h, w) -> (B, C, f h, f w); the coarse pass's link
     between a coarse image and the full-size measurement (``operator @ Upsample(f)``). Linear, A^T = f^2 Downsample."""
 
+    complex_y = False  # real measurements: a complex y would lose its imaginary part
+
     def __init__(self, factor: int):
         super().__init__(0.0)
         self.factor = _checks.positive_int("factor", factor)
@@ -184,12 +189,14 @@ def sample_hierarchical(model, x_T: torch.Tensor, schedule, steps: int, *, opera
         raise ValueError(f"sample_hierarchical needs square images whose side is a multiple of patch={patch}, "
                          f"got x_T of shape {tuple(x_T.shape)}")
     _checks.number("coarse_weight", coarse_weight, low=0)
+    if coarse_steps is not None:  # 0 must not quietly mean "as many as steps"
+        _checks.positive_int("coarse_steps", coarse_steps)
     f = H // patch
     if f == 1:
         return sampler(model, x_T, schedule, steps, operator=operator, y=y, generator=generator,
                        progress=progress, **options)
     c_T = randn((B, C, patch, patch), generator=generator, dtype=x_T.dtype, device=x_T.device)
-    coarse = sampler(model, c_T, schedule, coarse_steps or steps, operator=[Compose(operator, Upsample(f))], y=[y],
+    coarse = sampler(model, c_T, schedule, steps if coarse_steps is None else coarse_steps, operator=[Compose(operator, Upsample(f))], y=[y],
                      compare="measurement", generator=generator, progress=progress, **options)
     # the two guides share one step: weights summing to 1 keep the combined pull no larger than one guide's
     # (each normalised step is at most the misfit; two full ones where both apply would overshoot it)

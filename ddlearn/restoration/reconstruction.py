@@ -76,12 +76,19 @@ def fbp(operator: Radon, y: torch.Tensor, *, filter_name: str = "ramp") -> torch
     return _back(out, op, y)
 
 
+def _relaxation(value) -> float:
+    """SART's step, in (0, 1]: at 0 nothing moves, a negative one climbs the misfit, past 1 it oscillates
+    (scikit-image advises values well below 1)."""
+    return _checks.number("relaxation", value, low=0, low_open=True, high=1)
+
+
 def sart(operator: Radon, y: torch.Tensor, *, sweeps: int = SART_SWEEPS, relaxation: float = 0.15) -> torch.Tensor:
     """``sweeps`` passes of SART (``skimage.transform.iradon_sart``), each starting from the last, mu >= 0."""
     from skimage.transform import iradon_sart
 
     op = _radon(operator, y)
     _checks.positive_int("sweeps", sweeps)
+    _relaxation(relaxation)
     out = []
     for s in _attenuation_sinograms(op, y):
         img = None
@@ -100,6 +107,7 @@ def sart_tv(operator: Radon, y: torch.Tensor, *, sweeps: int = SART_TV["sweeps"]
     op = _radon(operator, y)
     _checks.positive_int("sweeps", sweeps)
     _checks.number("weight", weight, low=0)
+    _relaxation(relaxation)
     out = []
     for s in _attenuation_sinograms(op, y):
         img = None

@@ -179,7 +179,9 @@ def make_task(name: str, x: torch.Tensor, *, noise: float = 0.0, generator: torc
     """
     _checks.choice("task", name, TASKS)
     _checks.tensor("x", x, ndim=4)
+    _checks.in_range("x", x)  # clean images in [-1, 1]: a [0, 255] x would make every figure meaningless
     _checks.number("noise", noise, low=0)
+    _checks.generator("generator", generator)
     B, C, H, W = x.shape
     for arg, value in (("f", f), ("mask", mask)):
         if value is not None and name != "lowlight":

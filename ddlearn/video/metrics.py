@@ -196,12 +196,39 @@ def direction_right(d, D, *, angle: float = ANGLE, min_length: float = MIN_LENGT
     return cos >= math.cos(math.radians(angle)) and nd >= min_length * nD
 
 
+#: How far past [-1, 1] a generated clip may stray (the sampler's x0 is clamped, its last step may overshoot a
+#: little); a clip in [0, 255] is a mistake, not a sample.
+CLIP_RANGE_SLACK = 0.5
+
+
+def check_spec_clip(clip: torch.Tensor, spec, image: torch.Tensor | None = None) -> None:
+    """``clip`` (3, F, H, W) must be a clip of ``spec``: its frames, its size, values in [-1, 1] (a [0, 1] clip of
+    a spec whose real frames reach below 0 is refused: its colours would be read as other colours)."""
+    if not isinstance(spec, _clips.ClipSpec):
+        raise TypeError(f"spec must be a ddlearn.data.clips.ClipSpec (clips(..., return_specs=True)['specs']), got "
+                        f"{type(spec).__name__}")
+    want = (3, spec.frames, spec.size, spec.size)
+    if tuple(clip.shape) != want:
+        raise ValueError(f"clip must have shape {want} (3, frames, size, size) to match its spec, got "
+                         f"{tuple(clip.shape)}")
+    if image is not None and tuple(image.shape) != want[:1] + want[2:]:
+        raise ValueError(f"image must have shape {(3, spec.size, spec.size)}, got {tuple(image.shape)}")
+    _checks.in_range("clip", clip, slack=CLIP_RANGE_SLACK)
+    if clip.min() >= 0 and float(_clips.render_clip(spec).min()) < -0.5:
+        raise ValueError("clip must hold values in [-1, 1], got values from "
+                         f"{float(clip.min()):g} to {float(clip.max()):g} where the real clip reaches "
+                         f"{float(_clips.render_clip(spec).min()):.2f} (a [0, 1] clip? pass 2 * clip - 1)")
+
+
 def clip_metrics(clip, spec, image=None) -> dict:
     """Every per-clip figure for one generated ``clip`` (3, F, H, W) of ``spec`` (see the module docstring).
 
     Figures that cannot be computed (an untrackable sprite) are NaN; :func:`summarize` skips them.
     """
-    _checks.tensor("clip", torch.as_tensor(clip), ndim=4)
+    clip = _checks.as_tensor("clip", clip)
+    _checks.tensor("clip", clip, ndim=4)
+    image = None if image is None else _checks.tensor("image", _checks.as_tensor("image", image), ndim=3)
+    check_spec_clip(clip, spec, image)
     with warnings.catch_warnings():  # means over untrackable (empty) frames are NaN by design
         warnings.simplefilter("ignore", RuntimeWarning)
         return _clip_metrics(clip, spec, image)

@@ -74,7 +74,9 @@ def _prompts(prompt, batch: int) -> torch.Tensor:
 
 
 def _strides(stride, batch: int, model) -> torch.Tensor:
-    s = torch.as_tensor(stride, dtype=torch.float32).reshape(-1)
+    if isinstance(stride, bool):
+        raise TypeError("stride must be a number or a tensor of one per image, got bool")
+    s = _checks.as_tensor("stride", stride, dtype=torch.float32).reshape(-1)
     if s.numel() == 1:
         s = s.expand(batch)
     if s.numel() != batch:
