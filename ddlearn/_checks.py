@@ -218,10 +218,3 @@ def not_empty(name: str, values, *, what: str = "values"):
         raise ValueError(f"{name} is an empty list; give at least one of the {what}, or None for all of them")
     return values
 
-
-def batch(name: str, x: torch.Tensor, size: int, other: str = "x") -> torch.Tensor:
-    """``x`` must hold ``size`` items (the batch of ``other``): a batch of 1 or of another size would broadcast."""
-    if x.ndim == 0 or x.shape[0] != size:
-        got = "a scalar" if x.ndim == 0 else f"{x.shape[0]} item(s), shape {tuple(x.shape)}"
-        raise ValueError(f"{name} must hold one item per item of {other} ({size}), got {got}")
-    return x

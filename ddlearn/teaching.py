@@ -240,7 +240,11 @@ def read_chapter(path) -> "nbformat.NotebookNode":  # noqa: F821
         raise TypeError(f"path must be a file path (str or Path), got {type(path).__name__}")
     if not Path(path).is_file():
         raise FileNotFoundError(f"path {str(path)!r}: no such chapter file")
-    return jupytext.read(Path(path))
+    try:
+        return jupytext.read(Path(path))
+    except (ValueError, KeyError, SyntaxError) as err:  # a truncated .ipynb is not JSON (nbformat's NotJSONError)
+        raise ValueError(f"path {str(path)!r} could not be read as a chapter (truncated or damaged? "
+                         f"{type(err).__name__}: {str(err)[:120]})") from err
 
 
 def write_student_notebooks(chapters_dir, out_dir, only: list[str] | None = None, *,

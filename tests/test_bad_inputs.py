@@ -570,15 +570,15 @@ def _video_sampling_rows():
          "image"),
         ("animate-image-empty", lambda: video.animate(net, lin(), torch.zeros(0, 3, 8, 8), "right", progress=False),
          E, "image"),
-        ("animate-stride", lambda: video.animate(net, lin(), imgs(c=3), "right", stride=9, progress=False), E,
+        ("animate-stride", lambda: video.animate(net, lin(), imgs(c=3).clamp(-1, 1), "right", stride=9, progress=False), E,
          "stride"),
-        ("animate-T", lambda: video.animate(net, schedules.linear(T=50), imgs(c=3), "right", steps=2,
+        ("animate-T", lambda: video.animate(net, schedules.linear(T=50), imgs(c=3).clamp(-1, 1), "right", steps=2,
                                             progress=False), E, "T=1000"),
-        ("animate-generator", lambda: video.animate(net, lin(), imgs(c=3), "right", steps=2, generator=5,
+        ("animate-generator", lambda: video.animate(net, lin(), imgs(c=3).clamp(-1, 1), "right", steps=2, generator=5,
                                                     progress=False), T, "generator"),
-        ("animate-clip", lambda: video.animate(net, lin(), imgs(c=3), "right", steps=2, clip=(1, -1),
+        ("animate-clip", lambda: video.animate(net, lin(), imgs(c=3).clamp(-1, 1), "right", steps=2, clip=(1, -1),
                                                progress=False), E, "clip"),
-        ("animate-eta", lambda: video.animate(net, lin(), imgs(c=3), "right", steps=2, eta=-1,
+        ("animate-eta", lambda: video.animate(net, lin(), imgs(c=3).clamp(-1, 1), "right", steps=2, eta=-1,
                                               progress=False), E, "eta"),
     ]
 
@@ -787,9 +787,9 @@ def _anomaly_consistency_rows():
     y = radon(imgs())
     score = torch.rand(1, 1, 8, 8, generator=gen())
     return [
-        ("anomaly-t0", lambda: anomaly.anomaly_map(unet(), lin(), imgs(), t0=1000), E, "t0"),
+        ("anomaly-t0", lambda: anomaly.anomaly_map(unet(), lin(), imgs().clamp(-1, 1), t0=1000), E, "t0"),
         ("anomaly-empty", lambda: anomaly.anomaly_map(unet(), lin(), EMPTY_IMGS, t0=10, steps=2), E, "x"),
-        ("anomaly-generator", lambda: anomaly.anomaly_map(unet(), lin(), imgs(), t0=10, steps=2, generator=5), T,
+        ("anomaly-generator", lambda: anomaly.anomaly_map(unet(), lin(), imgs().clamp(-1, 1), t0=10, steps=2, generator=5), T,
          "generator"),
         ("anomaly-T", lambda: anomaly.anomaly_map(unet(), schedules.linear(T=50), imgs(), t0=10, steps=2), E,
          "T=1000"),
@@ -797,7 +797,7 @@ def _anomaly_consistency_rows():
         ("auroc-one-class", lambda: anomaly.pixel_auroc(score, torch.zeros_like(score, dtype=torch.bool)), E,
          "mask"),
         ("dice-shape", lambda: anomaly.best_dice(score, torch.zeros(2, 2)), E, "mask"),
-        ("anomaly-octaves-gaussian", lambda: anomaly.anomaly_map(unet(), lin(), imgs(), t0=10, steps=2, octaves=3), E,
+        ("anomaly-octaves-gaussian", lambda: anomaly.anomaly_map(unet(), lin(), imgs().clamp(-1, 1), t0=10, steps=2, octaves=3), E,
          "octaves"),
         ("bootstrap-metric", lambda: anomaly.bootstrap(score, score > 0.5, metric="f1"), E, "metric"),
         ("bootstrap-n", lambda: anomaly.bootstrap(score, score > 0.5, n=0), E, "n"),
@@ -933,7 +933,7 @@ def _issue24_rows():
         ("Mask-str", lambda: operators.Mask("abc"), T, "mask"),
         ("Convolution-str", lambda: operators.Convolution("abc"), T, "kernel"),
         ("Radon-angles-str", lambda: med_ops.Radon(8, angles="abc"), T, "angles"),
-        ("animate-stride-str", lambda: sampling.animate(VideoUNet(**small), lin(), imgs(n=1, c=3), "right",
+        ("animate-stride-str", lambda: sampling.animate(VideoUNet(**small), lin(), imgs(n=1, c=3).clamp(-1, 1), "right",
                                                         stride="2", steps=2, progress=False), T, "stride"),
         ("random_pixels-generator", lambda: operators.Mask.random_pixels(8, 0.5, generator=5), T, "generator"),
         ("random_pixels-size-str", lambda: operators.Mask.random_pixels("8", 0.5), T, "size"),
@@ -954,7 +954,25 @@ def _issue24_rows():
         ("train-compile-backend", lambda: train.train("toy2d", progress=False, compile="bogus_backend"), E,
          "compile"),
         ("check_compile-type", lambda: train.check_compile(3), T, "compile"),
+        ("anomaly_map-255", lambda: __import__("ddlearn.restoration.anomaly", fromlist=["x"]).anomaly_map(
+            unet(), lin(), (x.clamp(-1, 1) + 1) * 127.5, t0=10, steps=2), E, "x"),
+        ("animate-image-255", lambda: sampling.animate(VideoUNet(**small), lin(), torch.rand(1, 3, 8, 8) * 255,
+                                                       "right", steps=2, progress=False), E, "image"),
+        ("heldout_set-per_cell", lambda: __import__("ddlearn.video.evaluation", fromlist=["x"]).heldout_set(
+            16, per_cell=0), E, "per_cell"),
+        ("read_chapter-truncated", _truncated_chapter, E, "path"),
     ]
+
+
+def _truncated_chapter():
+    import tempfile
+
+    from ddlearn import teaching
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "01_cut.ipynb"
+        path.write_text('{"cells": [')
+        return teaching.read_chapter(path)
 
 
 #: The chapter 07-09 modules (other rooms are still building them; rows are added as they land).

@@ -105,6 +105,7 @@ def anomaly_map(model, schedule, x: torch.Tensor, *, t0: int = 250, steps: int =
     """
     check_inputs(model, x, schedule)
     _checks.tensor("x", x, ndim=4)
+    _checks.in_range("x", x)  # images in [-1, 1]: the prior's data range (its reconstruction is clamped to it)
     _checks.positive_int("steps", steps)
     _checks.positive_int("samples", samples)
     _checks.positive_int("t0", t0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from .. import _checks
 from ..data import clips as _clips
 from .metrics import evaluate_clips, frechet_clip_distance
 from . import sampling
@@ -36,6 +37,9 @@ def heldout_set(size: int = 16, *, per_cell: int = 2, multi: int = 48, still: in
     laid out the same way: new clips of the training shapes, hues and backgrounds, for choosing
     settings (the guidance scales) without looking at the held-out clips.
     """
+    _checks.positive_int("per_cell", per_cell)
+    for arg, value in (("multi", multi), ("still", still), ("bounce", bounce)):
+        _checks.positive_int(arg, value, minimum=0)
     parts = []
     i = 0
     for p in STRAIGHT:

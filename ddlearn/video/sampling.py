@@ -56,6 +56,7 @@ def _images(image, model) -> torch.Tensor:
     if tuple(image.shape[1:]) != want:
         raise ValueError(f"image must have shape (B, {want[0]}, {want[1]}, {want[2]}) for this model, "
                          f"got {tuple(image.shape)}")
+    _checks.in_range("image", image)  # the first frame, in [-1, 1] like every clip the model learnt from
     return image
 
 
