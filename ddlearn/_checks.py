@@ -184,10 +184,10 @@ def as_tensor(name: str, value, *, dtype: torch.dtype | None = None) -> torch.Te
         raise TypeError(f"{name} must be a tensor, an array or a number, got {type(value).__name__}: {exc}") from None
 
 
-def in_range(name: str, x: torch.Tensor, low: float = -1.0, high: float = 1.0, *, slack: float = 0.0,
+def in_range(name: str, x: torch.Tensor, low: float = -1.0, high: float = 1.0, *, slack: float = 1e-3,
              hint: str = "rescale [0, 255] data with x / 127.5 - 1, [0, 1] data with 2 x - 1") -> torch.Tensor:
     """Values of ``x`` must lie in [low - slack, high + slack]: the book's images are in [-1, 1], and data in
-    [0, 255] would otherwise run, and give numbers that mean nothing."""
+    [0, 255] would otherwise run, and give numbers that mean nothing (the default slack forgives float rounding)."""
     lo, hi = x.min().item(), x.max().item()
     if lo < low - slack or hi > high + slack:
         raise ValueError(f"{name} must hold values in [{low:g}, {high:g}], got values from {lo:g} to {hi:g} ({hint})")

@@ -214,10 +214,14 @@ def check_spec_clip(clip: torch.Tensor, spec, image: torch.Tensor | None = None)
     if image is not None and tuple(image.shape) != want[:1] + want[2:]:
         raise ValueError(f"image must have shape {(3, spec.size, spec.size)}, got {tuple(image.shape)}")
     _checks.in_range("clip", clip, slack=CLIP_RANGE_SLACK)
-    if clip.min() >= 0 and float(_clips.render_clip(spec).min()) < -0.5:
-        raise ValueError("clip must hold values in [-1, 1], got values from "
-                         f"{float(clip.min()):g} to {float(clip.max()):g} where the real clip reaches "
-                         f"{float(_clips.render_clip(spec).min()):.2f} (a [0, 1] clip? pass 2 * clip - 1)")
+    if clip.min() >= 0:  # all non-negative: a [0, 1] clip, or a bright one? frame 0 tells (it is the image)
+        first = image if image is not None else _clips.render_clip(spec)[:, 0]
+        as_is = float((clip[:, 0] - first).abs().mean())
+        as_unit = float((clip[:, 0] - (first + 1) / 2).abs().mean())
+        if as_unit < as_is:
+            raise ValueError(f"clip must hold values in [-1, 1], got values from {float(clip.min()):g} to "
+                             f"{float(clip.max()):g}, and its frame 0 matches the image mapped to [0, 1] "
+                             f"(mean error {as_unit:.3f}) better than the image ({as_is:.3f}): pass 2 * clip - 1")
 
 
 def clip_metrics(clip, spec, image=None) -> dict:
