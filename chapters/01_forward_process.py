@@ -301,7 +301,7 @@ plt.show()
 # middle, which is what Nichol & Dhariwal were after. Some numbers, measured on
 # these schedules: the step where SNR = 1 (`t_from_log_snr(0)` returns the
 # code's fractional index, so $t$ is that plus one), the log-SNR range, and the
-# share of steps at which less than 5% of the signal amplitude is left
+# share of steps at which less than a twentieth of the signal amplitude is left
 # ($\sqrt{\bar\alpha_t} < 0.05$).
 
 # %%
@@ -540,8 +540,8 @@ print(f"variance measured over 20,000 runs: {x.var():.2f}")
 # one, although its $\bar\alpha_t$ falls more gently through most of the steps:
 # its last few $\beta_t$ are large (the last is clipped at 0.999), and a sum of
 # variances is dominated by its largest terms. The measured variance is within
-# two standard errors of the prediction (a variance estimated from 20,000 runs
-# has a standard error of about 1% of itself, here 0.12).
+# two standard errors of the prediction (a variance estimated from $n$ Gaussian
+# runs has a standard error of $\sqrt{2/n}$ of itself: $1\%$ for $n = 20{,}000$).
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # **01.8** (open) Using `schedules.sigmoid(start=..., end=..., tau=...)`, find

@@ -436,12 +436,13 @@ print(f"(mean +- sd over {len(seeds)} seeds, {n_ring} points each; w_k: the shar
 # $-3.06 \pm 0.08$ nats against the oracle's $+0.08$, and 38% of the samples within
 # 2 sd of a centre against 85% (2000 points, 3 seeds, 1000 ancestral steps), while
 # its sliced Wasserstein distance ($0.071 \pm 0.003$ against the oracle's
-# $0.047 \pm 0.009$) and its cluster weights looked almost as good. Training longer
-# fixed most of it (10,000 steps: $+0.00$ and 84%; 20,000 steps, the shipped
-# recipe: $+0.03$ and 84%); a wider, deeper MLP or a smaller learning rate did
-# not do better (the measurements are in `ddlearn/recipes/ch02.py`). The table
-# above is the shipped model: read off how close it now comes to the oracle in
-# each column, and where it still falls short. The lesson carries over: where the
+# $0.047 \pm 0.009$) and its cluster weights looked almost as good (those runs'
+# measurements are in `ddlearn/recipes/ch02.py`). Training longer fixed most of it:
+# the shipped recipe trains for 20,000 steps, and a wider, deeper MLP or a smaller
+# learning rate did not do better. The table above is the shipped model: read off
+# how close it now comes to the oracle in each column (mean log-density 0.011 against
+# 0.058, 0.834 of the samples within 2 sd against 0.847), and where it still falls
+# short. The lesson carries over: where the
 # data's density is known, score samples with it; sliced Wasserstein alone called
 # the smeared model nearly perfect.
 
@@ -711,7 +712,8 @@ plt.show()
 #   within rounding, and there is nothing to learn there.
 # * $L_0$, the decoder, is the largest single part, and most of it is not the
 #   network's error. The column "$L_0$ at $\hat x_0 = x_0$" is what a perfect
-#   $\hat x_0$ would still pay: $\sigma_1$ (0.01 for $\beta_t$, 0.0074 for $\tilde\beta_t$)
+#   $\hat x_0$ would still pay: $\sigma_1$ (0.01 for $\beta_t$, 0.0074 for $\tilde\beta_t$, the square roots of
+#   the linear schedule's first variances)
 #   is about one grey level ($\Delta = 0.0078$) wide, so even a decoder centred on
 #   the right value puts only part of its mass in the right bin. Only the
 #   difference between the two columns is the network's.

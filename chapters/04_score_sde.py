@@ -67,7 +67,7 @@ print("fast mode" if is_fast() else "full mode", "| torch", torch.__version__)
 # | SDE | drift $f$ | $g^2$ | $m(u)$ | $s(u)$ |
 # |---|---|---|---|---|
 # | VP | $-\tfrac12\beta(u)x$ | $\beta(u)$ | $e^{-B/2}$ | $\sqrt{1-e^{-B}}$ |
-# | sub-VP | $-\tfrac12\beta(u)x$ | $\beta(u)(1-e^{-2B})$ | $e^{-B/2}$ | $1-e^{-B}$ |
+# | sub-VP | $-\tfrac12\beta(u)x$ | $\beta(u)(1-e^{-2B})$ | $e^{-B/2}$ | exercise 04.1 |
 # | VE | $0$ | $d\sigma^2/du$ | $1$ | $\sigma(u) = \sigma_\min(\sigma_\max/\sigma_\min)^u$ |
 #
 # (The variance $v = s^2$ solves $dv/du = 2\,\text{drift coefficient}\cdot v + g^2$;
@@ -142,8 +142,31 @@ for sde_ in (vp, subvp, sde_lib.VESDE(0.01, 10.0)):
 #
 # $$ dx = \big[f(x, u) - g(u)^2\,\nabla_x\log p_u(x)\big]\,du + g(u)\,d\bar W, $$
 #
-# run from $u = 1$ down to $0$, where $p_u$ is the marginal at time $u$. Replace
-# the score by a model and discretise: that is the **reverse-SDE sampler**
+# run from $u = 1$ down to $0$, where $p_u$ is the marginal at time $u$. Why
+# the score, and why $g^2$? Take one small forward step of Euler-Maruyama,
+# $x' = x + f(x, u)\,\Delta + g\sqrt{\Delta}\,z$, so that
+# $p(x' \mid x) = \mathcal N(x + f\Delta,\; g^2\Delta\, I)$, and ask
+# Bayes' rule for the step backwards:
+#
+# $$ p(x \mid x') \;\propto\; p(x' \mid x)\, p_u(x)
+#    \;\propto\; \exp\Big(-\frac{\lVert x' - x - f\Delta\rVert^2}{2 g^2 \Delta}
+#    + \log p_u(x)\Big). $$
+#
+# The Gaussian confines $x$ to within $O(\sqrt\Delta)$ of $x'$, so expand the
+# prior to first order there, $\log p_u(x) \approx \log p_u(x') +
+# \nabla\log p_u(x')^\top (x - x')$, and take $f$ at $x'$ (both errors are of
+# higher order in $\Delta$). The exponent is then a quadratic in $x$; completing
+# the square,
+#
+# $$ -\frac{\lVert x - x' + f\Delta\rVert^2}{2 g^2\Delta} + \nabla\log p_u(x')^\top (x - x')
+#    = -\frac{\lVert x - \big(x' - f\Delta + g^2\Delta\,\nabla\log p_u(x')\big)\rVert^2}{2 g^2\Delta}
+#    + \text{const}, $$
+#
+# so $p(x \mid x') \approx \mathcal N\big(x' - [f - g^2\nabla\log p_u]\Delta,\;
+# g^2\Delta\, I\big)$: one Euler-Maruyama step of the reverse SDE above. The
+# forward step blurs by $g^2\Delta$; undoing it means stepping *up* the score by
+# that same variance, and the noise it adds back is the same size. Replace the
+# score by a model and repeat: that is the **reverse-SDE sampler**
 # (Euler-Maruyama). We stop at $u_\min = 10^{-3}$, where VP's noise std is 0.01.
 
 # %%
@@ -238,10 +261,75 @@ for sde_ in (vp, ve10):
 #
 # $$ \frac{dx}{du} = f(x, u) - \tfrac12 g(u)^2\,\nabla_x\log p_u(x) $$
 #
-# has the same marginals $p_u$ as the SDE (its Fokker-Planck equation is the
-# same). No noise: a sample is a deterministic function of $x_T$, and an
-# adaptive ODE solver can choose its own steps. The sampler offers Euler and
-# Heun on a fixed grid and scipy's `solve_ivp` (RK45, Dormand-Prince).
+# has the same marginals $p_u$ as the SDE. The derivation is three lines. The
+# forward SDE's marginals obey the Fokker-Planck equation
+#
+# $$ \partial_u p_u = -\nabla\cdot(f\,p_u) + \tfrac12 g^2\,\Delta p_u . $$
+#
+# Since $\nabla p_u = p_u\nabla\log p_u$, the diffusion term is itself a
+# divergence, $\tfrac12 g^2 \Delta p_u = \nabla\cdot\big(\tfrac12 g^2\, p_u
+# \nabla\log p_u\big)$, and the two terms combine:
+#
+# $$ \partial_u p_u = -\nabla\cdot\Big(\big[f - \tfrac12 g^2\nabla\log p_u\big]\, p_u\Big). $$
+#
+# That is the continuity equation of particles moving with velocity
+# $v = f - \tfrac12 g^2\nabla\log p_u$ and no noise at all: a cloud of points
+# started from $p_1$ and moved by $dx/du = v$ has density $p_u$ at every $u$.
+# The reverse SDE carries the score with weight $g^2$ and adds noise; the ODE
+# carries half of it and adds none. Both move the whole density the same way;
+# they differ in what happens to a single particle. No noise: a sample is a
+# deterministic function of $x_T$, and an adaptive ODE solver can choose its own
+# steps. The sampler offers Euler and Heun on a fixed grid and scipy's
+# `solve_ivp` (RK45, Dormand-Prince).
+#
+# **Checking both derivations numerically.** On a Gaussian everything is exact:
+# data $\mathcal N(\mu, \Sigma)$ under VP has marginals $\mathcal N(m_u\mu,\;
+# m_u^2\Sigma + s_u^2 I)$ and the oracle knows the score. Run the reverse SDE
+# and the ODE from the same standard-normal points with that score and compare
+# the spread of the cloud along each axis with the exact marginal's, at every
+# step:
+
+# %%
+gauss = oracles.gaussian([0.8, -0.4], [0.05, 0.6])   # a narrow axis and a wide one
+steps_chk = pick(200, 50)
+x_chk = torch.randn(pick(4000, 1000), 2, generator=torch.Generator().manual_seed(11), dtype=torch.float64)
+u_grid = torch.linspace(1.0, 1e-3, steps_chk + 1, dtype=torch.float64)[1:]   # the state after step i sits at u_grid[i]
+m_u, s_u = vp.mean_coef(u_grid), vp.std(u_grid)
+exact_std = torch.sqrt(m_u[:, None] ** 2 * gauss.covs[0].diagonal()[None] + s_u[:, None] ** 2)
+paths = {}
+for label, sampler, kw in (("reverse SDE", sample_euler_maruyama, {"generator": torch.Generator().manual_seed(12)}),
+                           ("PF-ODE (Heun)", sample_pf_ode, {"solver": "heun"})):
+    stds = []
+    sampler(vp.oracle_model(gauss), x_chk, vp, steps_chk, progress=False,
+            callback=lambda st: stds.append(st.x.std(0)), **kw)
+    paths[label] = torch.stack(stds)
+fig, ax = plt.subplots(figsize=(6.5, 3.4), layout="constrained")
+for d, (name, c) in enumerate((("narrow axis", "C0"), ("wide axis", "C1"))):
+    ax.plot(u_grid, exact_std[:, d], color=c, lw=4, alpha=0.3, label=f"exact, {name}")
+    ax.plot(u_grid, paths["reverse SDE"][:, d], color=c, ls="--", label=f"reverse SDE, {name}")
+    ax.plot(u_grid, paths["PF-ODE (Heun)"][:, d], color=c, ls=":", label=f"PF-ODE, {name}")
+ax.invert_xaxis()
+ax.set(xlabel="u (sampling runs right to left: from 1 to 0)", ylabel="std of the cloud",
+       title="Both samplers follow the exact marginals of a Gaussian")
+ax.legend(fontsize=7, ncol=2)
+plt.show()
+print(f"sampling error of a std from {x_chk.shape[0]} points: about std / sqrt(2n) = "
+      f"{exact_std.max().item() / (2 * x_chk.shape[0]) ** 0.5:.3f} on the wide axis")
+for label, st in paths.items():
+    err = (st - exact_std).abs().max().item()
+    print(f"{label:14s}: largest |std - exact std| over all steps and both axes {err:.3f}; at u = 0.001: "
+          f"{st[-1, 0]:.3f} and {st[-1, 1]:.3f} (exact {exact_std[-1, 0]:.3f} and {exact_std[-1, 1]:.3f})")
+
+# %% [markdown]
+# Both clouds shrink with the exact marginal all the way down, along the narrow
+# axis and the wide one, and both end at the data's spread. The ODE stays within
+# about the sampling error of a cloud's spread (a standard deviation estimated
+# from $n$ points is off by about $\sigma/\sqrt{2n}$) at every step; the
+# reverse SDE strays by a few times that on the way (the largest gaps printed
+# above) and recovers by the end: Euler-Maruyama's step error, which is of order
+# $\sqrt{\Delta}$ per step for the noise against the ODE solver's $\Delta^2$ (Heun).
+# The two samplers are different maps from $x_T$ to $x_0$ with the same
+# pushforward.
 
 # %%
 show_source(sample_pf_ode)
@@ -312,16 +400,18 @@ for name, (model, frame) in models.items():
 #
 # Watch the last column. The ODE is deterministic, so where the learned score is
 # wrong nothing corrects it: a network sees few training points in the far tails
-# of $x_T$ (radius 3.5 and beyond is about 0.2% of a 2-D standard normal), and a
+# of $x_T$ (radius 3.5 and beyond is $e^{-3.5^2/2}$, about 0.2%, of a 2-D standard normal), and a
 # starting point out there can be carried far from the data (escaped: the
 # fraction ending beyond radius 2, where `ring8` has no mass). A few such points
 # are enough to dominate a Wasserstein distance. The SDE's fresh noise and its
 # stronger pull, $g^2 s$ instead of $\tfrac12 g^2 s$, forgive those errors:
 # here no SDE sample escapes, while 0.07% of the PF-ODE samples of both
 # continuous-time models do. How well a network has learnt the tails decides
-# how much of this you see: trained for 3,000 steps, `sde_vp_ring8` let 0.23% of
-# its PF-ODE samples escape and scored a sliced W2 of 0.58 (against 0.07 for
-# its SDE samples); trained for 20,000 (the shipped recipe), 0.049.
+# how much of this you see: the first version of `sde_vp_ring8`, trained for
+# 3,000 steps, let 0.23% of its PF-ODE samples escape and scored a sliced W2 of
+# 0.58 against 0.07 for its SDE samples (an earlier run of this cell, when that
+# version was replaced; `ddlearn/recipes/ch04.py` records its sidecar's 0.573); the
+# shipped one, trained for 20,000 steps, is the row printed above.
 #
 # ## 6. Exact likelihood
 #
@@ -386,8 +476,8 @@ print(f"{'Hutchinson, exact score':28} {hut['logp'].mean():18.4f} {hut['nfe']:16
 # $$ \text{bpd} = -\frac{\log p + D\log w}{D\ln 2} $$
 #
 # is an upper bound on the model's discrete negative log-likelihood in bits per
-# pixel. A model that spreads its density evenly over $[-1, 1]$ scores
-# $\log_2 17 = 4.09$ (exercise 04.3). The model here, `sde_vp_digits8`, is a
+# pixel. A model that spreads its density evenly over $[-1, 1]$ is the
+# baseline to beat (exercise 04.3 computes it). The model here, `sde_vp_digits8`, is a
 # small UNet trained in continuous time on VP with dequantised digits of the
 # training split; the held-out split was never seen.
 
@@ -400,8 +490,9 @@ t0 = time.perf_counter()
 res = log_likelihood(dig_model, x_deq, dig_sde, u_min=1e-5, divergence="hutchinson",
                      generator=torch.Generator().manual_seed(10), rtol=pick(1e-4, 1e-2), atol=pick(1e-4, 1e-2))
 bpd = bits_per_dim(res["logp"], 64, 2 / 17)
-print(f"{n_eval} held-out digits: PF-ODE bits/dim {bpd.mean():.3f} +- {bpd.std() / math.sqrt(n_eval):.3f} "
-      f"({res['nfe']} ODE evaluations, {time.perf_counter() - t0:.0f} s); uniform model: {math.log2(17):.3f}")
+print(f"{n_eval} held-out digits: PF-ODE bits/dim {bpd.mean():.3f} (sd {bpd.std():.3f} over digits, "
+      f"standard error of the mean {bpd.std() / math.sqrt(n_eval):.3f}) "
+      f"({res['nfe']} ODE evaluations, {time.perf_counter() - t0:.0f} s)")
 
 # %% [markdown]
 # `benchmarks/sde.py` evaluates the same 359 held-out digits at a tighter tolerance
@@ -413,36 +504,86 @@ print(f"chapter ran in {time.perf_counter() - chapter_start:.0f} s")
 # %% [markdown]
 # ## Exercises
 #
-# **04.1** Write `subvp_std(u)` for the default sub-VP SDE
+# **04.1** (derive, then implement) Write `subvp_std(u)` for the default sub-VP SDE
 # ($\beta_\min = 0.1$, $\beta_\max = 20$), from the variance equation
-# $dv/du = -\beta(u)\,v + \beta(u)(1 - e^{-2B(u)})$ with $v(0) = 0$.
+# $dv/du = -\beta(u)\,v + \beta(u)(1 - e^{-2B(u)})$ with $v(0) = 0$, where
+# $B(u) = \int_0^u \beta$.
 
-# %%
-subvp_std = None  # def subvp_std(u): return ...
+# %% [markdown] tags=["solution"]
+# *Solution.* Guess $v = (1 - e^{-B})^2$. Then $dv/du = 2(1 - e^{-B})\,\beta e^{-B}$,
+# and the right-hand side is $-\beta(1 - e^{-B})^2 + \beta(1 - e^{-B})(1 + e^{-B})
+# = \beta(1 - e^{-B})\,2e^{-B}$: the same, and $v(0) = 0$. So $s(u) = 1 - e^{-B(u)}$
+# with $B(u) = \beta_\min u + \tfrac12(\beta_\max - \beta_\min)u^2$ (VP's is
+# $\sqrt{1 - e^{-B}}$, larger: sub-VP adds less noise at every $u$).
+
+# %% tags=["solution"]
+def subvp_std(u, beta_min=0.1, beta_max=20.0):
+    B = beta_min * u + 0.5 * (beta_max - beta_min) * u ** 2
+    return 1 - math.exp(-B)
+
+
 check("04.1", subvp_std)
 
 # %% [markdown]
-# **04.2** Write `ve_pf_drift(x, u, score)`, the probability-flow drift of the VE
+# **04.2** (implement) Write `ve_pf_drift(x, u, score)`, the probability-flow drift of the VE
 # SDE with $\sigma_\min = 0.01$, $\sigma_\max = 50$.
 
-# %%
-ve_pf_drift = None  # def ve_pf_drift(x, u, score): return ...
+# %% tags=["solution"]
+def ve_pf_drift(x, u, score, sigma_min=0.01, sigma_max=50.0):
+    # VE: f = 0 and g^2 = d sigma^2 / du with sigma(u) = sigma_min (sigma_max / sigma_min)^u
+    sigma2 = (sigma_min * (sigma_max / sigma_min) ** u) ** 2
+    g2 = 2 * sigma2 * math.log(sigma_max / sigma_min)
+    return -0.5 * g2 * score
+
+
 check("04.2", ve_pf_drift)
 
 # %% [markdown]
-# **04.3** What is the bits-per-dimension of a model whose density is uniform on
-# $[-1, 1]^D$, under the 17-level dequantisation of section 7?
+# **04.3** (predict, then compute) Before running anything: is the
+# bits-per-dimension of a model whose density is uniform on $[-1, 1]^D$, under
+# the 17-level dequantisation of section 7, above or below 4? Then compute it
+# (a `float`).
 
-# %%
-answer_04_3 = None  # a float
+# %% tags=["solution"]
+# uniform on [-1, 1]: density 1/2 per dimension; bpd = -(log p + log w) / ln 2 with w = 2/17
+answer_04_3 = -(math.log(0.5) + math.log(2 / 17)) / math.log(2)   # = log2(17), a little above 4
+print(f"uniform model: {answer_04_3:.3f} bits per dimension (section 7's model is the number to compare)")
 check("04.3", answer_04_3)
 
 # %% [markdown]
-# **04.4** (open) In section 3, scan the corrector's `snr` over 0.01 .. 0.5 at a
+# **04.4** (derive) Gaussian data $\mathcal N(0.5, 0.3^2)$ under the VE SDE
+# ($\sigma_\min = 0.01$, $\sigma_\max = 50$): derive the probability-flow velocity
+# $v(x, u)$ in closed form and write `gauss_ve_velocity(x, u)`. Which way does
+# it point for $x$ above the mean, as $u$ runs from 1 down to 0, and why does
+# that shrink the cloud?
+
+# %% [markdown] tags=["solution"]
+# *Solution.* VE adds independent noise of variance $\sigma(u)^2$, so
+# $p_u = \mathcal N(0.5,\; 0.3^2 + \sigma(u)^2)$ and
+# $\nabla\log p_u(x) = -(x - 0.5)/(0.3^2 + \sigma^2)$. With $f = 0$ and
+# $g^2 = d\sigma^2/du = 2\sigma^2\ln(\sigma_\max/\sigma_\min)$, section 4's velocity is
+#
+# $$ v(x, u) = -\tfrac12 g^2\,\nabla\log p_u(x) = \frac{\sigma^2\ln(\sigma_\max/\sigma_\min)\,(x - 0.5)}{0.3^2 + \sigma^2}. $$
+#
+# For $x > 0.5$ it is positive: $x$ grows with $u$. Sampling runs $u$ downwards,
+# so $x$ moves towards the mean, the faster the further away: the cloud
+# contracts from the prior's spread to the data's, as the figure of section 4
+# showed for VP.
+
+# %% tags=["solution"]
+def gauss_ve_velocity(x, u, sigma_min=0.01, sigma_max=50.0, mean=0.5, std=0.3):
+    sigma2 = (sigma_min * (sigma_max / sigma_min) ** u) ** 2
+    return sigma2 * math.log(sigma_max / sigma_min) * (x - mean) / (std ** 2 + sigma2)
+
+
+check("04.4", gauss_ve_velocity)
+
+# %% [markdown]
+# **04.5** (open) In section 3, scan the corrector's `snr` over 0.01 .. 0.5 at a
 # fixed budget. Where is the optimum for VP, and for VE? Why might 2-D data
 # want a different value from Song et al.'s 0.16 for images?
 #
-# **04.5** (open) Use `pf_ode_encode` on two digits and decode points on the
+# **04.6** (open) Use `pf_ode_encode` on two digits and decode points on the
 # straight line between their latents. Compare with interpolating the pixels.
 #
 # ## References

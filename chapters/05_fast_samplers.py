@@ -530,43 +530,91 @@ explorer
 # %% [markdown]
 # ## Exercises
 #
-# **05.1** Write `ddim_step(x_t, eps, ab_t, ab_s)`, one deterministic DDIM step
+# **05.1** (implement) Write `ddim_step(x_t, eps, ab_t, ab_s)`, one deterministic DDIM step
 # from alpha-bar `ab_t` to the less noisy `ab_s`, from the formula in Section 2.
 
-# %%
-ddim_step = None  # def ddim_step(x_t, eps, ab_t, ab_s): ...
+# %% tags=["solution"]
+def ddim_step(x_t, eps, ab_t, ab_s):
+    x0 = (x_t - math.sqrt(1 - ab_t) * eps) / math.sqrt(ab_t)   # the clean estimate
+    return math.sqrt(ab_s) * x0 + math.sqrt(1 - ab_s) * eps     # rebuilt at the new level with the same eps
+
+
 check("05.1", ddim_step)
 
 # %% [markdown]
-# **05.2** How many network evaluations does `sample_dpm_solver(..., steps=6, order=3)`
-# use? Reason it out, then verify with `CountedModel`.
+# **05.2** (predict, then run) How many network evaluations does
+# `sample_dpm_solver(..., steps=6, order=3)` use? Reason it out, then verify
+# with `CountedModel`.
 
-# %%
-answer_05_2 = None  # an int
+# %% tags=["solution"]
+# third order: three evaluations a step, except the last step to the clean data, which is first order (one)
+answer_05_2 = 3 * (6 - 1) + 1
+counted = CountedModel(lambda x, t: 0.1 * x)
+sample_dpm_solver(counted, torch.randn(4, 2, generator=torch.Generator().manual_seed(0)), linear(1000), 6, order=3,
+                  progress=False)
+print(f"predicted {answer_05_2}, counted {counted.nfe}")
 check("05.2", answer_05_2)
 
 # %% [markdown]
-# **05.3** EDM-style samplers choose noise levels $\sigma$ and must ask the
+# **05.3** (implement) EDM-style samplers choose noise levels $\sigma$ and must ask the
 # network at the matching (fractional) timestep. Write `t_of_sigma(schedule, sigma)`.
 
-# %%
-t_of_sigma = None  # def t_of_sigma(schedule, sigma): ...
+# %% tags=["solution"]
+def t_of_sigma(schedule, sigma):
+    # sigma = sqrt((1 - ab) / ab) = 1 / sqrt(snr), so log-SNR = -2 log sigma; the schedule inverts a log-SNR
+    return float(schedule.t_from_log_snr(torch.tensor(-2 * math.log(sigma), dtype=torch.float64)))
+
+
 check("05.3", t_of_sigma)
 
 # %% [markdown]
-# **05.4** A sampler's error falls from $4\times10^{-3}$ to $5\times10^{-4}$ when
+# **05.4** (derive) A sampler's error falls from $4\times10^{-3}$ to $5\times10^{-4}$ when
 # you double its number of steps. What is its order?
 
-# %%
-answer_05_4 = None  # a float
+# %% tags=["solution"]
+# error ~ C h^p: halving h divides it by 2^p, so p = log2(4e-3 / 5e-4) = log2(8)
+answer_05_4 = math.log2(4e-3 / 5e-4)
 check("05.4", answer_05_4)
 
 # %% [markdown]
-# **05.5** (open) Run Section 6 with `spacing="leading"` for DDIM and compare
+# **05.5** (derive) Show that deterministic DDIM is Euler's method on the
+# probability-flow ODE, in the right coordinates. Write
+# $x = \sqrt{\bar\alpha}\,(\bar x)$ with $\bar x = x/\sqrt{\bar\alpha}$ and
+# $\sigma = \sqrt{(1 - \bar\alpha)/\bar\alpha}$ (the noise-to-signal ratio). Derive
+# the ODE $d\bar x/d\sigma$ from $x = \sqrt{\bar\alpha}\,x_0 + \sqrt{1 -
+# \bar\alpha}\,\epsilon$, then write `euler_in_sigma(x_t, eps, ab_t, ab_s)`: one Euler
+# step of it from `ab_t` to `ab_s`, mapped back to $x$. The checker compares it
+# with DDIM's step. (Lu et al. 2022 make the same change of variables in
+# log-SNR, $\lambda = -\log\sigma$, and get DPM-Solver by going to higher order.)
+
+# %% [markdown] tags=["solution"]
+# *Solution.* Divide $x = \sqrt{\bar\alpha}\,x_0 + \sqrt{1-\bar\alpha}\,\epsilon$ by
+# $\sqrt{\bar\alpha}$: $\bar x = x_0 + \sigma\,\epsilon$. Along the probability-flow
+# ODE the model's prediction of $x_0$ stays on the same curve, and its velocity is
+# $d\bar x/d\sigma = \epsilon_\theta(x, t)$: the scaled state moves in a straight line
+# in $\sigma$ while $\epsilon$ is constant. One Euler step with $\epsilon$ frozen at
+# its value at $\sigma_t$ gives $\bar x_s = \bar x_t + (\sigma_s - \sigma_t)\,\epsilon$,
+# so $x_s = \sqrt{\bar\alpha_s}\,\big(x_t/\sqrt{\bar\alpha_t} + (\sigma_s -
+# \sigma_t)\,\epsilon\big)$. Expand it: $\sqrt{\bar\alpha_s}\,(x_t -
+# \sqrt{1-\bar\alpha_t}\,\epsilon)/\sqrt{\bar\alpha_t} + \sqrt{1-\bar\alpha_s}\,\epsilon$,
+# which is DDIM's step (05.1) term for term. DDIM is therefore exact when
+# $\epsilon_\theta$ does not change along the path (a single data point), and
+# first order otherwise: the error Section 6 measured.
+
+# %% tags=["solution"]
+def euler_in_sigma(x_t, eps, ab_t, ab_s):
+    sigma_t, sigma_s = math.sqrt((1 - ab_t) / ab_t), math.sqrt((1 - ab_s) / ab_s)
+    return math.sqrt(ab_s) * (x_t / math.sqrt(ab_t) + (sigma_s - sigma_t) * eps)
+
+
+check("05.5", euler_in_sigma)
+
+# %% [markdown]
+# **05.6** (open) Run Section 6 with `spacing="leading"` for DDIM and compare
 # with "trailing". Which starting noise level does "leading" assume for
 # $x_T$, and why does that matter most at 4 to 10 steps?
 #
-# **05.6** (open) Add churn to Heun (`S_churn=10`, generator given) on the
+# **05.7** (open) Add churn to Heun (`S_churn=10`, generator given) on the
 # swiss-roll model. Does the SW at 20 evaluations improve? Why might it on a
 # trained network but not on the exact oracle?
 #

@@ -43,6 +43,7 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from scipy.stats import wasserstein_distance
 
 from ddlearn import data, guidance, metrics, operators, oracles, pretrained, recipes, schedules, train, viz, widgets
 from ddlearn.config import is_fast, pick
@@ -80,15 +81,16 @@ def gen(seed):
 # $$\tilde\epsilon = \epsilon_\theta(x_t, t) - \gamma\sqrt{1-\bar\alpha_t}\;\nabla_{x_t}\log p_\phi(c\mid x_t, t).$$
 #
 # *Classifier-free guidance* (Ho & Salimans 2022) trains one network on
-# labelled data, replacing the label by a "null" class 15% of the time, so it
+# labelled data, replacing the label by a "null" class at random (`digits_cfg`'s recipe:
+# `p_uncond=0.15`), so it
 # predicts both $\epsilon(x_t, t, c)$ and $\epsilon(x_t, t, \varnothing)$. Their
 # difference is $-\sqrt{1-\bar\alpha_t}\,\nabla\log p_t(c\mid x_t)$, so
 #
 # $$\tilde\epsilon = \epsilon(x_t, t, \varnothing) + \gamma\,\big(\epsilon(x_t, t, c) - \epsilon(x_t, t, \varnothing)\big).$$
 #
 # ddlearn uses this one scale convention for both: `scale=0` is unconditional,
-# `scale=1` conditional. (The paper writes $(1+w)\epsilon_c - w\,\epsilon_u$,
-# which is $\gamma = 1 + w$; exercise 06.1.) Both wrappers return a plain
+# `scale=1` conditional. (The paper writes $(1+w)\epsilon_c - w\,\epsilon_u$
+# with its own $w$; exercise 06.1 relates the two.) Both wrappers return a plain
 # `model(x_t, t)`, so every sampler of Chapters 02-05 uses them unchanged.
 
 # %%
@@ -246,7 +248,8 @@ print(f"real digits (floor): FDD {floor:.2f}")
 
 # %% [markdown]
 # Read the plot left to right. At scale 0 the accuracy is the chance that an
-# unconditional digit happens to be the requested class (about 10%). Scale 1
+# unconditional digit happens to be the requested class (about one in ten: ten
+# classes). Scale 1
 # is the conditional model: most digits are right. Larger scales push
 # accuracy towards 100% while the FDD, after improving, starts to *rise*:
 # the samples become stereotyped (the "squeeze" of Section 1), covering less
@@ -366,10 +369,56 @@ for name, pts in runs.items():
 #   everything the prior must decide.
 # * **Guidance on $\hat x_0$ at scale 1** is, for this operator, the same
 #   projection applied to the prediction, and lands in the same place.
-# * **DPS** depends on its step size. At a small scale it gets the weights and
-#   the covariance close to exact, with a lower average log-density (samples a
-#   little too spread); at scale 1 it overshoots, and samples pile up away from
-#   the posterior. No single scale is right for every problem (exercise 06.4).
+# * **DPS** depends on its step size. At a small scale its weights and its
+#   covariance look close to exact, but its average log-density is well below
+#   the exact samples' own: look at the scatter, and each component's cloud is
+#   cut in two along $x_1 = 0.7$, where the exact posterior is densest. At
+#   scale 1 it overshoots, and samples pile up away from the posterior. No
+#   single scale is right for every problem (exercise 06.4).
+#
+# **The split, measured.** The measurement fixes the first coordinate, so look
+# at it alone: the histogram of $x_1$ for each sampler against the exact
+# posterior's, and two numbers that see a hole, the share of samples within
+# 0.05 of the measured value and the 1-D Wasserstein distance to the exact
+# $x_1$ marginal (from many exact samples):
+
+# %%
+x1_exact = post.sample(pick(20000, 4000), generator=gen(14))[:, 0].double().numpy()
+fig, ax = plt.subplots(figsize=(7.5, 3), layout="constrained")
+bins = np.linspace(0.25, 1.15, 46)
+ax.hist(x1_exact, bins=bins, density=True, color="lightgray", label="exact posterior")
+for name in ("DPS (scale 0.2)", "DPS (scale 1)"):
+    ax.hist(runs[name][:, 0].numpy(), bins=bins, density=True, histtype="step", lw=1.5, label=name)
+ax.axvline(0.7, color="k", lw=0.8, ls="--", label="y (guidance on x0 and DDNM: every sample here)")
+ax.set(xlabel="$x_1$ (the measured coordinate)", ylabel="density", title="First coordinate of the samples")
+ax.legend(fontsize=8)
+plt.show()
+print(f"{'method':28s} {'within 0.05 of y':>16s} {'sd of x1':>9s} {'W1 to exact x1':>15s}")
+print(f"{'exact (many samples)':28s} {np.mean(np.abs(x1_exact - 0.7) < 0.05):16.3f} {x1_exact.std():9.3f} {'':>15s}")
+for name, pts in runs.items():
+    x1 = pts[:, 0].numpy()
+    print(f"{name:28s} {np.mean(np.abs(x1 - 0.7) < 0.05):16.3f} {x1.std():9.3f} "
+          f"{wasserstein_distance(x1, x1_exact):15.3f}")
+
+# %% [markdown]
+# At scale 0.2 DPS leaves the middle empty: 0.022 of its samples lie within 0.05
+# of $y$ against 0.557 of the exact posterior's, and its $x_1$ forms two bands,
+# near 0.6 and 0.8, with an sd of 0.107 against the exact 0.070. **Why:** DPS
+# steps along the gradient of the residual's *norm*, $\lVert y - \mathcal A(\hat x_0)\rVert$,
+# not of its square. That gradient,
+# $-J^\top A^\top r/\lVert r\rVert$ with $r = y - A\hat x_0$ and $J = \partial\hat x_0/\partial x_t$,
+# has the same length however small the residual is: near the measurement
+# every step kicks the sample across the line by about the same amount, so it
+# oscillates around $x_1 = 0.7$ and ends on one side or the other, about one
+# kick away. **Why the moments miss it:** the two bands balance, so the mean is
+# right (mean error 0.020), and the covariance is dominated by the spread along
+# $x_2$, between the two arcs of the ring that cross $x_1 = 0.7$, which DPS gets
+# right; the extra spread in $x_1$ is a small part of it (cov error 0.016). The
+# average log-density sees it (0.75 against the exact samples' 1.57: the samples
+# sit where the posterior is thin), and so do the histogram and the distance
+# between the $x_1$ marginals (0.049). Guidance on $\hat x_0$ and DDNM have no
+# such kick, since their pull shrinks with the residual, and they put every sample
+# on the line instead (spread 0: they ignore the measurement noise).
 #
 # None is the exact posterior, and each is wrong in its own way: that is what
 # "approximate posterior sampling" means, and why a closed-form test case is
@@ -409,10 +458,14 @@ for mname, op in measure.items():
     }
     restored[mname] = (y, outs)
     for meth, out in outs.items():
-        rows.append((mname, meth, metrics.psnr(out.clamp(-1, 1), reps), consistency_psnr(op, out, y)))
-print(f"{'measurement':36s} {'method':16s} {'PSNR vs truth':>14s} {'consistency':>12s}")
-for r in rows:
-    print(f"{r[0]:36s} {r[1]:16s} {r[2]:11.2f} dB {r[3]:9.2f} dB")
+        per_image = np.array(metrics.psnr(out.clamp(-1, 1), reps, reduction="none"), dtype=float)
+        cons = np.array(consistency_psnr(op, out, y, reduction="none"), dtype=float)
+        rows.append((mname, meth, per_image, cons))
+print(f"{'measurement':36s} {'method':16s} {'PSNR vs truth (dB)':>20s} {'consistency (dB)':>18s}")
+for mname, meth, p_img, cons in rows:
+    print(f"{mname:36s} {meth:16s} {p_img.mean():11.2f} +- {p_img.std(ddof=1):5.2f} "
+          f"{cons.mean():9.2f} +- {cons.std(ddof=1):5.2f}")
+print(f"(mean +- sd over {n_digits * k} restorations: {n_digits} held-out digits x {k} samples each)")
 
 # %%
 for mname, (y, outs) in restored.items():
@@ -468,30 +521,42 @@ widgets.posterior_explorer(prior_digits, schedule, held_out[:pick(3, 1)], sample
 # %% [markdown]
 # ## Exercises
 #
-# **06.1** Ho & Salimans write the guided prediction as
+# **06.1** (derive) Ho & Salimans write the guided prediction as
 # $(1+w)\,\epsilon_c - w\,\epsilon_u$. Which ddlearn `scale` gives their $w = 2$?
 
-# %%
-answer_06_1 = None  # a number
+# %% [markdown] tags=["solution"]
+# *Solution.* ddlearn's guided prediction (Section 1) is
+# $\epsilon_u + s\,(\epsilon_c - \epsilon_u) = s\,\epsilon_c - (s - 1)\,\epsilon_u$.
+# Matching the coefficients of $\epsilon_c$ and $\epsilon_u$ with $(1+w)\,\epsilon_c -
+# w\,\epsilon_u$ gives $s = 1 + w$ (both coefficients agree): their $w = 0$ is the plain
+# conditional model, ddlearn's scale 1.
+
+# %% tags=["solution"]
+answer_06_1 = 1 + 2
 check("06.1", answer_06_1)
 
 # %% [markdown]
-# **06.2** A 1-D prior $x \sim \mathcal N(0, 1)$ is measured as $y = x + n$,
-# $n \sim \mathcal N(0, 0.5^2)$, and $y = 1$ comes out. What is the posterior mean?
-# (Derive it by hand, then compare with `exact_posterior`.)
+# **06.2** (predict, then run) A 1-D prior $x \sim \mathcal N(0, 1)$ is measured as $y = x + n$,
+# $n \sim \mathcal N(0, 0.5^2)$, and $y = 1$ comes out. Predict the posterior mean
+# by hand (is it nearer 0 or 1?), then compute it with `exact_posterior`.
 
-# %%
-answer_06_2 = None  # a float
+# %% tags=["solution"]
+# by hand: precisions add, 1 + 1/0.25 = 5; the mean is (0 * 1 + 1 * 4) / 5 = 0.8 (nearer the measurement,
+# whose noise is smaller than the prior's spread)
+post_1d = exact_posterior(oracles.gaussian([0.0], 1.0), operators.Matrix([[1.0]], noise=0.5), torch.tensor([1.0]))
+answer_06_2 = float(post_1d.means[0, 0])
+print(f"by hand 0.8, exact_posterior {answer_06_2:.4f}")
 check("06.2", answer_06_2)
 
 # %% [markdown]
-# **06.3** Write DDNM's projection for a mask by hand:
+# **06.3** (implement) Write DDNM's projection for a mask by hand:
 # `project(x0, y, mask)` returning $A^+y + (I - A^+A)x_0$ for
 # $A x = \text{mask} \odot x$ (tensors of shape (B, 1, H, W)).
 
-# %%
+# %% tags=["solution"]
 def project(x0, y, mask):
-    return None  # your code here
+    # A is diagonal with 0/1 entries: A^T = A, A A^T = A, so A^+ = A; A^+ y = mask * y and A^+ A x0 = mask * x0
+    return mask * y + (1 - mask) * x0
 
 
 check("06.3", project)

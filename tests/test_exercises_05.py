@@ -12,3 +12,16 @@ def test_chapter05_checkers_accept_right_and_reject_wrong():
     assert evaluate("05.3", lambda s, sig: float(t_from_sigma(s, sig))).ok
     assert not evaluate("05.3", lambda s, sig: 500.0).ok
     assert evaluate("05.4", 3.0).ok and not evaluate("05.4", 2.0).ok
+
+
+def test_chapter05_euler_in_sigma_is_ddim_and_euler_in_t_is_not():
+    def euler_in_sigma(x, e, a, b):
+        sa, sb = math.sqrt((1 - a) / a), math.sqrt((1 - b) / b)
+        return math.sqrt(b) * (x / math.sqrt(a) + (sb - sa) * e)
+
+    def euler_in_alpha_bar(x, e, a, b):  # an Euler step of the VP probability-flow ODE in alpha-bar: first order
+        # dx/d(ab) = x / (2 ab) - eps / (2 ab sqrt(1 - ab)), from x = sqrt(ab) x0 + sqrt(1 - ab) eps
+        return x + (b - a) * (x / (2 * a) - e / (2 * a * math.sqrt(1 - a)))
+
+    assert evaluate("05.5", euler_in_sigma).ok
+    assert not evaluate("05.5", euler_in_alpha_bar).ok

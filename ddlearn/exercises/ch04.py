@@ -48,7 +48,8 @@ def _(answer):
 
 @exercise("04.4", "the probability-flow velocity of Gaussian data under VE",
           hint="VE has no drift term, so only the score part of the probability-flow velocity is left; "
-               "section 2's worked example says what Gaussian data become under a linear SDE")
+               "VE adds independent Gaussian noise, so Gaussian data stay Gaussian with their variances added "
+               "(section 1's table)")
 def _(answer):
     from ..sde import VESDE, GaussianData
 

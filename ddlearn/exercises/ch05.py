@@ -59,3 +59,21 @@ def _(answer):
                "steps do to h, and so to the error?")
 def _(answer):
     return close(answer, math.log2(4.0e-3 / 5.0e-4), rtol=0, atol=0.05, what="the order p")
+
+
+@exercise("05.5", "DDIM as Euler on the probability-flow ODE",
+          hint="in the coordinates xbar = x / sqrt(alpha_bar) and sigma = sqrt((1 - alpha_bar) / alpha_bar) the "
+               "probability-flow ODE is dxbar/dsigma = eps; take one Euler step in sigma, then map back")
+def _(answer):
+    if (problem := not_callable(answer, "euler_in_sigma")) is not None:
+        return problem
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn(16, 2, generator=gen, dtype=torch.float64)
+    eps = torch.randn(16, 2, generator=gen, dtype=torch.float64)
+    for ab_t, ab_s in [(0.01, 0.2), (0.5, 0.9), (0.3, 0.31)]:
+        x0 = (x - math.sqrt(1 - ab_t) * eps) / math.sqrt(ab_t)
+        expected = math.sqrt(ab_s) * x0 + math.sqrt(1 - ab_s) * eps   # DDIM's step: the same map
+        if (problem := close(answer(x, eps, ab_t, ab_s), expected, rtol=1e-6, atol=1e-9,
+                             what=f"euler_in_sigma(x, eps, {ab_t}, {ab_s})")):
+            return problem
+    return None
