@@ -12,16 +12,21 @@ from . import close, exercise, not_callable, whole
           hint="a deterministic DDIM step estimates x_0 from eps, then rebuilds a state at the "
                "new alpha-bar from that estimate and the same eps")
 def _(answer):
-    if (problem := not_callable(answer, "ddim_step")) is not None:
+    return _same_as_ddim(answer, "ddim_step", 5, [(0.01, 0.2), (0.5, 0.9), (0.9, 1.0)])
+
+
+def _same_as_ddim(answer, name: str, seed: int, pairs) -> str | None:
+    """``answer(x, eps, ab_t, ab_s)`` against DDIM's deterministic step for each pair of alpha-bars."""
+    if (problem := not_callable(answer, name)) is not None:
         return problem
-    gen = torch.Generator().manual_seed(5)
+    gen = torch.Generator().manual_seed(seed)
     x = torch.randn(16, 2, generator=gen, dtype=torch.float64)
     eps = torch.randn(16, 2, generator=gen, dtype=torch.float64)
-    for ab_t, ab_s in [(0.01, 0.2), (0.5, 0.9), (0.9, 1.0)]:
+    for ab_t, ab_s in pairs:
         x0 = (x - math.sqrt(1 - ab_t) * eps) / math.sqrt(ab_t)
         expected = math.sqrt(ab_s) * x0 + math.sqrt(1 - ab_s) * eps
         if (problem := close(answer(x, eps, ab_t, ab_s), expected, rtol=1e-6, atol=1e-9,
-                             what=f"ddim_step(x, eps, {ab_t}, {ab_s})")):
+                             what=f"{name}(x, eps, {ab_t}, {ab_s})")):
             return problem
     return None
 
@@ -65,15 +70,5 @@ def _(answer):
           hint="in the coordinates xbar = x / sqrt(alpha_bar) and sigma = sqrt((1 - alpha_bar) / alpha_bar) the "
                "probability-flow ODE is dxbar/dsigma = eps; take one Euler step in sigma, then map back")
 def _(answer):
-    if (problem := not_callable(answer, "euler_in_sigma")) is not None:
-        return problem
-    gen = torch.Generator().manual_seed(7)
-    x = torch.randn(16, 2, generator=gen, dtype=torch.float64)
-    eps = torch.randn(16, 2, generator=gen, dtype=torch.float64)
-    for ab_t, ab_s in [(0.01, 0.2), (0.5, 0.9), (0.3, 0.31)]:
-        x0 = (x - math.sqrt(1 - ab_t) * eps) / math.sqrt(ab_t)
-        expected = math.sqrt(ab_s) * x0 + math.sqrt(1 - ab_s) * eps   # DDIM's step: the same map
-        if (problem := close(answer(x, eps, ab_t, ab_s), expected, rtol=1e-6, atol=1e-9,
-                             what=f"euler_in_sigma(x, eps, {ab_t}, {ab_s})")):
-            return problem
-    return None
+    # Euler in sigma from ab_t to ab_s is DDIM's step, exactly: the same map for every pair
+    return _same_as_ddim(answer, "euler_in_sigma", 7, [(0.01, 0.2), (0.5, 0.9), (0.3, 0.31)])
