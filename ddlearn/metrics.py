@@ -175,11 +175,8 @@ def check_digits(name: str, x, classifier=None) -> torch.Tensor:
     if size is not None and tuple(x.shape[-2:]) != (size, size):
         raise ValueError(f"{name} must be {size}x{size} digits (B, 1, {size}, {size}), the classifier's input size, "
                          f"got shape {tuple(x.shape)}; load them with ddlearn.data.digits(size={size})")
-    lo, hi = x.min().item(), x.max().item()
-    if lo < -1 - DIGIT_RANGE_SLACK or hi > 1 + DIGIT_RANGE_SLACK:
-        raise ValueError(f"{name} must hold images in [-1, 1], got values from {lo:g} to {hi:g} "
-                         "(rescale [0, 255] data with x / 127.5 - 1; clamp samples with x.clamp(-1, 1))")
-    return x
+    return _checks.in_range(name, x, slack=DIGIT_RANGE_SLACK,
+                            hint="rescale [0, 255] data with x / 127.5 - 1; clamp samples with x.clamp(-1, 1)")
 
 
 @torch.no_grad()

@@ -244,6 +244,7 @@ def load_or_train(name: str, *, directory=None):
     check_name(name)
     from . import config
 
+    fast = config.is_fast()
     folder = pretrained.folder(directory)
     halves = [p.name for p in pair_paths(folder, name) if p.exists()]
     why = None
@@ -251,19 +252,19 @@ def load_or_train(name: str, *, directory=None):
         try:
             return tuple(pretrained.load(name, directory=directory))
         except CheckpointError as err:
-            if not config.is_fast():
+            if not fast:
                 raise  # a damaged checkpoint is never replaced by another model's figures in full mode
             why = f"refused ({err})"
     else:
         why = f"incomplete in {folder} (only {halves[0]})" if halves else f"not found in {folder}"
-        if halves and not config.is_fast():
+        if halves and not fast:
             raise CheckpointError(f"checkpoint {name!r} is {why}: its weights and sidecar come as a pair; "
                                   f"`ddlearn train {name} --out {folder}` rebuilds it")
     recipes.get(name)  # the stand-in is the recipe's: an unknown name is refused before anything is trained
     message = (f"checkpoint {name!r} {why}: using a quick stand-in trained now with the recipe's fast settings; "
                f"what follows shows that stand-in, not the shipped model. `ddlearn train {name}` rebuilds the "
                "real one")
-    if config.is_fast():  # fast mode (CI, a quick look): said once per checkpoint
+    if fast:  # fast mode (CI, a quick look): said once per checkpoint
         if name not in _STAND_INS_SAID:
             _STAND_INS_SAID.add(name)
             print(message)

@@ -91,12 +91,17 @@ class Operator(torch.nn.Module):
             raise ValueError(f"{type(self).__name__}: {name} must have shape {want}, got {tuple(x.shape)}")
         return x
 
-    def check_y(self, y, name: str = "y") -> torch.Tensor:
-        self._tensor(name, y)
+    def check_y_kind(self, y, name: str = "y") -> torch.Tensor:
+        """``y`` must be complex where the operator's measurements are (k-space) and real where they are real."""
         if self.complex_y is not None and y.is_complex() != self.complex_y:
             want, got = ("complex (k-space)", "real") if self.complex_y else ("real", f"complex ({y.dtype})")
             raise TypeError(f"{type(self).__name__}: {name} must be a {want} measurement, got a {got} tensor"
                             + (" (an image? measure it with op(x))" if self.complex_y else ""))
+        return y
+
+    def check_y(self, y, name: str = "y") -> torch.Tensor:
+        self._tensor(name, y)
+        self.check_y_kind(y, name)
         self.input_shape(tuple(y.shape))  # raises a ValueError naming the shape when it cannot be a measurement
         return y
 

@@ -45,11 +45,6 @@ def _dir(directory=None) -> Path:
     return Path(env) if env else HERE
 
 
-def _check_name(name) -> str:
-    """A checkpoint name is a name: no folders, no path (``load_file`` loads a path)."""
-    return check_name(name)
-
-
 @dataclass
 class Pretrained:
     """A loaded checkpoint: ``model`` (eval mode, EMA weights), ``schedule`` (None for a classifier),
@@ -87,7 +82,7 @@ def _rebuild_hint(name: str, info: dict | None = None) -> str:
 
 def info(name: str, directory=None) -> dict:
     """The sidecar of checkpoint ``name`` as a dict."""
-    _check_name(name)
+    check_name(name)
     d = _dir(directory)
     side = d / f"{name}.json"
     if not side.exists():
@@ -105,7 +100,7 @@ def load(name: str, *, directory=None, device: str | torch.device = "cpu") -> Pr
     ``name`` is a name (``"digits"``), never a path: see :func:`load_file`.
     ``model, schedule = load("digits")`` works (a :class:`Pretrained` unpacks to those two).
     """
-    _check_name(name)
+    check_name(name)
     dev = resolve_device(device)
     d = _dir(directory)
     info(name, d)  # a missing or unreadable sidecar is named with the shipped list and the rebuild command

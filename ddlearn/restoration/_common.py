@@ -28,9 +28,7 @@ def check_measurement(operator, y, x_T: torch.Tensor, name: str = "y", *, linear
         raise TypeError(f"{linear_for} needs a linear operator with a pseudo-inverse; {type(operator).__name__} "
                         "is non-linear (use sample_dps)")
     Operator._tensor(name, y)
-    if operator.complex_y is not None and y.is_complex() != operator.complex_y:  # real "k-space" (an image passed as data), or complex pixels
-        want = "complex (k-space)" if operator.complex_y else "real"
-        raise TypeError(f"{name} must be a {want} measurement of {type(operator).__name__}, got dtype {y.dtype}")
+    operator.check_y_kind(y, name)  # real "k-space" (an image passed as data), or complex pixels
     with torch.no_grad():
         want = operator(torch.zeros_like(x_T)).shape
     if y.shape == want:

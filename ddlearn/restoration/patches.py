@@ -196,7 +196,8 @@ def sample_hierarchical(model, x_T: torch.Tensor, schedule, steps: int, *, opera
         return sampler(model, x_T, schedule, steps, operator=operator, y=y, generator=generator,
                        progress=progress, **options)
     c_T = randn((B, C, patch, patch), generator=generator, dtype=x_T.dtype, device=x_T.device)
-    coarse = sampler(model, c_T, schedule, steps if coarse_steps is None else coarse_steps, operator=[Compose(operator, Upsample(f))], y=[y],
+    coarse_steps = steps if coarse_steps is None else coarse_steps
+    coarse = sampler(model, c_T, schedule, coarse_steps, operator=[Compose(operator, Upsample(f))], y=[y],
                      compare="measurement", generator=generator, progress=progress, **options)
     # the two guides share one step: weights summing to 1 keep the combined pull no larger than one guide's
     # (each normalised step is at most the misfit; two full ones where both apply would overshoot it)

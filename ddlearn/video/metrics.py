@@ -202,8 +202,9 @@ CLIP_RANGE_SLACK = 0.5
 
 
 def check_spec_clip(clip: torch.Tensor, spec, image: torch.Tensor | None = None) -> None:
-    """``clip`` (3, F, H, W) must be a clip of ``spec``: its frames, its size, values in [-1, 1] (a [0, 1] clip of
-    a spec whose real frames reach below 0 is refused: its colours would be read as other colours)."""
+    """``clip`` (3, F, H, W) must be a clip of ``spec``: its frames, its size, values in [-1, 1] (a [0, 1] clip,
+    told by a frame 0 closer to the image mapped to [0, 1] than to the image, is refused: its colours would be
+    read as other colours)."""
     if not isinstance(spec, _clips.ClipSpec):
         raise TypeError(f"spec must be a ddlearn.data.clips.ClipSpec (clips(..., return_specs=True)['specs']), got "
                         f"{type(spec).__name__}")
