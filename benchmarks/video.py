@@ -15,10 +15,11 @@ their frame 0 with DDIM (``--steps``) at each sampling seed (``--seeds``); a fig
 mean over the clips of one seed, reported as mean +- sd over the seeds.
 Rows "static copy" (frame 0 repeated) and "real clips" (the true continuations) bound each metric.
 
-Targets (issue 15), 16x16: direction right >= 95% of moving one-sprite clips and >= 85% of clips
-with two or three sprites; displacement error <= 1.5 px; trackable >= 97% of frames; IoU >= 0.7;
-still clips still; frame-0 PSNR >= 30 dB. 32x32: direction right >= 80% of one-sprite clips.
-Ablation: colour drift with the image tokens blanked at least 20% above the full model's.
+Targets (issue 21; ``--part heldout`` prints each as met or missed per sampling seed, ``--part targets``
+from the stored rows), 16x16 with
+animate()'s defaults: under 1% noise frames; frame-0 PSNR >= 34 dB; direction right >= 98% of
+one-sprite clips and >= 95% of clips with two or three sprites; length ratio within 0.8-1.25 at
+every stride; displacement error <= 1.0 px; sprite found (trackable) in >= 97% of frames; IoU >= 0.65.
 
 ``--part sampler`` animates the validation set with each setting of :data:`SAMPLER_GRID` (eta,
 steps, the clean estimate clamped or not) at the recorded scales and keeps, among the settings with
@@ -67,12 +68,14 @@ def record(part: str, value: dict) -> None:
 
 
 def chosen_scales(sha256=None):
-    """(image, prompt) scales chosen by ``--part scales`` for this checkpoint; (1, 3), untuned, without one."""
+    """(image, prompt) scales chosen by ``--part scales`` for this checkpoint; animate()'s defaults without one."""
     data = json.loads(RESULTS_PATH.read_text()) if RESULTS_PATH.exists() else {}
     sc = data.get("scales")
     if sc and (sha256 is None or sc.get("model_sha256") == sha256):
         return tuple(sc["chosen"])
-    return (1.0, 3.0)
+    from ddlearn.video import sampling
+
+    return (sampling.IMAGE_SCALE, sampling.PROMPT_SCALE)
 
 
 #: The pairs (image, prompt) ``--part scales`` compares; each is an option of the explorer's sliders.
@@ -83,14 +86,14 @@ VALIDATION_SET = dict(per_cell=1, multi=8, still=4, bounce=0)
 
 
 #: The sampler settings ``--part sampler`` compares: label -> animate() keyword arguments.
-SAMPLER_GRID = {
-    "DDIM eta 0, 25 steps": dict(eta=0.0, steps=25),
-    "DDIM eta 0, 100 steps": dict(eta=0.0, steps=100),
+SAMPLER_GRID = {   # every setting names its clamping: measure_model's default is animate()'s, which clamps
+    "DDIM eta 0, 25 steps, not clamped": dict(eta=0.0, steps=25, clip=None),
     "DDIM eta 0, 25 steps, clamped": dict(eta=0.0, steps=25, clip=(-1.0, 1.0)),
-    "eta 0.5, 25 steps": dict(eta=0.5, steps=25),
-    "eta 1, 25 steps": dict(eta=1.0, steps=25),
+    "DDIM eta 0, 100 steps, clamped": dict(eta=0.0, steps=100, clip=(-1.0, 1.0)),
+    "eta 0.5, 25 steps, clamped": dict(eta=0.5, steps=25, clip=(-1.0, 1.0)),
+    "eta 1, 25 steps, not clamped": dict(eta=1.0, steps=25, clip=None),
     "eta 1, 25 steps, clamped": dict(eta=1.0, steps=25, clip=(-1.0, 1.0)),
-    "eta 1, 50 steps": dict(eta=1.0, steps=50),
+    "eta 1, 50 steps, clamped": dict(eta=1.0, steps=50, clip=(-1.0, 1.0)),
 }
 
 
@@ -290,6 +293,54 @@ def part_heldout(args):
     for k, r in stored["seeds"].items():
         print(f"seed {k}: FCD {r['fcd']:.2f}; length ratio by stride (mean +- sd, n): "
               + ", ".join(f"{s}: {m:.2f} +- {sd:.2f} ({n})" for s, (m, sd, n) in r["length_ratio_by_stride"].items()))
+    if not args.blank and args.dir is None:
+        print_targets(stored["seeds"])
+
+
+#: Issue 21's held-out targets: (label, summary key or None for the stride ratios, test of the mean).
+TARGETS = [("noise frames < 1%", "noise_frames", lambda v: v < 0.01),
+           ("frame-0 PSNR >= 34 dB", "psnr0", lambda v: v >= 34),
+           ("one sprite right >= 98%", "direction_right_1", lambda v: v >= 0.98),
+           ("2-3 sprites right >= 95%", "direction_right_multi", lambda v: v >= 0.95),
+           ("length ratio 0.8-1.25 at every stride", None, lambda v: 0.8 <= v <= 1.25),
+           ("displacement error <= 1.0 px", "displacement_error", lambda v: v <= 1.0),
+           ("sprite found in >= 97% of frames", "trackable", lambda v: v >= 0.97),
+           ("IoU >= 0.65", "iou", lambda v: v >= 0.65)]
+
+
+def part_targets(args):
+    """The targets against the stored held-out rows (``--part heldout``), without sampling again."""
+    from ddlearn.video import sampling
+
+    held = json.loads(RESULTS_PATH.read_text()).get("heldout", {})
+    sha = pretrained.info(args.models[0]).get("sha256")
+    if held.get("model_sha256") != sha or not held.get("seeds"):
+        raise SystemExit(f"no held-out rows of the shipped {args.models[0]}: run --part heldout --seeds 0 1 first")
+    defaults = {"image_scale": sampling.IMAGE_SCALE, "prompt_scale": sampling.PROMPT_SCALE, "eta": sampling.ETA,
+                "steps": sampling.STEPS, "clip": list(sampling.CLIP) if sampling.CLIP else None}
+    if held.get("sampler") != defaults:
+        raise SystemExit(f"the stored rows used {held.get('sampler')}, animate()'s defaults are {defaults}: "
+                         "run --part heldout again")
+    print(f"`{held['command']}`: {held['eval_clips']} held-out clips, sampler {held['sampler']}")
+    print_targets(held["seeds"])
+
+
+def print_targets(seeds: dict) -> None:
+    """Each target, met or missed, with each sampling seed's mean."""
+    rows = []
+    for label, key, ok in TARGETS:
+        row = {"target": label}
+        for k, r in seeds.items():
+            if key is None:
+                vals = [m for m, _, _ in r["length_ratio_by_stride"].values()]
+                row[f"seed {k}"] = (f"{min(vals):.2f}-{max(vals):.2f} "
+                                    + ("met" if all(ok(v) for v in vals) else "missed"))
+            else:
+                m = r["summary"][key][0]
+                shown = f"{100 * m:.1f}%" if key not in ("psnr0", "displacement_error", "iou") else f"{m:.3g}"
+                row[f"seed {k}"] = f"{shown} " + ("met" if ok(m) else "missed")
+        rows.append(row)
+    table(rows, ["target"] + [f"seed {k}" for k in seeds])
 
 
 def _json_summary(summary):
@@ -430,7 +481,8 @@ def part_ablation(args):
 def main():
     global RESULTS_PATH
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--part", choices=("models", "sampler", "scales", "heldout", "blank", "stride", "ablation"),
+    p.add_argument("--part", choices=("models", "sampler", "scales", "heldout", "targets", "blank", "stride",
+                                      "ablation"),
                    default="models")
     p.add_argument("--blank", action="store_true", help="heldout: the image tokens blanked at sampling")
     p.add_argument("--validation", action="store_true",
@@ -448,8 +500,8 @@ def main():
     args = p.parse_args()
     RESULTS_PATH = args.results
     start = time.perf_counter()
-    {"models": part_models, "sampler": part_sampler, "heldout": part_heldout, "scales": part_scales, "blank": part_blank, "stride": part_stride,
-     "ablation": part_ablation}[args.part](args)
+    {"models": part_models, "sampler": part_sampler, "heldout": part_heldout, "targets": part_targets,
+     "scales": part_scales, "blank": part_blank, "stride": part_stride, "ablation": part_ablation}[args.part](args)
     print(f"total {time.perf_counter() - start:.0f} s")
 
 

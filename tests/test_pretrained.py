@@ -45,30 +45,18 @@ def test_float16_checkpoints_say_so_and_load_as_float32(name):
     assert {p.dtype for p in ck.model.parameters()} == {torch.float32}
 
 
-#: Candidates shipped beside the model a chapter's figures use (Chapter 08's video16_motion, issue 21): their
-#: motion metrics come from the same evaluation as video16's, which the video16 case runs (170 s in the CI of
-#: 2026-12-07; a second run took CI to 1481 s of its 25 minutes). For a candidate the cheap evaluations named here
-#: are recomputed and must match; the rest of its sidecar metrics must be there.
-CANDIDATES = {"video16_motion": ("heldout_loss",)}
-
-
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_checkpoint_loads_and_reproduces_its_metrics(name):
-    from dataclasses import replace
-
     ck = pretrained.load(name)
     info = ck.info
     assert info["sha256"] == checkpoint.sha256(pretrained.HERE / f"{name}.safetensors")
     assert info["command"].startswith(f"ddlearn train {name}") and "seed" in info and "train_seconds" in info
     assert not ck.model.training and not any(p.requires_grad for p in ck.model.parameters())
     # the sidecar's metrics were computed by the same evaluation with fixed seeds: they come back
-    recipe = replace(ck.recipe, evaluate=CANDIDATES[name]) if name in CANDIDATES else ck.recipe
-    again = evals.evaluate(ck.model, ck.schedule, recipe)
-    assert again and set(again) <= set(info["metrics"]), (sorted(again), sorted(info["metrics"]))
+    again = evals.evaluate(ck.model, ck.schedule, ck.recipe)
+    assert again and set(again) == set(info["metrics"]), (sorted(again), sorted(info["metrics"]))
     for key, value in again.items():
         assert value == pytest.approx(info["metrics"][key], rel=0.05, abs=1e-3), key
-    if name not in CANDIDATES:
-        assert set(again) == set(info["metrics"])
 
 
 @pytest.fixture()

@@ -46,14 +46,14 @@ def _(answer):
                  what="reflect(p, 2, 13) on 500 positions from -18 to 42")
 
 
-@exercise("08.4", "two-scale guidance from three predictions",
-          hint="the image scale acts first, from the null prediction to the image-only one; the "
-               "prompt scale acts on top of the image-conditioned prediction")
+@exercise("08.4", "two-scale guidance with the prompt's factor first",
+          hint="factor p(z | c, p) the other way round with Bayes' rule, raise each classifier to its "
+               "own scale, and write each classifier's score as a difference of two conditional scores")
 def _(answer):
+    from ..guidance import classifier_free
     from ..nets import VideoUNet
-    from ..video.sampling import guided
 
-    problem = not_callable(answer, "two_scale(eps_null, eps_img, eps_full, s_img, s_prompt)")
+    problem = not_callable(answer, "prompt_first(eps_null, eps_prompt, eps_full, s_prompt, s_img)")
     if problem:
         return problem
     g = torch.Generator().manual_seed(0)
@@ -65,13 +65,19 @@ def _(answer):
     image = torch.rand(2, 3, 16, 16, generator=g) * 2 - 1
     prompt = torch.tensor([[3, 2], [6, 0]])
     t = torch.full((2,), 40.0)
+    nulls = net.null_conditions(2)
+    stride = torch.full((2,), 2)
     with torch.no_grad():
-        e_full = net(x, t, image=image, prompt=prompt, stride=2)
-        e_img = net(x, t, image=image, prompt=torch.zeros_like(prompt), stride=2)
-        e_null = net(x, t, image=torch.zeros_like(image), prompt=torch.zeros_like(prompt), stride=2)
-        want = guided(net, image, prompt, 2, image_scale=1.5, prompt_scale=4.0)(x, t)
-    return close(answer(e_null, e_img, e_full, 1.5, 4.0), want, rtol=1e-4, atol=1e-5,
-                 what="two_scale(...) against ddlearn.video.guided at scales 1.5 (image) and 4 (prompt)")
+        e_full = net(x, t, image=image, prompt=prompt, stride=stride)
+        e_prompt = net(x, t, image=nulls["image"], prompt=prompt, stride=stride)
+        e_null = net(x, t, image=nulls["image"], prompt=nulls["prompt"], stride=stride)
+        # the library's nested guidance applies its conditions in the order given: here the prompt first
+        want = classifier_free(net, {"stride": (stride, stride), "prompt": (prompt, nulls["prompt"]),
+                                     "image": (image, nulls["image"])},
+                               {"stride": 1.0, "prompt": 4.0, "image": 1.5})(x, t)
+    return close(answer(e_null, e_prompt, e_full, 4.0, 1.5), want, rtol=1e-4, atol=1e-5,
+                 what="prompt_first(...) against ddlearn.guidance.classifier_free with the prompt first, "
+                      "scales 4 (prompt) and 1.5 (image)")
 
 
 @exercise("08.5", "the tracker on a clip played backwards",

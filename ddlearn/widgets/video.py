@@ -114,7 +114,7 @@ PARTS = {
     "space-time UNet": ((0.5, 0.23), "3-D UNet, 320-1280 channels, spatial + temporal\ntransformers, 16 frames",
                         "32-64 channels: Ch. 02's ResBlocks + temporal conv\n+ temporal attention, 8 frames"),
     "output": ((0.5, 0.06), "v of the video latent -> VAE decoder;\nDDIM, image scale then text scale",
-               "eps of the change z = (x - c)/2 -> x = c + 2z;\nDDIM, image scale then prompt scale"),
+               "eps of the change z = x - c -> x = c + z;\nDDIM, image scale then prompt scale"),
 }
 _ARROWS = [("conditioning image", "detail stream"), ("conditioning image", "image encoder"),
            ("image encoder", "query transformer"), ("query transformer", "dual cross-attention"),
