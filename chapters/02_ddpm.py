@@ -712,8 +712,8 @@ plt.show()
 #   within rounding, and there is nothing to learn there.
 # * $L_0$, the decoder, is the largest single part, and most of it is not the
 #   network's error. The column "$L_0$ at $\hat x_0 = x_0$" is what a perfect
-#   $\hat x_0$ would still pay: $\sigma_1$ (0.01 for $\beta_t$, 0.0074 for $\tilde\beta_t$, the square roots of
-#   the linear schedule's first variances)
+#   $\hat x_0$ would still pay: $\sigma_1$ (0.01 for $\beta_t$, the square root of
+#   the linear schedule's first variance $10^{-4}$; a little less for $\tilde\beta_t$)
 #   is about one grey level ($\Delta = 0.0078$) wide, so even a decoder centred on
 #   the right value puts only part of its mass in the right bin. Only the
 #   difference between the two columns is the network's.
@@ -731,7 +731,8 @@ plt.show()
 # the solver and the Hutchinson trace estimate) instead of a bound.
 # `python benchmarks/sde.py` computes it for this `digits` model on the first
 # 100 held-out digits (8-bit, dequantised uniformly within each bin, RK45 at
-# rtol = atol = $10^{-5}$): $2.046 \pm 0.019$ bits/dim. On the same 100 digits the
+# rtol = atol = $10^{-5}$): $2.046 \pm 0.019$ bits/dim (here and in the rest of
+# this paragraph, $\pm$ is the standard error over the digits). On the same 100 digits the
 # bound with $\sigma_t^2 = \beta_t$ is $2.662 \pm 0.017$ (`metrics.elbo_bpd`, all terms,
 # generator seed 6: what table 4 of `python benchmarks/ddpm.py` runs; with
 # $\tilde\beta_t$, $2.141 \pm 0.033$ on the first 32). The ODE's figure is lower, but it
@@ -744,7 +745,7 @@ plt.show()
 #
 # ## Exercises
 #
-# **02.1** Compute $\tilde\beta_2$, the first posterior variance above zero
+# **02.1** (compute) Compute $\tilde\beta_2$, the first posterior variance above zero
 # ($\tilde\beta_1 = 0$: at $t = 1$ the posterior is $x_0$ itself), for the linear
 # schedule with $T = 1000$, from the schedule's arrays (step $t$ sits at index
 # $t - 1$).
@@ -756,7 +757,7 @@ answer_02_1 = float(_lin.betas[1] * (1 - _lin.alpha_bars[0]) / (1 - _lin.alpha_b
 check("02.1", answer_02_1)
 
 # %% [markdown]
-# **02.2** Write `mu(x_t, eps, t, schedule)`, the reverse mean
+# **02.2** (implement) Write `mu(x_t, eps, t, schedule)`, the reverse mean
 # $\mu_\theta = (x_t - \tfrac{\beta_t}{\sqrt{1-\bar\alpha_t}}\epsilon)/\sqrt{\alpha_t}$,
 # using only the schedule's arrays (no `q_posterior`); `t` is the code's index,
 # as for every function in the library. The checker compares it with the
@@ -770,9 +771,10 @@ def mu(x_t, eps, t, schedule):
 check("02.2", mu)
 
 # %% [markdown]
-# **02.3** How many times larger is the bound's weight $w_t$ at step $t = 2$ (the
-# first KL term, index 1 of `losses.vlb_weights`) than at step $t = 1000$
-# (index 999), with $\sigma_t^2 = \beta_t$? Compare with the plot in section 2.
+# **02.3** (predict, then compute) Read off the plot in section 2 roughly how
+# many times larger the bound's weight $w_t$ is at step $t = 2$ (the first KL
+# term, index 1 of `losses.vlb_weights`) than at step $t = 1000$ (index 999),
+# with $\sigma_t^2 = \beta_t$; then compute it.
 
 # %% tags=["solution"]
 from ddlearn import losses as _losses, schedules as _s
@@ -781,7 +783,7 @@ answer_02_3 = float(_w[1] / _w[999])
 check("02.3", answer_02_3)
 
 # %% [markdown]
-# **02.4** Write one ancestral step `step(model, x_t, t, schedule, noise)`
+# **02.4** (implement) Write one ancestral step `step(model, x_t, t, schedule, noise)`
 # returning $x_{t-1}$ with $\sigma_t^2 = \beta_t$, where `t` is the code's index
 # (no noise at index 0, the last step, which returns $\hat x_0$).
 

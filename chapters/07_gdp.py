@@ -406,7 +406,12 @@ for task_name, per_method in scores.items():
 # held-out patches under two sampling seeds (48 pairs), four samples each,
 # and reports every method *minus the best classical baseline*, patch by patch
 # and seed by seed (mean $\pm$ sd of those paired differences); "mean of 4"
-# scores the average of the four samples:
+# scores the average of the four samples.
+#
+# **Exercise 07.2 first (predict, then run):** before you run the next cell,
+# predict: as the number $K$ of samples averaged grows, does the PSNR of their
+# mean go up or down? And its sharpness? Section 4 measures both and asks for
+# your answer.
 
 # %%
 def paired_table(key):
@@ -483,8 +488,8 @@ for task_name, (tk, outs) in gallery.items():
 # lets us move between the two without retraining anything: draw $K$ samples
 # of the same measurement and average them.
 #
-# **Exercise 07.2 first (predict, then run):** as K grows, does the PSNR of
-# the mean of K samples go up or down? And its sharpness?
+# **Exercise 07.2 (predict, then run)**, posed before the paired table of
+# Section 3: the measurement below is its run.
 
 # %%
 K_max = pick(8, 2)
@@ -943,7 +948,7 @@ answer_07_1 = 2000 / (2 * 3 * 256 * 256)
 check("07.1", answer_07_1)
 
 # %% [markdown]
-# **07.2** (predict, then run) is in Section 4.
+# **07.2** (predict, then run) is posed in Section 3 and answered in Section 4.
 #
 # **07.3** (implementation) Write GDP-x0's shift for 4x super-resolution
 # (`Downsample(4)`, compared in image space): `gdp_shift(x0, y, scale)` for

@@ -55,18 +55,20 @@ CASES = [
     # our own tiny IntSlider + Image notebook: checks the harness even with no chapters
     Case(SELF_CHECK, "level"),
     Case(SELF_CHECK, "pick"),  # a SelectionSlider that starts at its last value
+    # Chapters 01-06, the student copies `ddlearn student` writes (every chapter's cells but its solutions;
+    # each checker must say "Not yet"; tests/test_student.py runs the other chapters' copies):
     # Chapter 01: the noising explorer's t slider
-    Case("01_forward_process.ipynb", "t"),
+    Case("student/01_forward_process.ipynb", "t"),
     # Chapter 02: scrubbing the reverse process (starts at the last step)
-    Case("02_ddpm.ipynb", "step"),
+    Case("student/02_ddpm.ipynb", "step"),
     # Chapter 03: the score-field explorer's noise level
-    Case("03_score_matching.ipynb", "sigma"),
+    Case("student/03_score_matching.ipynb", "sigma"),
     # Chapter 04: the reverse-SDE trajectory explorer's step (starts at the last step)
-    Case("04_score_sde.ipynb", "step"),
+    Case("student/04_score_sde.ipynb", "step"),
     # Chapter 05: the sampler explorer's budget of model evaluations
-    Case("05_fast_samplers.ipynb", "evaluations"),
+    Case("student/05_fast_samplers.ipynb", "evaluations"),
     # Chapter 06: the guidance explorer's guidance scale
-    Case("06_guidance.ipynb", "scale"),
+    Case("student/06_guidance.ipynb", "scale"),
 ]
 
 SELF_CHECK_SOURCE = textwrap.dedent('''
@@ -122,12 +124,16 @@ def _write_settings(settings: Path) -> None:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """JupyterLab on localhost serving a temp copy of chapters/ plus the self-check notebook."""
+    """JupyterLab on localhost serving a temp copy of chapters/, the student copies (student/) and the self-check
+    notebook."""
     tmp = tmp_path_factory.mktemp("lab")
     root = tmp / "chapters"
     source = ROOT / "chapters"
     if source.is_dir():
         shutil.copytree(source, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "_build"))
+        from ddlearn import teaching
+
+        teaching.write_student_notebooks(source, root / "student")
     else:
         root.mkdir()
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SELF_CHECK_SOURCE.strip())])
@@ -202,8 +208,12 @@ _CELL_REPORT = f"""() => {{
   {_PANEL}.content.widgets.forEach((cell, i) => {{
     if (cell.model.type !== 'code') return;
     const outputs = cell.model.outputs.toJSON();
+    const full = cell.model.sharedModel.getSource();
+    const str = v => Array.isArray(v) ? v.join('') : (v || '');
     cells.push({{index: i + 1, count: cell.model.executionCount,
-      source: cell.model.sharedModel.getSource().trim().split('\\n')[0].slice(0, 80),
+      source: full.trim().split('\\n')[0].slice(0, 80),
+      checks: /^check\\("\\d\\d\\.\\d+"/m.test(full),
+      text: outputs.map(o => str(o.text) + str(o.data && o.data['text/plain'])).join(''),
       errors: outputs.filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue)}});
   }});
   return cells;
@@ -262,6 +272,11 @@ def test_slider_changes_the_picture(case: Case, lab, browser):
         errors = [f"cell {c['index']} ({c['source']}): {e}" for c in cells for e in c["errors"]]
         assert not errors, f"{case.notebook}: cells raised errors in the browser:\n" + "\n".join(errors)
         assert not not_run, f"{case.notebook}: cells {[c['index'] for c in not_run]} did not run"
+        if case.notebook.startswith("student/"):  # the prompts are unanswered: each checker says so, none crashes
+            checked = [c for c in cells if c["checks"]]
+            assert checked, f"{case.notebook}: no cell calls a checker"
+            answered = [f"cell {c['index']}: {c['text'][:200]!r}" for c in checked if not c["text"].startswith("Not yet")]
+            assert not answered, f"{case.notebook}: checkers that did not say 'Not yet':\n" + "\n".join(answered)
 
         # the output holding the slider with this label, and the picture in that output
         label = page.locator(".widget-label", has_text=re.compile(rf"^\s*{re.escape(case.slider)}\s*$"))

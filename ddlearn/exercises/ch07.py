@@ -75,9 +75,11 @@ def _(answer):
         return "answer with a pair: ('brighter' or 'darker', the factor of the restored to the true intensity)"
     word, factor = answer
     if str(word).strip().lower() != "darker":
-        return "the guess 0.5 is larger than every true exposure in the task: does dividing by it brighten enough?"
+        return ("compare the frozen guess with the range the task draws the true exposure from: to explain the "
+                "same y, must the restored intensity be above or below the truth's?")
     if isinstance(factor, bool) or not isinstance(factor, (int, float)):
         return f"the factor should be a number, got {type(factor).__name__}"
     if not 0.3 <= float(factor) <= 0.7:
-        return "the factor is f_true / 0.5 with f_true in [0.15, 0.35]: somewhere between 0.3 and 0.7"
+        return ("write y once for the truth (its exposure) and once for the restoration (the frozen exposure), "
+                "set them equal and solve for the ratio of the intensities, at the middle of the task's range")
     return None
