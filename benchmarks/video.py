@@ -240,7 +240,8 @@ PER_CLIP = ("n_sprites", "direction_right", "displacement_error", "length_ratio"
 def part_heldout(args):
     """video16 with animate()'s defaults on the held-out set, one row per sampling seed (merged in the JSON).
 
-    ``--blank``: the image tokens blanked at sampling (stored as ``heldout_blank``).
+    ``--blank``: the image tokens blanked at sampling (stored as ``heldout_blank``). ``--like KEY``: sample as the
+    stored record KEY did instead (its scales, eta, steps and clamping), so that a variant pairs with it clip by clip.
     """
     from ddlearn.video import sampling
 
@@ -256,12 +257,20 @@ def part_heldout(args):
         "" if args.dir is None else f":{name}")
     defaults = {"image_scale": sampling.IMAGE_SCALE, "prompt_scale": sampling.PROMPT_SCALE, "eta": sampling.ETA,
                 "steps": sampling.STEPS, "clip": list(sampling.CLIP) if sampling.CLIP else None}
+    if args.like:   # sample as a stored record did, so that the two pair up clip by clip
+        like = json.loads(RESULTS_PATH.read_text()).get(args.like)
+        if not like or "sampler" not in like:
+            raise SystemExit(f"--like {args.like}: no such record with a sampler in {RESULTS_PATH}")
+        defaults = dict(like["sampler"])
     print(f"== {name}{' (image tokens blanked)' if args.blank else ''}: {len(evalset['specs'])} held-out "
-          f"clips, animate() defaults {defaults}, seeds {args.seeds}", flush=True)
+          f"clips, sampler {defaults}, seeds {args.seeds}", flush=True)
     raw = {}
     for seed in args.seeds:
         t = time.perf_counter()
-        res = V.measure_model(p.model, p.schedule, evalset, seed=seed, classifier=clf, context=not args.blank)
+        res = V.measure_model(p.model, p.schedule, evalset, seed=seed, classifier=clf, context=not args.blank,
+                              image_scale=defaults["image_scale"], prompt_scale=defaults["prompt_scale"],
+                              eta=defaults["eta"], steps=defaults["steps"],
+                              clip=None if defaults["clip"] is None else tuple(defaults["clip"]))
         raw[str(seed)] = {"summary": _json_summary(res["summary"]), "fcd": res["fcd"],
                           "length_ratio_by_stride": _stride_ratios(res["rows"]), "seconds": time.perf_counter() - t}
         if args.dir is not None:  # an ablation variant: per-clip figures, for differences paired over clips
@@ -270,7 +279,8 @@ def part_heldout(args):
         print(_summary_row(f"seed {seed}", res["summary"], raw[str(seed)]["seconds"]), f"FCD {res['fcd']:.2f}",
               flush=True)
     where = "" if args.dir is None else f" --models {name} --dir {args.dir}"
-    flags = (" --blank" if args.blank else "") + (" --validation" if args.validation else "")
+    flags = ((" --blank" if args.blank else "") + (" --validation" if args.validation else "")
+             + (f" --like {args.like}" if args.like else ""))
     extra = {"command": f"python benchmarks/video.py --part heldout{flags}{where} --seeds S",
              "model": name, "train_seconds": p.info.get("train_seconds"), "steps": p.info.get("steps"),
              "model_sha256": p.info.get("sha256"), "sampler": defaults,
@@ -318,6 +328,11 @@ def part_targets(args):
         raise SystemExit(f"no held-out rows of the shipped {args.models[0]}: run --part heldout --seeds 0 1 first")
     defaults = {"image_scale": sampling.IMAGE_SCALE, "prompt_scale": sampling.PROMPT_SCALE, "eta": sampling.ETA,
                 "steps": sampling.STEPS, "clip": list(sampling.CLIP) if sampling.CLIP else None}
+    if args.like:   # sample as a stored record did, so that the two pair up clip by clip
+        like = json.loads(RESULTS_PATH.read_text()).get(args.like)
+        if not like or "sampler" not in like:
+            raise SystemExit(f"--like {args.like}: no such record with a sampler in {RESULTS_PATH}")
+        defaults = dict(like["sampler"])
     if held.get("sampler") != defaults:
         raise SystemExit(f"the stored rows used {held.get('sampler')}, animate()'s defaults are {defaults}: "
                          "run --part heldout again")
@@ -487,6 +502,9 @@ def main():
     p.add_argument("--blank", action="store_true", help="heldout: the image tokens blanked at sampling")
     p.add_argument("--validation", action="store_true",
                    help="heldout: measure on the validation clips instead (stored as validation[:NAME])")
+    p.add_argument("--like", default=None, metavar="KEY",
+                   help="heldout: sample with the sampler a stored record used (e.g. heldout:video16s_reference), "
+                        "to pair with it; default: animate()'s defaults")
     p.add_argument("--dir", default=None, help="heldout: load the model from this folder (e.g. runs/ablation)")
     p.add_argument("--models", nargs="+", default=["video16", "video32"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
