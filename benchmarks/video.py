@@ -237,14 +237,26 @@ PER_CLIP = ("n_sprites", "direction_right", "displacement_error", "length_ratio"
             "colour_drift", "background_drift", "noise_frames")
 
 
+def _sampler(args) -> dict:
+    """animate()'s defaults as a record stores them; with ``args.like``, the sampler of that stored record instead
+    (so that a variant pairs with it clip by clip)."""
+    from ddlearn.video import sampling
+
+    if args is not None and args.like:
+        like = json.loads(RESULTS_PATH.read_text()).get(args.like)
+        if not like or "sampler" not in like:
+            raise SystemExit(f"--like {args.like}: no such record with a sampler in {RESULTS_PATH}")
+        return dict(like["sampler"])
+    return {"image_scale": sampling.IMAGE_SCALE, "prompt_scale": sampling.PROMPT_SCALE, "eta": sampling.ETA,
+            "steps": sampling.STEPS, "clip": list(sampling.CLIP) if sampling.CLIP else None}
+
+
 def part_heldout(args):
     """video16 with animate()'s defaults on the held-out set, one row per sampling seed (merged in the JSON).
 
     ``--blank``: the image tokens blanked at sampling (stored as ``heldout_blank``). ``--like KEY``: sample as the
     stored record KEY did instead (its scales, eta, steps and clamping), so that a variant pairs with it clip by clip.
     """
-    from ddlearn.video import sampling
-
     name = args.models[0]
     p = pretrained.load(name, directory=args.dir)
     clf = pretrained.load("clip_classifier").model
@@ -255,13 +267,7 @@ def part_heldout(args):
     # the shipped model's rows under "heldout"; a model from --dir (an ablation variant) under "heldout:NAME"
     key = ("validation" if args.validation else "heldout_blank" if args.blank else "heldout") + (
         "" if args.dir is None else f":{name}")
-    defaults = {"image_scale": sampling.IMAGE_SCALE, "prompt_scale": sampling.PROMPT_SCALE, "eta": sampling.ETA,
-                "steps": sampling.STEPS, "clip": list(sampling.CLIP) if sampling.CLIP else None}
-    if args.like:   # sample as a stored record did, so that the two pair up clip by clip
-        like = json.loads(RESULTS_PATH.read_text()).get(args.like)
-        if not like or "sampler" not in like:
-            raise SystemExit(f"--like {args.like}: no such record with a sampler in {RESULTS_PATH}")
-        defaults = dict(like["sampler"])
+    defaults = _sampler(args)
     print(f"== {name}{' (image tokens blanked)' if args.blank else ''}: {len(evalset['specs'])} held-out "
           f"clips, sampler {defaults}, seeds {args.seeds}", flush=True)
     raw = {}
@@ -320,19 +326,11 @@ TARGETS = [("noise frames < 1%", "noise_frames", lambda v: v < 0.01),
 
 def part_targets(args):
     """The targets against the stored held-out rows (``--part heldout``), without sampling again."""
-    from ddlearn.video import sampling
-
     held = json.loads(RESULTS_PATH.read_text()).get("heldout", {})
     sha = pretrained.info(args.models[0]).get("sha256")
     if held.get("model_sha256") != sha or not held.get("seeds"):
         raise SystemExit(f"no held-out rows of the shipped {args.models[0]}: run --part heldout --seeds 0 1 first")
-    defaults = {"image_scale": sampling.IMAGE_SCALE, "prompt_scale": sampling.PROMPT_SCALE, "eta": sampling.ETA,
-                "steps": sampling.STEPS, "clip": list(sampling.CLIP) if sampling.CLIP else None}
-    if args.like:   # sample as a stored record did, so that the two pair up clip by clip
-        like = json.loads(RESULTS_PATH.read_text()).get(args.like)
-        if not like or "sampler" not in like:
-            raise SystemExit(f"--like {args.like}: no such record with a sampler in {RESULTS_PATH}")
-        defaults = dict(like["sampler"])
+    defaults = _sampler(None)
     if held.get("sampler") != defaults:
         raise SystemExit(f"the stored rows used {held.get('sampler')}, animate()'s defaults are {defaults}: "
                          "run --part heldout again")
