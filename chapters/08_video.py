@@ -869,6 +869,16 @@ def paired_records(var, ref, key, only_one_sprite=False):
 
 DIFFS = [("direction_right", "right, one sprite (share)", True), ("displacement_error", "disp. err (px)", False),
          ("iou", "IoU", False), ("trackable", "trackable (share)", False), ("psnr0", "frame-0 PSNR (dB)", False)]
+
+
+def print_paired(ref, variants, indent="  ", label_width=28, width=30):
+    """A row per figure of DIFFS, a column per variant ({label: record}): its difference from ``ref``, paired."""
+    print(f"{indent}{'':{label_width}s}" + "".join(f"{label:>{width}s}" for label in variants))
+    for key, label, one in DIFFS:
+        print(f"{indent}{label:{label_width}s}"
+              + "".join(f"{paired_records(v, ref, key, one):>{width}s}" for v in variants.values()))
+
+
 v_new, v_old = results.get("validation:video16_change_scale_1"), results.get("validation:video16_v1")
 # the shipped video16 (s = 1 and the changing pixels weighted 1 + 4 in the loss), measured on the weights shipped:
 # the stored row must carry their sha256
@@ -879,12 +889,10 @@ if v_new and v_old:
     print_table({"video16 v1 (s = 1/2)": v_old["seeds"]["0"]["summary"],
                  "v1 retrained, s = 1": v_new["seeds"]["0"]["summary"],
                  **({"s = 1, motion weight 4": v_mw["seeds"]["0"]["summary"]} if v_mw else {})}, width=28)
-    variants = [("s = 1", v_new)] + ([("s = 1, motion weight 4", v_mw)] if v_mw else [])
+    variants = {"s = 1": v_new, **({"s = 1, motion weight 4": v_mw} if v_mw else {})}
     print(f"\neach minus video16 v1 (s = 1/2), paired over {v_new['eval_clips']} validation clips x seeds "
           f"{sorted(v_new['seeds'])} (mean +- sd over pairs, se):")
-    print(f"  {'':28s}" + "".join(f"{label:>30s}" for label, _ in variants))
-    for key, label, one in DIFFS:
-        print(f"  {label:28s}" + "".join(f"{paired_records(v, v_old, key, one):>30s}" for _, v in variants))
+    print_paired(v_old, variants)
     if v_mw:
         print(f"  {'Frechet clip distance':28s} v1 {v_old['seeds']['0']['fcd']:.2f} / "
               f"{v_old['seeds']['1']['fcd']:.2f}, motion weight 4 {v_mw['seeds']['0']['fcd']:.2f} / "
@@ -931,19 +939,14 @@ if held_abl:
     print("not trained and measured:", ", ".join(missing) if missing else "none")
 
 
-def paired(name, key, only_one_sprite=False):
-    return paired_records(held_abl[name], held_abl["video16s_reference"], key, only_one_sprite)
-
-
 if "video16s_reference" in held_abl and all("per_clip" in r for r in held_abl["video16s_reference"]["seeds"].values()):
     others = [n for n in held_abl if n != "video16s_reference"
               and all("per_clip" in r for r in held_abl[n]["seeds"].values())]
     n_pairs = len(per_clip(held_abl["video16s_reference"], "iou"))
     print(f"\nvariant minus reference, paired by clip and seed ({n_pairs // 2} clips x 2 seeds; fewer where a figure "
           f"is undefined): mean +- sd over pairs, and its standard error (se = sd / sqrt(pairs))")
-    print(f"{'':30s}" + "".join(f"{n.replace('video16s_', ''):>24s}" for n in others))
-    for key, label, one in DIFFS:
-        print(f"{label:30s}" + "".join(f"{paired(n, key, one):>24s}" for n in others))
+    print_paired(held_abl["video16s_reference"], {n.replace("video16s_", ""): held_abl[n] for n in others},
+                 indent="", label_width=30, width=24)
 
 # %% [markdown]
 # What the paired differences separate (mean $\pm$ sd over 288 pairs of
@@ -1067,9 +1070,7 @@ if shape_ref and shape_runs:
                  **{label: r["seeds"]["0"]["summary"] for label, r in shape_runs.items()}}, width=26)
     print(f"{'training time (s)':30s}" + "".join(f"{r['train_seconds']:26.0f}" for r in [shape_ref, *shape_runs.values()]))
     print(f"\neach minus the reference, paired by clip and seed (mean +- sd over pairs, se):")
-    print(f"  {'':28s}" + "".join(f"{label:>30s}" for label in shape_runs))
-    for key, label, one in DIFFS:
-        print(f"  {label:28s}" + "".join(f"{paired_records(r, shape_ref, key, one):>30s}" for r in shape_runs.values()))
+    print_paired(shape_ref, shape_runs)
 else:
     print("not measured: see SHAPE_QUESTIONS in ddlearn/recipes/ch08.py for the commands")
 
