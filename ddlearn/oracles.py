@@ -138,6 +138,25 @@ class GaussianMixture:
         """This mixture's exact eps under ``schedule``, as a model ``model(x_t, t)``."""
         return MixtureEps(self, schedule)
 
+    def denoise(self, x: torch.Tensor, alpha_bar) -> torch.Tensor:
+        r"""The posterior mean :math:`E[x_0 \mid x]` of the variance-preserving state x at ``alpha_bar`` in [0, 1]:
+        :math:`\sum_k p(k \mid x)\,\big(\mu_k + \sqrt{\bar\alpha}\,\Sigma_k (\bar\alpha\Sigma_k + (1-\bar\alpha) I)^{-1}
+        (x - \sqrt{\bar\alpha}\mu_k)\big)`, exact at both ends (at alpha-bar 0 it is the mixture's mean)."""
+        flat = self._flat(x)
+        ab = torch.as_tensor(alpha_bar, dtype=torch.float64).reshape(-1).expand(flat.shape[0])
+        if (ab < 0).any() or (ab > 1).any():
+            raise ValueError("alpha_bar must lie in [0, 1]")
+        logp, sol = self._component_terms(flat, ab)
+        r = torch.softmax(logp, dim=1)                                           # (B, K)
+        cs = torch.einsum("kde,bke->bkd", self.covs, sol)                        # Sigma_k cov^{-1} resid
+        post = self.means.unsqueeze(0) + ab.sqrt().reshape(-1, 1, 1) * cs       # (B, K, D)
+        return (r.unsqueeze(-1) * post).sum(1).reshape(x.shape).to(x.dtype)
+
+    def velocity_model(self, path) -> "MixtureVelocity":
+        """This mixture's exact marginal velocity on a flow path (:class:`ddlearn.flow.FlowPath`), as a model
+        ``model(x_u, t) -> v``."""
+        return MixtureVelocity(self, path)
+
 
 class MixtureEps(torch.nn.Module):
     """The exact eps-predictor of a Gaussian mixture: ``model(x_t, t) -> eps`` (the book's model contract)."""
@@ -154,6 +173,43 @@ class MixtureEps(torch.nn.Module):
         _checks.tensor("x_t", x_t)
         tt = _checks.timesteps("t", t, self.schedule.T, batch=x_t.shape[0])
         return self.mixture.eps(x_t, self.schedule.alpha_bar(tt))
+
+
+class MixtureVelocity(torch.nn.Module):
+    r"""The exact marginal velocity of a Gaussian mixture on a flow path: ``model(x_u, t) -> v``.
+
+    Regressing on the conditional velocity :math:`\alpha' x_0 + \sigma'\epsilon` learns its conditional mean
+    given :math:`x_u` (Lipman et al. 2023), :math:`v(x, u) = \alpha'\,E[x_0 \mid x] + \sigma'\,E[\epsilon \mid x]`;
+    for a mixture both means are exact: :math:`E[x_0 \mid x]` from :meth:`GaussianMixture.denoise` of the
+    variance-preserving state :math:`x / \sqrt{\alpha^2+\sigma^2}`, and
+    :math:`E[\epsilon \mid x] = -\sigma\,\nabla_x\log p_u(x)`, defined at both ends of the path.
+    """
+
+    def __init__(self, mixture: GaussianMixture, path):
+        super().__init__()
+        if not isinstance(mixture, GaussianMixture):
+            raise TypeError(f"mixture must be a GaussianMixture, got {type(mixture).__name__}")
+        if not callable(getattr(path, "coef_derivs", None)):
+            raise TypeError(f"path must be a flow path with coef_derivs (ddlearn.flow.FlowPath), got "
+                            f"{type(path).__name__}")
+        self.mixture, self.path, self.T = mixture, path, path.T
+
+    def forward(self, x: torch.Tensor, t) -> torch.Tensor:
+        _checks.tensor("x", x)
+        tt = _checks.timesteps("t", t, self.path.T, batch=x.shape[0])
+        a, s = self.path.coefs(tt)
+        da, ds = self.path.coef_derivs(tt)
+        n = (a ** 2 + s ** 2).sqrt()
+        ab = (a / n) ** 2
+        shape = (-1,) + (1,) * (x.ndim - 1)
+        x_vp = x.to(torch.float64) / n.reshape(shape)
+        m = self.mixture
+        flat = m._flat(x_vp)
+        logp, sol = m._component_terms(flat, ab)
+        score_vp = -(torch.softmax(logp, dim=1).unsqueeze(-1) * sol).sum(1).reshape(x.shape)
+        eps = -(1 - ab).sqrt().reshape(shape) * score_vp            # E[eps | x]: -s grad log p, in VP units
+        x0 = m.denoise(x_vp, ab)
+        return (da.reshape(shape) * x0 + ds.reshape(shape) * eps).to(x.dtype)
 
 
 def gaussian(mean, cov) -> GaussianMixture:

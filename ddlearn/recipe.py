@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 import torch
 
-from . import _checks, config, data, nets, schedules, sde
+from . import _checks, config, data, flow, frames, nets, schedules, sde
 
 
 @dataclass(frozen=True)
@@ -109,16 +109,32 @@ def load_data(recipe: Recipe, split: str = "train") -> dict:
     return out
 
 
-def build_schedule(recipe: Recipe):
-    """The recipe's schedule (``None`` for recipes that need none, e.g. a clean-image classifier).
+#: The time frames a recipe's ``schedule`` field can name (:mod:`ddlearn.frames`): name -> factory(**kwargs).
+#: Each module's frames: discrete schedules (Chapters 01-03), score SDEs (Chapter 04), the flow path (Chapter 10).
+FRAMES: dict = {**{name: (lambda name: lambda **kw: schedules.get(name, **kw))(name) for name in schedules.NAMES},
+                **{name: sde.SDES[name] for name in sde.NAMES},
+                "flow": flow.FlowPath}
 
-    Continuous-time recipes (Chapter 04) name an SDE (``"vp"``, ``"subvp"``, ``"ve"``).
-    """
+
+def register_frame(name: str, factory, *, overwrite: bool = False) -> None:
+    """Let recipes name a new time frame: ``build_schedule`` then builds ``factory(**schedule_kwargs)``."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty str, got {name!r}")
+    if not callable(factory):
+        raise TypeError(f"factory must be callable, got {type(factory).__name__}")
+    if name in FRAMES and not overwrite:
+        raise ValueError(f"a frame named {name!r} is registered already; pass overwrite=True to replace it")
+    FRAMES[name] = factory
+
+
+def build_schedule(recipe: Recipe):
+    """The recipe's time frame, built from :data:`FRAMES` by the name in its ``schedule`` field (``None`` for
+    recipes that need none, e.g. a clean-image classifier): a discrete schedule, an SDE (continuous-time
+    recipes, Chapter 04) or a flow path."""
     if recipe.schedule is None:
         return None
-    if recipe.schedule in sde.NAMES:
-        return sde.get(recipe.schedule, **recipe.schedule_kwargs)
-    return schedules.get(recipe.schedule, **recipe.schedule_kwargs)
+    _checks.choice("schedule", recipe.schedule, tuple(FRAMES))
+    return frames.check_frame(FRAMES[recipe.schedule](**recipe.schedule_kwargs), f"the frame {recipe.schedule!r}")
 
 
 def build_net(recipe: Recipe, *, seed: int | None = None) -> torch.nn.Module:
@@ -157,4 +173,5 @@ def resolve_device(device=None, *, name: str = "device") -> torch.device:
     return dev
 
 
-__all__ = ["Recipe", "RECIPES", "register", "load_data", "build_schedule", "build_net", "resolve_device"]
+__all__ = ["Recipe", "RECIPES", "register", "FRAMES", "register_frame", "load_data", "build_schedule", "build_net",
+           "resolve_device"]

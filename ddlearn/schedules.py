@@ -121,6 +121,21 @@ class Schedule:
         ab = self.alpha_bar(t)
         return torch.log(ab) - torch.log1p(-ab)
 
+    # ---- the time-frame protocol (:mod:`ddlearn.frames`) -------------------
+    def coefs(self, t) -> tuple[torch.Tensor, torch.Tensor]:
+        """x_t = alpha x_0 + sigma eps at (fractional) t: (sqrt(alpha_bar), sqrt(1 - alpha_bar)), float64."""
+        ab = self.alpha_bar(t)
+        return ab.sqrt(), (1.0 - ab).sqrt()
+
+    def log_snr_range(self) -> tuple[float, float]:
+        """(log-SNR at t = T-1, log-SNR at t = 0): the noise levels this schedule covers."""
+        lam = self.log_snr
+        return lam[-1].item(), lam[0].item()
+
+    def input_scale(self, t) -> torch.Tensor:
+        """1: a DDPM model is fed x_t itself, already the variance-preserving state."""
+        return torch.ones_like(self.alpha_bar(t))
+
     def t_from_log_snr(self, lam) -> torch.Tensor:
         """The (fractional) timestep whose log-SNR is ``lam`` (inverse of :meth:`log_snr_at`).
 

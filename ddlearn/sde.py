@@ -63,7 +63,7 @@ import math
 
 import torch
 
-from . import _checks
+from . import _checks, frames
 from .config import randn, randn_like
 from .param import per_item
 from .schedules import Schedule
@@ -167,6 +167,29 @@ class SDE:
     def t_of_u(self, u) -> torch.Tensor:
         """The book's time convention: t = u * (T - 1)."""
         return check_u("u", u) * (self.T - 1)
+
+    # ---- the time-frame protocol (:mod:`ddlearn.frames`), in model timesteps t = u (T - 1) ----
+    def _u_of_t(self, t) -> torch.Tensor:
+        tt = _checks.timesteps("t", t, self.T)
+        return tt.reshape(-1) / (self.T - 1)
+
+    def coefs(self, t) -> tuple[torch.Tensor, torch.Tensor]:
+        """x = m(u) x_0 + s(u) eps at timesteps ``t`` (u = t / (T - 1)): (m, s), float64 (flat)."""
+        u = self._u_of_t(t)
+        return self.mean_coef(u), self.std(u)
+
+    def log_snr_at(self, t) -> torch.Tensor:
+        """log-SNR at timesteps ``t`` (:meth:`log_snr` at u = t / (T - 1))."""
+        return self.log_snr(self._u_of_t(t))
+
+    def log_snr_range(self) -> tuple[float, float]:
+        """(log-SNR at u = 1, log-SNR at u = 0)."""
+        ends = self.log_snr(torch.tensor([1.0, 0.0], dtype=torch.float64))
+        return ends[0].item(), ends[1].item()
+
+    def input_scale(self, t) -> torch.Tensor:
+        """1: a continuous-time model of any SDE is fed the VP state x / sqrt(m^2 + s^2) (:meth:`model_input`)."""
+        return torch.ones_like(self._u_of_t(t))
 
     # ---- prior --------------------------------------------------------------
     @property
@@ -359,29 +382,16 @@ def get(name, **kwargs) -> SDE:
 
 
 def check_frame(frame):
-    """A model's time frame: a discrete Schedule or an SDE."""
-    if not isinstance(frame, (Schedule, SDE)):
-        raise TypeError("the model's time frame must be a ddlearn.schedules.Schedule (a model trained on "
-                        f"discrete timesteps) or a ddlearn.sde.SDE (a continuous-time model), got {type(frame).__name__}")
-    return frame
+    """A model's time frame (:mod:`ddlearn.frames`): a Schedule, an SDE, a flow path, ..."""
+    return frames.check_frame(frame, "the model's time frame")
 
 
 def frame_time(frame, sde: SDE, u: torch.Tensor) -> torch.Tensor:
-    """The timestep, in ``frame``'s units, where ``frame`` has the same noise level as ``sde`` at ``u``."""
+    """The timestep, in ``frame``'s units, where ``frame`` has the same noise level as ``sde`` at ``u``
+    (:func:`ddlearn.frames.time_at_log_snr`)."""
     if frame is sde:
         return u * (sde.T - 1)
-    lam = sde.log_snr(u)
-    if isinstance(frame, Schedule):
-        lo, hi = frame.log_snr[-1].item(), frame.log_snr[0].item()
-    else:
-        lo, hi = frame.log_snr(torch.ones(1)).item(), frame.log_snr(torch.zeros(1)).item()
-    # a little outside the frame's range is clamped (the endpoints of VP(0.1, 20) and linear(1000)
-    # differ by about 0.05 nats); far outside means the model never saw that noise level.
-    if lam.min() < lo - 1.0 or lam.max() > hi + 1.0:
-        raise ValueError(f"the SDE's noise level at u in [{u.min().item():g}, {u.max().item():g}] "
-                         f"(log-SNR {lam.min().item():.2f}..{lam.max().item():.2f}) lies outside what the model "
-                         f"was trained on (log-SNR {lo:.2f}..{hi:.2f})")
-    return frame.t_from_log_snr(lam.clamp(lo, hi))
+    return frames.time_at_log_snr(frame, sde.log_snr(u))
 
 
 def score_fn(model, frame, sde: SDE, *, check: bool = True):
@@ -401,9 +411,11 @@ def score_fn(model, frame, sde: SDE, *, check: bool = True):
     def score(x: torch.Tensor, u) -> torch.Tensor:
         uu = check_u("u", u, x.shape[0])
         m, s = sde.mean_coef(uu), sde.std(uu)
-        x_in = x * per_item((m ** 2 + s ** 2).rsqrt(), x)
-        t = frame_time(frame, sde, uu).to(dtype=x.dtype, device=x.device)
-        eps = model(x_in, t)
+        t = frame_time(frame, sde, uu)
+        # the same information as the frame's model input: the VP state at equal log-SNR, times the
+        # frame's input scale (exactly 1 for schedules and SDEs, whose models see the VP state)
+        x_in = x * per_item((m ** 2 + s ** 2).rsqrt() * frame.input_scale(t), x)
+        eps = model(x_in, t.to(dtype=x.dtype, device=x.device))
         if check:
             eps = _checks.model_output(eps, x, where=f"u={uu[0].item():g}")
         return -eps.to(x.dtype) / per_item(s, x)

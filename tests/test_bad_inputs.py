@@ -143,6 +143,30 @@ def _param_rows():
     ]
 
 
+def _frames_rows():
+    from ddlearn import frames
+
+    return [
+        ("check_frame-str", lambda: frames.check_frame("linear", "to"), T, "to"),
+        ("time_at_log_snr-outside", lambda: frames.time_at_log_snr(lin(), torch.tensor([30.0])), E, "log-SNR"),
+    ]
+
+
+def _flow_rows():
+    from ddlearn import flow
+
+    return [
+        ("FlowPath-T", lambda: flow.FlowPath(T=1), E, "T"),
+        ("FlowPath-sigma_min", lambda: flow.FlowPath(sigma_min=-0.1), E, "sigma_min"),
+        ("coefs-t-range", lambda: flow.FlowPath(T=10).coefs(torch.tensor([12.0])), E, "t"),
+        ("t_from_log_snr-nan", lambda: flow.FlowPath().t_from_log_snr(float("nan")), E, "lam"),
+        ("sample-shapes", lambda: flow.FlowPath().sample(pts(), torch.zeros(4), torch.zeros(3, 2)), E, "noise"),
+        ("velocity_model-schedule", lambda: mixture().velocity_model(lin()), T, "path"),
+        ("adapt-prediction", lambda: __import__("ddlearn.param").param.adapt(oracle(), lin(), prediction="velocity"),
+         E, "prediction"),
+    ]
+
+
 def _oracles_rows():
     from ddlearn.oracles import GaussianMixture
 
@@ -504,7 +528,7 @@ def _report_rows():
 TABLES = {
     "teaching": _teaching_rows, "report": _report_rows,
     "_checks": _checks_rows, "config": _config_rows, "schedules": _schedules_rows, "forward": _forward_rows,
-    "param": _param_rows, "oracles": _oracles_rows, "sde": _sde_rows, "langevin": _langevin_rows,
+    "param": _param_rows, "frames": _frames_rows, "flow": _flow_rows, "oracles": _oracles_rows, "sde": _sde_rows, "langevin": _langevin_rows,
     "losses": _losses_rows, "nets": _nets_rows, "samplers": _samplers_rows, "guidance": _guidance_rows,
     "operators": _operators_rows, "restoration": _restoration_rows, "data": _data_rows, "metrics": _metrics_rows,
     "viz": _viz_rows, "widgets": _widgets_rows, "recipes": _recipes_rows, "exercises": _exercises_rows,

@@ -16,7 +16,7 @@ from typing import Callable, Protocol
 
 import torch
 
-from .. import _checks
+from .. import _checks, frames
 from ..schedules import Schedule
 
 
@@ -130,7 +130,9 @@ def check_inputs(model, x_T: torch.Tensor, schedule: Schedule, *, generator=None
         raise TypeError(f"model must be callable as model(x_t, t) -> eps, got {type(model).__name__}")
     _checks.tensor("x_T", x_T, ndim=(2, 3, 4, 5))
     if not isinstance(schedule, Schedule):
-        raise TypeError(f"schedule must be a ddlearn.schedules.Schedule, got {type(schedule).__name__}")
+        hint = (" (the sampler's grid); a model of another time frame runs on one through "
+                "ddlearn.param.adapt(model, frame, prediction=..., to=schedule)" if frames.is_frame(schedule) else "")
+        raise TypeError(f"schedule must be a ddlearn.schedules.Schedule{hint}, got {type(schedule).__name__}")
     _checks.same_T(model, schedule.T, "schedule")
     _checks.generator("generator", generator)
     _checks.callback("callback", callback)
