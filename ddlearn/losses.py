@@ -393,7 +393,7 @@ FLOW_TIMES = ("uniform", "logit_normal")
 
 
 def flow_matching_loss(model, x0: torch.Tensor, schedule, *, generator=None, cond=None, time: str = "uniform",
-                       p_uncond: float = 0.0) -> torch.Tensor:
+                       p_uncond: float = 0.0, noise: torch.Tensor | None = None) -> torch.Tensor:
     r"""Conditional flow matching (Lipman et al. 2023): :math:`\mathbb E\,\|v_	heta(x_u, u) - (lpha' x_0 + \sigma'\epsilon)\|^2`.
 
     ``schedule`` is the path (:class:`ddlearn.flow.FlowPath`); :math:`x_u = lpha x_0 + \sigma\epsilon` and the
@@ -402,6 +402,8 @@ def flow_matching_loss(model, x0: torch.Tensor, schedule, *, generator=None, con
     (:class:`ddlearn.oracles.MixtureVelocity` for a mixture). The model sees ``(x_u, t = u (T - 1))``.
     ``time``: how u is drawn, ``"uniform"`` on [0, 1] or ``"logit_normal"`` (u = sigmoid(n), n ~ N(0, 1):
     more weight in the middle, as Stable Diffusion 3 trains; Esser et al. 2024). ``p_uncond``: label dropout.
+    ``noise``: the eps paired with each x0 (default: fresh independent draws); rectified flow's reflow passes the
+    noise its model carried to each x0 (:func:`ddlearn.rectified.reflow`).
     """
     if not callable(getattr(schedule, "coef_derivs", None)) or not callable(getattr(schedule, "sample", None)):
         raise TypeError(f"flow_matching_loss needs a flow path (ddlearn.flow.FlowPath) as its schedule, got "
@@ -414,7 +416,11 @@ def flow_matching_loss(model, x0: torch.Tensor, schedule, *, generator=None, con
     else:
         u = torch.sigmoid(torch.randn(B, generator=generator, dtype=torch.float64))
     t = u * (schedule.T - 1)
-    noise = randn_like(x0, generator)
+    if noise is None:
+        noise = randn_like(x0, generator)
+    else:
+        _checks.tensor("noise", noise)
+        _checks.same_shape("x0", x0, "noise", noise)
     x_u, target = schedule.sample(x0, t, noise)
     if p_uncond:
         cond = drop_labels(cond, p_uncond, model.null_class, generator=generator)

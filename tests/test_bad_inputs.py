@@ -167,6 +167,17 @@ def _flow_rows():
     ]
 
 
+def _rectified_rows():
+    from ddlearn import flow, rectified
+
+    return [
+        ("reflow-model", lambda: rectified.reflow(lambda x, t: x, flow.FlowPath(), pts(), pts(), steps=1), T, "model"),
+        ("reflow-noise-shape", lambda: rectified.reflow(mlp(), flow.FlowPath(), pts(), pts(3), steps=1), E, "noise"),
+        ("straightness-steps", lambda: rectified.straightness(mlp(), flow.FlowPath(), pts(), steps=0), E, "steps"),
+        ("reflow_pairs-noise", lambda: rectified.reflow_pairs(mlp(), flow.FlowPath(), nan_like(pts())), E, "noise"),
+    ]
+
+
 def _oracles_rows():
     from ddlearn.oracles import GaussianMixture
 
@@ -528,7 +539,8 @@ def _report_rows():
 TABLES = {
     "teaching": _teaching_rows, "report": _report_rows,
     "_checks": _checks_rows, "config": _config_rows, "schedules": _schedules_rows, "forward": _forward_rows,
-    "param": _param_rows, "frames": _frames_rows, "flow": _flow_rows, "oracles": _oracles_rows, "sde": _sde_rows, "langevin": _langevin_rows,
+    "param": _param_rows, "frames": _frames_rows, "flow": _flow_rows, "rectified": _rectified_rows,
+    "oracles": _oracles_rows, "sde": _sde_rows, "langevin": _langevin_rows,
     "losses": _losses_rows, "nets": _nets_rows, "samplers": _samplers_rows, "guidance": _guidance_rows,
     "operators": _operators_rows, "restoration": _restoration_rows, "data": _data_rows, "metrics": _metrics_rows,
     "viz": _viz_rows, "widgets": _widgets_rows, "recipes": _recipes_rows, "exercises": _exercises_rows,

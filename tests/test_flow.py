@@ -130,3 +130,18 @@ def test_a_trained_flow_model_through_adapt_samples_like_its_own_ode():
         euler = sample_flow(net, start, path, steps, grid=us, progress=False)
     assert torch.allclose(euler, ddim, atol=1e-4, rtol=0)   # float32 through two routes
     assert (ddim - x_T).abs().mean() > 0.1                  # and it went somewhere
+
+
+def test_the_flow_recipes_train_and_evaluate_in_fast_mode(tmp_path):
+    from ddlearn import pretrained, recipes
+    from ddlearn.train import run_recipe
+
+    assert recipes.get("flow_mixture").net_kwargs == recipes.get("mixture").net_kwargs
+    for kind in ("flow", "ddpm"):   # the panel's twins differ only in frame and loss
+        r = recipes.get(f"{kind}_panel_ring8")
+        assert (r.steps, r.batch_size, r.lr, r.seed) == (10000, 512, 2e-3, 0)
+    run_recipe("flow_mixture", fast=True, out_dir=tmp_path, progress=False)
+    model, path = pretrained.load("flow_mixture", directory=tmp_path)
+    assert isinstance(path, flow.FlowPath)
+    meta = pretrained.info("flow_mixture", tmp_path)
+    assert meta["metrics"]["sw_flow_samples_vs_heldout"] > 0 and meta["metrics"]["heldout_loss"] > 0

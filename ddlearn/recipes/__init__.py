@@ -22,6 +22,7 @@ from . import ch02, ch04, ch06  # noqa: F401  (each registers its chapter's reci
 from . import ch09  # noqa: F401  (Chapter 09: phantom priors and the anomaly autoencoder)
 from . import ch08  # noqa: F401  (Chapter 08: the video models, the clip classifier, the ablation)
 from . import ch07  # noqa: F401  (Chapter 07: the photograph-patch and face priors of GDP)
+from . import ch10  # noqa: F401  (Chapter 10: flow matching's models and panel)
 
 
 def names() -> list[str]:
