@@ -42,3 +42,8 @@ __all__ += ["MedicalExplorer", "medical_explorer"]
 from .video import VideoExplorer, video_explorer  # noqa: E402
 
 __all__ += ["VideoExplorer", "video_explorer"]
+
+# Chapter 10: flow matching (scrub u: the velocity field and the samples moving)
+from .flow import FlowExplorer, flow_explorer  # noqa: E402
+
+__all__ += ["FlowExplorer", "flow_explorer"]
