@@ -136,3 +136,4 @@ def not_callable(answer, what: str) -> str | None:
 from . import ch01, ch02, ch03, ch04, ch05, ch06, ch07  # noqa: F401
 from . import ch09  # noqa: F401,E402  (Chapter 09)
 from . import ch08  # noqa: F401,E402  (Chapter 08)
+from . import ch10  # noqa: F401,E402  (Chapter 10)
