@@ -808,7 +808,8 @@ It walks from adding noise to data, through DDPM, score matching and score SDEs,
 guidance, to restoring images, animating them and reconstructing medical scans with a diffusion prior.
 Every chapter runs offline on a laptop CPU.</p>
 <div class="start"><b>Start here.</b> Read the chapters in order: 01 &rarr; 02 &rarr; 03 &rarr; 04 &rarr; 05 &rarr; 06;
-then 07, 08 and 09 in any order (each builds on 06). Each page below is the executed notebook: the sliders
+then 07, 08 and 09 in any order (each builds on 06), and 10 at any point after 05 (it builds on 04 and 05).
+Each page below is the executed notebook: the sliders
 are still pictures here; open the notebook in Jupyter (<code>jupyter lab chapters/</code>) to move them.
 The <i>slides</i> are the same chapter as a reveal.js presentation (arrow keys; offline); the
 <i>student notebook</i> is the chapter with the exercises' solutions replaced by prompts and checkers

@@ -57,6 +57,7 @@ PREREQUISITES = {
     "07": "Chapter 06 (posterior sampling, DDNM); the image operators of Chapter 06.",
     "08": "Chapters 02 (the UNet), 05 (DDIM) and 06 (classifier-free guidance).",
     "09": "Chapter 06 (posterior sampling, data consistency); Chapter 07 helps; Fourier transforms.",
+    "10": "Chapters 02 (the simple loss as a regression), 04 (the probability-flow ODE) and 05 (DDIM as Euler, orders of solvers); conditional expectations.",
 }
 
 SOLUTION = "solution"          #: the cell tag of a solution
