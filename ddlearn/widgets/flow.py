@@ -88,8 +88,8 @@ class FlowExplorer(Explorer):
             if self.data is not None:
                 ax.plot(self.data[:, 0], self.data[:, 1], ".", ms=1.5, color="0.8", zorder=0)
             arrows = ax.quiver(self.gx, self.gy, zero, zero, angles="xy", scale_units="xy", scale=1.0,
-                               color="0.35", width=0.004)
-            (points,) = ax.plot([], [], ".", ms=2.5, alpha=0.5, mew=0, color="C0")
+                               color="0.55", width=0.004)
+            (points,) = ax.plot([], [], ".", ms=3.5, alpha=0.6, mew=0, color="C0")
             trails = [ax.plot([], [], "-", lw=0.8, color="tab:red", alpha=0.7)[0] for _ in range(self.n_trails)]
             ax.set_xlim(-self.lim, self.lim)
             ax.set_ylim(-self.lim, self.lim)
