@@ -147,7 +147,9 @@ for t_vp in (999, 750, 500, 250, 50):
 # their time: the linear schedule's middle step, $t = 500$, has the noise level
 # of $u = 0.775$ on the straight path, three quarters of the way to the noise.
 # A uniform grid in $u$ and a uniform grid in DDPM's $t$ are therefore very
-# different grids of noise levels.
+# different grids of noise levels. And DDPM's last step, $t = 999$, is not
+# pure noise: it matches $u = 0.994$, a little short of the straight path's
+# end, where $x_1 = \epsilon$ carries no signal at all.
 
 # %% [markdown]
 # ## 2. The conditional and the marginal velocity
