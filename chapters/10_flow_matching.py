@@ -462,9 +462,9 @@ print(f"{'exact samples':16s}{fmt_mean_sd(exact_floor):>18s}")
 
 # %% [markdown]
 # Read the table by columns. In an "exact v" row everything above the exact
-# samples' level is integration error, and it can only shrink as the
-# evaluations grow (Euler's trajectory error as $1/N$, Heun's as $1/N^2$,
-# Chapter 05), down to that level. A "trained" row sits above the "exact v"
+# samples' level is integration error, and once the steps are small it
+# shrinks as the evaluations grow (Euler's trajectory error as $1/N$, Heun's as
+# $1/N^2$, Chapter 05), down to that level. A "trained" row sits above the "exact v"
 # row of the same solver by the learning error, which no solver removes: where
 # more evaluations stop helping the trained field, what is left is learnt, not
 # integrated. The cell below says, per budget, which of the two gaps is the
