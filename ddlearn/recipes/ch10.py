@@ -3,7 +3,8 @@
 * ``flow_mixture``: the ring of 8 Gaussians, Chapter 02's ``mixture`` recipe (same MLP, steps, batch, learning
   rate, EMA) trained by conditional flow matching on the straight path (:class:`ddlearn.flow.FlowPath`);
 * ``flow_digits``: Chapter 02's ``digits`` UNet and recipe trained by flow matching (the velocity of the
-  straight path instead of the noise);
+  straight path instead of the noise), its weights stored in float16 (half the bytes of the shipped set's
+  budget, tests/test_pretrained.py);
 * ``flow_panel_NAME`` / ``ddpm_panel_NAME``: one flow-matching and one DDPM model of the same size and training
   budget (:data:`PANEL_STEPS`) for each 2-D mixture of ``benchmarks/samplers.py``'s exact panel
   (:data:`PANEL_MIXTURES`); ``benchmarks/flow.py`` trains them (or reads them from its ``--dir``) and compares
@@ -33,7 +34,7 @@ register(Recipe(
     data="digits", data_kwargs={"size": 16},
     net="unet", net_kwargs={"in_channels": 1, "image_size": 16, "base": 24, "channel_mults": [1, 2, 2],
                             "num_res": 1, "attn_res": [4], "T": 1000},
-    steps=5000, batch_size=64, lr=1.5e-3, ema_decay=0.999, seed=0, warmup=200,
+    steps=5000, batch_size=64, lr=1.5e-3, ema_decay=0.999, seed=0, warmup=200, storage="float16",
     evaluate=("heldout_loss",), fast={"steps": 60, "batch_size": 16}, **FLOW))
 
 #: The 2-D mixtures of benchmarks/samplers.py's exact panel (hd16 and the swiss roll are not mixtures of
