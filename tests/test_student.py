@@ -27,7 +27,7 @@ CHAPTERS = ROOT / "chapters"
 SOURCES = sorted(CHAPTERS.glob("[0-9][0-9]_*.py"))
 #: chapters whose exercises are ready to teach from: four kinds, solutions in tagged cells that run on their own
 #: after the chapter's import cell (other chapters' solutions may use the chapter's state: they run with it)
-TEACHING_READY = ["01", "02", "03", "04", "05", "06", "07", "08", "09"]
+TEACHING_READY = ["01", "02", "03", "04", "05", "06", "07", "08", "09", "10"]
 WITH_SOLUTIONS = [p for p in SOURCES if p.name[:2] in TEACHING_READY]
 #: the four kinds of exercise issue 16 asks of every chapter, as the chapters label them
 KINDS = (r"\((derive|derivation)\b", r"\(predict\b", r"\((implement|implementation)\b", r"\(open\)")
