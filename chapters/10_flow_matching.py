@@ -675,9 +675,12 @@ for b in (1, 2):
     print(f"reflowed at {b} evaluation(s) minus {best8}: {m:+.2f} (se {se:.2f})")
 
 # %% [markdown]
-# If the reflow did its work, the straightness fell and the reflowed model
-# with one or two Euler steps comes near what the original needs several
-# times more evaluations for; the printed paired differences say how near.
+# The reflow did its work on the ring: the straightness fell from 0.725 to
+# 0.000 at three decimals, the paths in the figure are nearly straight lines,
+# and one Euler step of the reflowed model (MMD 2.47) lands nearer the ring
+# than eight steps of the model it came from (25.42), with the paired
+# differences printed last. The original needs between 32 and 64 Euler steps
+# to match it (Section 5's table).
 # Two costs come with it. The pairs and the second training cost time on top
 # of the first training (the seconds printed above). And the
 # reflowed model learns the *first model's* distribution, not the data's:
