@@ -11,7 +11,9 @@ different weights, widths and separations (``ring8``, ``two``, ``grid9``, ``tigh
 std 0.01-0.02 far apart; ``broad``: three overlapping modes of std 0.35-0.5; ``multiscale``: one
 broad mode and three narrow ones; ``cross``: two thin crossing ellipses), the same on the cosine
 schedule (``ring8@cosine``, ``tight@cosine``, ``broad@cosine``), ``hd16`` (four modes of std 0.05-0.3
-in 16 dimensions), and the shipped checkpoints ``toy2d`` (swiss-roll MLP) and ``digits`` (16x16 UNet).
+in 16 dimensions), the widened panel of issue 26 (``skewed``: weights 0.90 / 0.07 / 0.03; ``unequal``:
+std 0.02 / 0.1 / 0.4; ``very_unequal``: std 0.005 / 0.05 / 0.8 with weights 0.6 / 0.3 / 0.1; ``skewed16``:
+16-D, std 0.01-0.5, weights 0.85-0.01), and the shipped checkpoints ``toy2d`` (swiss-roll MLP) and ``digits`` (16x16 UNet).
 The mixtures use their exact eps (:meth:`GaussianMixture.eps_model`): no learning error.
 
 Configurations. Ours: every fast sampler x every grid of :data:`ddlearn.samplers.SPACINGS`, the
@@ -254,9 +256,40 @@ def hd16() -> GaussianMixture:
     return GaussianMixture(means, torch.tensor([0.05, 0.1, 0.2, 0.3], dtype=torch.float64) ** 2, [0.4, 0.3, 0.2, 0.1])
 
 
+def _mixture(means, stds, weights) -> GaussianMixture:
+    return GaussianMixture(torch.tensor(means, dtype=torch.float64),
+                           torch.tensor(stds, dtype=torch.float64) ** 2, weights)
+
+
+def skewed() -> GaussianMixture:
+    """Three modes of std 0.1 with weights 0.90 / 0.07 / 0.03 (a sampler that drifts to the big mode shows)."""
+    return _mixture([[-0.8, 0.0], [0.6, 0.5], [0.4, -0.8]], [0.1, 0.1, 0.1], [0.90, 0.07, 0.03])
+
+
+def unequal() -> GaussianMixture:
+    """Three modes of std 0.02, 0.1 and 0.4 (weights 0.5 / 0.3 / 0.2): one grid cannot suit all three scales."""
+    return _mixture([[-0.9, 0.3], [0.8, 0.6], [0.2, -0.6]], [0.02, 0.1, 0.4], [0.5, 0.3, 0.2])
+
+
+def very_unequal() -> GaussianMixture:
+    """Skewed weights and spreads 160 times apart: std 0.005 (weight 0.6), 0.05 (0.3), 0.8 (0.1)."""
+    return _mixture([[0.7, 0.7], [-0.7, 0.2], [0.0, -0.3]], [0.005, 0.05, 0.8], [0.6, 0.3, 0.1])
+
+
+def skewed16() -> GaussianMixture:
+    """16-D: four modes (unit-norm random centres) of std 0.01, 0.05, 0.2, 0.5 with weights 0.85 / 0.1 / 0.04 / 0.01."""
+    g = torch.Generator().manual_seed(4)
+    means = torch.randn(4, 16, generator=g, dtype=torch.float64)
+    means = means / means.norm(dim=1, keepdim=True)
+    return GaussianMixture(means, torch.tensor([0.01, 0.05, 0.2, 0.5], dtype=torch.float64) ** 2,
+                           [0.85, 0.1, 0.04, 0.01])
+
+
 MIXTURES = {"ring8": "ring8", "two": "two", "grid9": "grid9", "tight": "tight", "broad": "broad",
             "multiscale": "multiscale", "cross": "cross", "ring8@cosine": "ring8", "tight@cosine": "tight",
-            "broad@cosine": "broad", "hd16": hd16}
+            "broad@cosine": "broad", "hd16": hd16,
+            # issue 26's widened panel: skewed weights, unequal and very unequal spreads, in 2-D and 16-D
+            "skewed": skewed, "unequal": unequal, "very_unequal": very_unequal, "skewed16": skewed16}
 PANEL = list(MIXTURES) + ["toy2d", "digits"]
 CORE = ["tight", "broad", "multiscale", "cross", "ring8", "toy2d", "digits"]  # --quick: the issue's panel
 
