@@ -158,8 +158,10 @@ for _name, (_steps, _net) in SHAPE_QUESTIONS.items():
 #: tests and another engineer's fast chapter runs on the same cores (its quiet pace, 0.60 s a step, is 38 minutes).
 #: On the 44 validation clips x 2 seeds, paired with video16 (same sampler): direction right equal, displacement
 #: error -0.00 px (se 0.10), IoU +0.015 (se 0.011), sprite found +0.060 (se 0.015), frame-0 PSNR -6.16 dB (se 0.17;
-#: 36.2 dB). On the 144 held-out clips (unseen shapes, hues, backgrounds; animate()'s defaults; seeds 0 / 1, not
-#: paired: the shipped model's held-out record keeps no per-clip figures): two or three sprites right 73.9 / 78.3%
+#: 36.2 dB). On the 144 held-out clips (unseen shapes, hues, backgrounds; animate()'s defaults), paired with video16
+#: over 288 clip-seed pairs (``heldout:video16``: the shipped model re-measured with --dir, per clip; its seed-0 row
+#: equals the stored one): direction right -0.058 (se 0.022), displacement error +0.32 px (se 0.08), IoU +0.012
+#: (se 0.005), sprite found +0.041 (se 0.008), frame-0 PSNR -6.07 dB (se 0.08). Per seed (0 / 1): two or three sprites right 73.9 / 78.3%
 #: (video16 89.1 / 93.5), displacement error 1.74 / 1.67 px (1.33 / 1.36), sprite found 97.7 / 98.1% (94.1 / 93.5),
 #: IoU 0.558 / 0.569 (0.558 / 0.545), frame-0 PSNR 33.7 / 33.8 dB (39.7 / 39.9), FCD 0.22 / 0.22 (0.24 / 0.25).
 #: It finds the sprite more often but generalises worse to unseen sprites and scenes, so it is not shipped:
