@@ -38,9 +38,10 @@ import torch
 
 from ddlearn import flow, metrics, param, pretrained, recipes
 from ddlearn.oracles import named_mixture
+from ddlearn.recipe import build_schedule
 from ddlearn.recipes.ch10 import PANEL_MIXTURES
 from ddlearn.rectified import reflow, reflow_pairs, straightness
-from ddlearn.samplers import (sample_ddim, sample_dpm_solver_pp, sample_flow, sample_heun, steps_for)
+from ddlearn.samplers import sample_ddim, sample_dpm_solver_pp, sample_flow, sample_heun, steps_for
 from ddlearn.train import run_recipe
 
 BUDGETS = (4, 10, 20)
@@ -55,17 +56,13 @@ def load_or_train(name: str, folder: Path, train: bool):
     return pretrained.load(name, directory=folder)
 
 
-def _steps(fn, budget, **kw):
-    return steps_for(fn, budget, **kw)
-
-
 def ddpm_samplers():
     """name -> fn(model, x_T, schedule, budget) for an eps-model of a discrete schedule, default arguments."""
     return {
-        "DDIM": lambda m, x, s, b: sample_ddim(m, x, s, _steps(sample_ddim, b), progress=False),
-        "DPM-Solver++": lambda m, x, s, b: sample_dpm_solver_pp(m, x, s, _steps(sample_dpm_solver_pp, b),
+        "DDIM": lambda m, x, s, b: sample_ddim(m, x, s, steps_for(sample_ddim, b), progress=False),
+        "DPM-Solver++": lambda m, x, s, b: sample_dpm_solver_pp(m, x, s, steps_for(sample_dpm_solver_pp, b),
                                                                 progress=False),
-        "Heun (EDM)": lambda m, x, s, b: sample_heun(m, x, s, _steps(sample_heun, b), progress=False),
+        "Heun (EDM)": lambda m, x, s, b: sample_heun(m, x, s, steps_for(sample_heun, b), progress=False),
     }
 
 
@@ -74,12 +71,12 @@ def flow_samplers(schedule):
     def adapted(fn):
         def run(m, x, path, b):
             eps = param.adapt(m, path, prediction="velocity", to=schedule)
-            return fn(eps, x, schedule, _steps(fn, b), progress=False)
+            return fn(eps, x, schedule, steps_for(fn, b), progress=False)
         return run
 
     return {
-        "Euler": lambda m, x, p, b: sample_flow(m, x, p, _steps(sample_flow, b), progress=False),
-        "Heun": lambda m, x, p, b: sample_flow(m, x, p, _steps(sample_flow, b, solver="heun"), solver="heun",
+        "Euler": lambda m, x, p, b: sample_flow(m, x, p, steps_for(sample_flow, b), progress=False),
+        "Heun": lambda m, x, p, b: sample_flow(m, x, p, steps_for(sample_flow, b, solver="heun"), solver="heun",
                                                progress=False),
         "DDIM (adapt)": adapted(sample_ddim),
         "DPM-Solver++ (adapt)": adapted(sample_dpm_solver_pp),
@@ -151,9 +148,7 @@ def compare(args, folder):
 def reflow_table(args):
     fm, path = pretrained.load("flow_mixture")
     mix = named_mixture("ring8")
-    sch = recipes.get("mixture")
-    from ddlearn.recipe import build_schedule
-    sch = build_schedule(sch)
+    sch = build_schedule(recipes.get("mixture"))   # the DDPM twin's schedule, for the samplers run through adapt
     g = torch.Generator().manual_seed(7)
     noise = torch.randn(args.pairs, 2, generator=g)
     start = time.perf_counter()

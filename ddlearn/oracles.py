@@ -146,11 +146,16 @@ class GaussianMixture:
         ab = torch.as_tensor(alpha_bar, dtype=torch.float64).reshape(-1).expand(flat.shape[0])
         if (ab < 0).any() or (ab > 1).any():
             raise ValueError("alpha_bar must lie in [0, 1]")
+        return self._score_and_mean(flat, ab)[1].reshape(x.shape).to(x.dtype)
+
+    def _score_and_mean(self, flat: torch.Tensor, ab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The score and the posterior mean E[x0 | x] (each (B, D), float64) of flat VP states at alpha-bars ``ab``
+        (B,) in [0, 1], from one set of per-component terms."""
         logp, sol = self._component_terms(flat, ab)
-        r = torch.softmax(logp, dim=1)                                           # (B, K)
+        r = torch.softmax(logp, dim=1).unsqueeze(-1)                             # (B, K, 1)
         cs = torch.einsum("kde,bke->bkd", self.covs, sol)                        # Sigma_k cov^{-1} resid
         post = self.means.unsqueeze(0) + ab.sqrt().reshape(-1, 1, 1) * cs       # (B, K, D)
-        return (r.unsqueeze(-1) * post).sum(1).reshape(x.shape).to(x.dtype)
+        return -(r * sol).sum(1), (r * post).sum(1)
 
     def velocity_model(self, path) -> "MixtureVelocity":
         """This mixture's exact marginal velocity on a flow path (:class:`ddlearn.flow.FlowPath`), as a model
@@ -203,12 +208,8 @@ class MixtureVelocity(torch.nn.Module):
         ab = (a / n) ** 2
         shape = (-1,) + (1,) * (x.ndim - 1)
         x_vp = x.to(torch.float64) / n.reshape(shape)
-        m = self.mixture
-        flat = m._flat(x_vp)
-        logp, sol = m._component_terms(flat, ab)
-        score_vp = -(torch.softmax(logp, dim=1).unsqueeze(-1) * sol).sum(1).reshape(x.shape)
+        score_vp, x0 = (v.reshape(x.shape) for v in self.mixture._score_and_mean(self.mixture._flat(x_vp), ab))
         eps = -(1 - ab).sqrt().reshape(shape) * score_vp            # E[eps | x]: -s grad log p, in VP units
-        x0 = m.denoise(x_vp, ab)
         return (da.reshape(shape) * x0 + ds.reshape(shape) * eps).to(x.dtype)
 
 
