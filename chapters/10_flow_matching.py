@@ -255,7 +255,7 @@ print(f"loss of the exact velocity + {delta}:      {off:.4f}, larger by {off - f
 show_source(oracles.MixtureVelocity.forward)
 
 # %%
-show_source(oracles.GaussianMixture.denoise)
+show_source(oracles.GaussianMixture.score_and_denoise)
 
 # %% [markdown]
 # **Velocity, $\epsilon$, $x_0$, score.** The same two linear relations hold for

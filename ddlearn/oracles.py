@@ -139,23 +139,25 @@ class GaussianMixture:
         return MixtureEps(self, schedule)
 
     def denoise(self, x: torch.Tensor, alpha_bar) -> torch.Tensor:
-        r"""The posterior mean :math:`E[x_0 \mid x]` of the variance-preserving state x at ``alpha_bar`` in [0, 1]:
-        :math:`\sum_k p(k \mid x)\,\big(\mu_k + \sqrt{\bar\alpha}\,\Sigma_k (\bar\alpha\Sigma_k + (1-\bar\alpha) I)^{-1}
-        (x - \sqrt{\bar\alpha}\mu_k)\big)`, exact at both ends (at alpha-bar 0 it is the mixture's mean)."""
+        r"""The posterior mean :math:`E[x_0 \mid x]` of the variance-preserving state x at ``alpha_bar`` in [0, 1]
+        (:meth:`score_and_denoise`), exact at both ends (at alpha-bar 0 it is the mixture's mean)."""
+        return self.score_and_denoise(x, alpha_bar)[1]
+
+    def score_and_denoise(self, x: torch.Tensor, alpha_bar) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""The score :math:`\nabla_x \log p(x)` and the posterior mean :math:`E[x_0 \mid x]` of the
+        variance-preserving state x at ``alpha_bar`` in [0, 1] (both ends allowed), from one set of per-component
+        terms: :math:`E[x_0 \mid x] = \sum_k p(k \mid x)\,\big(\mu_k + \sqrt{\bar\alpha}\,\Sigma_k
+        (\bar\alpha\Sigma_k + (1-\bar\alpha) I)^{-1} (x - \sqrt{\bar\alpha}\mu_k)\big)`. Shapes and dtype of x."""
         flat = self._flat(x)
         ab = torch.as_tensor(alpha_bar, dtype=torch.float64).reshape(-1).expand(flat.shape[0])
         if (ab < 0).any() or (ab > 1).any():
             raise ValueError("alpha_bar must lie in [0, 1]")
-        return self._score_and_mean(flat, ab)[1].reshape(x.shape).to(x.dtype)
-
-    def _score_and_mean(self, flat: torch.Tensor, ab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The score and the posterior mean E[x0 | x] (each (B, D), float64) of flat VP states at alpha-bars ``ab``
-        (B,) in [0, 1], from one set of per-component terms."""
         logp, sol = self._component_terms(flat, ab)
         r = torch.softmax(logp, dim=1).unsqueeze(-1)                             # (B, K, 1)
         cs = torch.einsum("kde,bke->bkd", self.covs, sol)                        # Sigma_k cov^{-1} resid
         post = self.means.unsqueeze(0) + ab.sqrt().reshape(-1, 1, 1) * cs       # (B, K, D)
-        return -(r * sol).sum(1), (r * post).sum(1)
+        return ((-(r * sol).sum(1)).reshape(x.shape).to(x.dtype),
+                (r * post).sum(1).reshape(x.shape).to(x.dtype))
 
     def velocity_model(self, path) -> "MixtureVelocity":
         """This mixture's exact marginal velocity on a flow path (:class:`ddlearn.flow.FlowPath`), as a model
@@ -208,7 +210,7 @@ class MixtureVelocity(torch.nn.Module):
         ab = (a / n) ** 2
         shape = (-1,) + (1,) * (x.ndim - 1)
         x_vp = x.to(torch.float64) / n.reshape(shape)
-        score_vp, x0 = (v.reshape(x.shape) for v in self.mixture._score_and_mean(self.mixture._flat(x_vp), ab))
+        score_vp, x0 = self.mixture.score_and_denoise(x_vp, ab)
         eps = -(1 - ab).sqrt().reshape(shape) * score_vp            # E[eps | x]: -s grad log p, in VP units
         return (da.reshape(shape) * x0 + ds.reshape(shape) * eps).to(x.dtype)
 

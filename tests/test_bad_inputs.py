@@ -186,6 +186,7 @@ def _oracles_rows():
         ("score-empty", lambda: mixture().score(EMPTY_PTS), E, "x"),
         ("log_prob-nan", lambda: mixture().log_prob(nan_like(pts())), E, "x"),
         ("sample-n0", lambda: mixture().sample(0), E, "n"),
+        ("score_and_denoise-alpha_bar", lambda: mixture().score_and_denoise(pts(), 1.5), E, "alpha_bar"),
         ("weights", lambda: GaussianMixture([[0.0, 0.0]], [1.0], [2.0]), E, "weights"),
     ]
 
