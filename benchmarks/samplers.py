@@ -28,6 +28,10 @@ EDM*/CosineDPM (EDM-preconditioned sigma models), LCM/TCD (distilled models), fl
 schedulers, IPNDM (its own schedule), DPMSolverSDE (needs torchsde, not installed).
 diffusers runs its own loop (``set_timesteps``, ``scale_model_input``, ``step``) with
 ``trained_betas`` = the model's schedule; every configuration starts from the same x_T draws.
+On its sigma grids ("exp", "lu", "karras", "beta") diffusers steps with the exact sigmas but calls the
+model at the timesteps rounded down to integers (t = 4 where the sigma is t = 4.79's), so the model is
+told a little less noise than the solver assumes; the ``-exact-t`` twins of the best of them call the
+model at the sigmas' own timesteps, to show what that rounding buys or costs.
 
 Quality, lower is better; mean +- sd over ``--seeds`` draws of x_T (the same draws for every
 configuration):
@@ -45,6 +49,13 @@ configuration):
   solver and an upper bound on its Wasserstein-2 distance to what that ODE samples. Stochastic
   samplers score high here by construction; "leading" grids start below the top level and pay for it.
 * ``FDD`` (digits, main measure): Frechet digit distance to the 359 held-out digits.
+
+Each problem's heading also prints the score of the reference ODE solution itself ("converged ODE"):
+what an exact solver of this schedule's probability-flow ODE reaches (down to t = 0, then the
+denoise every sampler here ends with). Where a mode is about as narrow as the schedule's smallest
+noise level (sigma = 0.01 at t = 0 on the linear schedule: ``tight``, ``very_unequal``, ``skewed16``)
+it is far above the exact samples' floor, and a few-step sampler can land below it only by errors
+that happen to cancel the ODE's own; the summary prints it beside each comparison.
 
 Verdict at each budget: our best sampler *with default arguments* against diffusers' best
 configuration, on the main measure; "tie" when the paired difference (same x_T) is within two
@@ -151,6 +162,13 @@ def _diffusers_configs() -> dict[str, tuple[str, dict]]:
         for g in ("linspace", "trailing", "karras"):
             out[f"SASolver-p{po}c{co}[{g}]"] = ("SASolverScheduler", {"predictor_order": po, "corrector_order": co,
                                                                       "_tau": 0.0, **grids[g]})
+    # diffusers' sigma grids ("exp", "lu", "karras", "beta") keep the exact sigmas for the solver but call the model
+    # at the timesteps rounded down to integers: the model is told a little less noise than the solver assumes.
+    # The same solvers with the model called at the sigmas' own (fractional) timesteps show what that costs or buys.
+    for name in ("DPMMultistep-dpmsolver-3M[exp]", "DPMMultistep-dpmsolver-2M[exp]", "DEIS-3[exp]", "DEIS-2[exp]",
+                 "UniPC-bh2-2[exp]", "DPMMultistep-dpmsolver++-3M[lu]", "DPMMultistep-dpmsolver++-2M[lu]"):
+        cls, cfg = out[name]
+        out[name.replace("[", "-exact-t[")] = (cls, {**cfg, "_exact_t": True})
     return out
 
 
@@ -164,6 +182,7 @@ def run_diffusers(name, model, x_T, schedule, steps, seed=0):
     cls, cfg = DIFFUSERS[name]
     cfg = dict(cfg)
     eta = cfg.pop("_eta", None)
+    exact_t = cfg.pop("_exact_t", False)
     if "_tau" in cfg:  # SA-Solver's stochasticity tau(t): 0 = its ODE variant
         tau = cfg.pop("_tau")
         cfg["tau_func"] = lambda t: tau
@@ -177,8 +196,10 @@ def run_diffusers(name, model, x_T, schedule, steps, seed=0):
     counted = CountedModel(model)
     x = x_T * sched.init_noise_sigma
     with torch.no_grad():
-        for t in sched.timesteps:
-            tt = torch.full((x.shape[0],), float(t), dtype=x.dtype)
+        for i, t in enumerate(sched.timesteps):
+            # exact_t: the timestep whose noise level is the solver's sigma (VE sigma: log-SNR = -2 log sigma)
+            t_model = float(schedule.t_from_log_snr(-2.0 * torch.log(sched.sigmas[i].double()))) if exact_t else float(t)
+            tt = torch.full((x.shape[0],), t_model, dtype=x.dtype)
             x = sched.step(counted(sched.scale_model_input(x, t), tt), t, x, **kw).prev_sample
     return x, counted.nfe
 
@@ -304,6 +325,15 @@ class Problem:
     main: str  # the measure the verdict uses
     floor: dict = field(default_factory=dict)  # measures of exact samples / data, mean over seeds
     note: str = ""
+    converged: dict = field(default_factory=dict)  # measures of the reference ODE solution, mean over seeds
+
+
+def _converged(quality, refs) -> dict:
+    """The main measures of the high-accuracy ODE solutions themselves: what an exact solver of this schedule's
+    probability-flow ODE (from t = T-1 to the clean data, the last step a denoise at t = 0) scores. A few-step
+    sampler scoring clearly below it has not solved the ODE better: its errors happen to cancel the ODE's own."""
+    runs = [quality(r, k) for k, r in enumerate(refs)]
+    return {m: statistics.mean(r[m] for r in runs) for m in runs[0] if m != "ODE"}
 
 
 def _reference(model, x_T, schedule, steps):
@@ -333,7 +363,8 @@ def make_problem(name, n, seeds, digit_n=256) -> Problem:
                  for k in range(seeds)]
         floor = {m: statistics.mean(e[m] for e in exact) for m in ("MMD", "SW")}
         return Problem(name, model, schedule, x_T, quality, "MMD", floor, f"{mix.K} modes in {mix.D}-D, "
-                       f"{'cosine' if name.endswith('@cosine') else 'linear'} schedule, n={n}")
+                       f"{'cosine' if name.endswith('@cosine') else 'linear'} schedule, n={n}",
+                       _converged(quality, refs))
     from ddlearn import pretrained
 
     model, schedule = pretrained.load(name)
@@ -353,7 +384,7 @@ def make_problem(name, n, seeds, digit_n=256) -> Problem:
         train = [data.swiss_roll(n, split="train", seed=k) for k in range(seeds)]
         floor = {m: statistics.mean(quality(t, 0)[m] for t in train) for m in ("MMD", "SW")}
         return Problem(name, model, schedule, x_T, quality, "MMD", floor,
-                       f"swiss-roll MLP (shipped), against 20,000 held-out points, n={n}")
+                       f"swiss-roll MLP (shipped), against 20,000 held-out points, n={n}", _converged(quality, refs))
     if name == "digits":
         held = data.digits("test")
         x_T = [torch.randn(digit_n, 1, 16, 16, generator=torch.Generator().manual_seed(100 + k)) for k in range(seeds)]
@@ -372,7 +403,8 @@ def make_problem(name, n, seeds, digit_n=256) -> Problem:
             for k in range(seeds))}
         return Problem(name, model, schedule, x_T, quality, "FDD", floor,
                        f"16x16 UNet (shipped), {digit_n} images a draw against the 359 held-out digits; "
-                       "ODE per pixel, reference DPM-Solver-3 with 40 steps")
+                       "ODE per pixel, reference DPM-Solver-3 with 40 steps",
+                       _converged(lambda x, k: quality(x.clamp(-1, 1), k), refs))
     raise ValueError(f"unknown problem {name!r}; choose from {PANEL}")
 
 
@@ -475,7 +507,8 @@ def best(results, m, library, defaults_only=False):
 def print_table(problem, results, top):
     measures = list(results[0].runs[0]) if results and results[0].runs else []
     print(f"\n== {problem.name} ({problem.note}) at {results[0].budget} evaluations; "
-          + ", ".join(f"exact samples {k} {v:.4g}" for k, v in problem.floor.items()))
+          + ", ".join(f"exact samples {k} {v:.4g}" for k, v in problem.floor.items())
+          + "".join(f"; converged ODE {k} {v:.4g}" for k, v in problem.converged.items()))
     head = f"{'library':9s} {'configuration':44s} {'NFE':>4s}" + "".join(f" {m:>18s}" for m in measures) + f" {'s/run':>6s}"
     print(head)
     main = problem.main
@@ -549,11 +582,17 @@ def relabel(results):
     return results
 
 
-def summary_table(results, budget):
-    """Per problem: our best sampler with default arguments against diffusers' best configuration."""
+def summary_table(results, budget, converged=None):
+    """Per problem: our best sampler with default arguments against diffusers' best configuration.
+
+    ``ratio``: ours / diffusers' on that measure (means; below 1 ours is better). ``converged``:
+    {(problem, measure): value} of the high-accuracy ODE solution (:func:`_converged`), printed beside.
+    """
+    converged = converged or {}
     problems = list(dict.fromkeys(r.problem for r in results if r.budget == budget))
     print(f"\nSummary at {budget} evaluations: our best sampler with default arguments against diffusers' best "
-          "configuration (mean +- sd over draws of x_T; tie = paired difference within 2 standard errors)")
+          "configuration (mean +- sd over draws of x_T; tie = paired difference within 2 standard errors; ratio = "
+          "ours / diffusers'; conv. = the converged ODE solution's own score)")
     for p in problems:
         res = [r for r in results if r.problem == p and r.budget == budget]
         first = next((r for r in res if r.runs), None)
@@ -565,18 +604,24 @@ def summary_table(results, budget):
             if o is None:
                 continue
             theirs = f"{t.config} {fmt(t, m)}" if t is not None else "(not run)"
+            ratio = o.mean(m) / t.mean(m) if t is not None and t.mean(m) > 0 and o.mean(m) > 0 else math.nan
+            conv = converged.get((p, m))
             print(f"{p:14s} {m:4s} ours {o.config.replace(' (default)', '') + ' ' + fmt(o, m):>42s}"
-                  f"  diffusers {theirs:>54s}  {verdict(o, t, m) if t is not None else '':>16s}"
+                  f"  diffusers {theirs:>60s}  {verdict(o, t, m) if t is not None else '':>16s}"
+                  f"  ratio {ratio:5.2f}  conv. {'-' if conv is None else f'{conv:.4g}':>7s}"
                   f"   (ours, any grid: {a.config.replace(' (default)', '')} {fmt(a, m)})")
 
 
-def load_csv(paths):
-    """Results and floors from CSVs written by --csv (several runs, e.g. one a piece of the panel)."""
+def load_csv(paths, converged=None):
+    """Results from CSVs written by --csv (several runs, e.g. one a piece of the panel); the converged ODE's
+    scores go into ``converged`` ({(problem, measure): value}) when a dict is given."""
     runs: dict = {}
     for path in paths:
         with open(path, newline="") as f:
             for row in csv.DictReader(f):
                 if row["library"] == "floor":
+                    if converged is not None and row["configuration"] == "converged ODE":
+                        converged[row["problem"], row["measure"]] = float(row["value"])
                     continue
                 key = (row["problem"], row["library"], row["configuration"].replace(" (default)", ""),
                        int(row["budget"]))
@@ -632,6 +677,8 @@ def screen(problem, budget, keep, n, libraries=("ddlearn", "diffusers")):
         rs = sorted([r for r in res if r.library == "diffusers" and r.runs and not math.isnan(r.mean(m))],
                     key=lambda r: r.mean(m))
         keep_set |= {r.config for r in rs[:keep if m == problem.main else max(keep // 4, 2)]}
+    # a kept configuration's exact-time twin goes on too, so the two are paired on the full draws
+    keep_set |= {r.config for r in res if "-exact-t[" in r.config and r.config.replace("-exact-t[", "[") in keep_set}
     print(f"({problem.name} at {budget}: screened {len(res)} diffusers configurations on {n} points of one draw; "
           f"{len(keep_set)} configurations go on to the full draws)")
     if res:
@@ -675,17 +722,18 @@ def main(argv=None):
         args.screen = args.screen or 12
         args.digit_n = min(args.digit_n, 64)
     if args.report:
-        results = load_csv(args.report.split(","))
+        conv: dict = {}
+        results = load_csv(args.report.split(","), conv)
         for b in sorted({r.budget for r in results}):
             grid_table(results, b)
-            summary_table(results, b)
+            summary_table(results, b, conv)
         return
     budgets = [int(b) for b in args.budgets.split(",")]
     import diffusers
 
     print(f"torch {torch.__version__}, diffusers {diffusers.__version__}, 1 thread; budgets {budgets}; "
           f"{args.seeds} draws of x_T")
-    everything = []
+    everything, conv = [], {}
     sink = None
     if args.csv:
         sink_file = open(args.csv, "w", newline="")
@@ -694,6 +742,7 @@ def main(argv=None):
     for name in args.problems.split(","):
         t0 = time.perf_counter()
         problem = make_problem(name, args.n, args.seeds, args.digit_n)
+        conv.update({(name, m): v for m, v in problem.converged.items()})
         for b in budgets:
             libs = ("ddlearn",) if args.ours_only else ("diffusers",) if args.diffusers_only else ("ddlearn", "diffusers")
             only = None
@@ -708,13 +757,15 @@ def main(argv=None):
                             sink.writerow([r.problem, r.library, r.config, r.budget, r.nfe, k, m, v, f"{r.wall:.4f}"])
                 for m, v in problem.floor.items():
                     sink.writerow([problem.name, "floor", "exact samples", b, "", "", m, v, ""])
+                for m, v in problem.converged.items():
+                    sink.writerow([problem.name, "floor", "converged ODE", b, "", "", m, v, ""])
                 sink_file.flush()
             if res:
                 print_table(problem, res, args.top or None)
         print(f"({name}: {time.perf_counter() - t0:.0f} s)", flush=True)
     for b in budgets:
         grid_table(everything, b)
-        summary_table(everything, b)
+        summary_table(everything, b, conv)
     if args.csv:
         print(f"every run written to {args.csv}")
     if not args.no_overhead:
