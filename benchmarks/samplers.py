@@ -534,10 +534,12 @@ def grid_table(all_results, budget):
 
     Per problem: log2 of (measure + c) / (best grid's measure + c) on the main measure, c twice the
     median seed-to-seed sd of our configurations there (so grids within noise of the best score
-    about 0; MMD is unbiased and can be ~0). The robust choice minimises the worst problem, then the mean.
+    about 0; MMD is unbiased and can be ~0). The robust choice minimises the worst problem, then the mean, over the
+    linear-schedule problems (the defaults' rule, :mod:`ddlearn.samplers.spacing`: every shipped discrete-time model
+    is on the linear schedule); the choice over both schedules is printed beside it.
     """
     problems = [p for p in PANEL if any(r.problem == p and r.budget == budget for r in all_results)]
-    pick = {}
+    pick, per_function = {}, {}
     print(f"\nGrid choice at {budget} evaluations: log2((m + c) / (best + c)) on the main measure, 0 = this "
           "sampler's best grid on that problem (c = 2 x median seed sd there)")
     for name in OURS:
@@ -546,8 +548,9 @@ def grid_table(all_results, budget):
         if not mine:
             continue
         print(f"\n{name}:")
-        print(f"{'grid':10s}" + "".join(f"{p[:11]:>12s}" for p in problems) + f"{'worst':>8s}{'mean':>8s}")
-        score = {}
+        print(f"{'grid':10s}" + "".join(f"{p[:11]:>12s}" for p in problems) + f"{'worst':>8s}{'mean':>8s}"
+              + f"{'lin. worst':>11s}")
+        score, linear_score = {}, {}
         for sp in SPACINGS:
             row = []
             for p in problems:
@@ -561,10 +564,23 @@ def grid_table(all_results, budget):
                 row.append(math.log2((mine[p, sp].mean(main) + c) / (b + c)) if b + c > 0 else math.nan)
             ok = [v for v in row if not math.isnan(v)]
             score[sp] = (max(ok), statistics.mean(ok)) if ok else (math.inf, math.inf)
-            print(f"{sp:10s}" + "".join(f"{v:12.2f}" for v in row) + f"{score[sp][0]:8.2f}{score[sp][1]:8.2f}")
-        pick[name] = min(score, key=score.get)
+            lin = [v for v, p in zip(row, problems) if not math.isnan(v) and not p.endswith("@cosine")]
+            linear_score[sp] = (max(lin), statistics.mean(lin)) if lin else (math.inf, math.inf)
+            print(f"{sp:10s}" + "".join(f"{v:12.2f}" for v in row) + f"{score[sp][0]:8.2f}{score[sp][1]:8.2f}"
+                  + f"{linear_score[sp][0]:11.2f}")
+        pick[name] = min(linear_score, key=linear_score.get)
+        per_function.setdefault(OURS[name][0].__name__, []).append(linear_score)
         fn = OURS[name][0]
-        print(f"  robust choice: {pick[name]}; default now: {default_spacing(fn)}")
+        print(f"  robust choice (linear schedule): {pick[name]}; over both schedules: {min(score, key=score.get)}; "
+              f"default now: {default_spacing(fn)}")
+    print("\nOne grid a function (its orders together: the worst of their linear-schedule worst scores, then the "
+          "mean of their means):")
+    for fn_name, scores in per_function.items():
+        combined = {sp: (max(sc[sp][0] for sc in scores), statistics.mean(sc[sp][1] for sc in scores))
+                    for sp in scores[0]}
+        choice = min(combined, key=combined.get)
+        fn = next(f for f, _ in OURS.values() if f.__name__ == fn_name)
+        print(f"  {fn_name:30s} {choice:10s} (worst {combined[choice][0]:.2f}); default now: {default_spacing(fn)}")
     return pick
 
 

@@ -523,9 +523,14 @@ explorer
 #   model's errors accumulate along the ODE and a little fresh noise per step
 #   helps.
 # * **Spacing**: "leading" wastes the noisiest level. Each sampler's default
-#   grid was chosen by measurement (`ddlearn.samplers.spacing` says how); no
-#   grid wins on every problem, so pass `spacing=` when a measurement of your
-#   own says so.
+#   grid was chosen by measurement on the linear schedule, the one every model
+#   of this book is trained on (`ddlearn.samplers.spacing` says how); no grid
+#   wins on every problem, so pass `spacing=` when a measurement of your own
+#   says so. On a **cosine** schedule pass `spacing="quadratic"` to the
+#   DPM-Solvers: its log-SNR at $t = T-1$ lies far below the linear
+#   schedule's, and a grid uniform in log-SNR spends a third of its steps
+#   there, on samples that are still noise (Chapter 01 draws both schedules'
+#   log-SNR).
 
 # %% [markdown]
 # ## Exercises

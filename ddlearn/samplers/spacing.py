@@ -27,17 +27,26 @@ Spacings (T the schedule's number of steps, N = ``steps``):
 The last four go from T-1 down to 0 inclusive. ``spacing`` may also be a
 1-D tensor of ``steps`` decreasing timesteps, to reproduce another library's grid.
 
-Default grids. Each sampler's default was chosen by measurement
-(``benchmarks/samplers.py``, Chapter 05): at 10 evaluations, on the exact
-mixtures ``tight``, ``broad``, ``multiscale`` and ``cross`` (3 draws of 3000
-points each) and, from one draw of an earlier run, the swiss-roll network
-``toy2d``, every grid was scored on
-each problem and on two measures (MMD and sliced Wasserstein) by
-log2(measure / this sampler's best grid's), and the grid with the smallest
-worst score was taken (a function with an ``order`` takes one grid for all its
-orders). No grid wins everywhere: on the cosine schedule, for example,
-DPM-Solver++(2M) does better on ``"quadratic"``; the chapter's table says
-which grid to pass when.
+Default grids. Each sampler's default was chosen by measurement (``benchmarks/samplers.py``, Chapter
+05): at 10 evaluations every grid was scored on each problem by log2((measure + c) / (this sampler's
+best grid's + c)) on the main measure (MMD; FDD on digits; c = twice the median seed-to-seed sd there),
+and the grid with the smallest worst score was taken (a function with an ``order`` takes one grid for
+all its orders: the worst over both). The problems are the panel's on the linear schedule, the schedule
+of every shipped discrete-time model: the exact mixtures ring8, two, grid9, tight, broad, multiscale,
+cross, hd16 and issue 26's skewed, unequal, very_unequal and skewed16, the swiss-roll network ``toy2d``
+and the digit UNet ``digits`` (3 draws each; re-run 2026-12-07 on the widened panel, which chose the
+same grids as before).
+
+On the cosine schedule pass ``spacing="quadratic"``. Its log-SNR reaches -19.8 at t = T-1 (the linear
+schedule's, -10.1), so a grid uniform in log-SNR spends about a third of its steps below the linear
+schedule's lowest log-SNR, where the sample is all but noise: on ring8, tight and broad on the cosine
+schedule "logsnr" scores up to 3.7 (DPM-Solver++(2M)) and 4.4 (DPM-Solver-3) in the score above,
+"quadratic" 0 to 0.7 for the multistep solvers. Taking the worst case over both schedules would make
+"quadratic" every DPM-Solver's default and "leading" Heun's; Chapter 05 run in full with those defaults
+(2026-12-07, not kept) showed what that costs the shipped models at 10 evaluations (digits, FDD: Heun
+3.87 -> 11.65, DPM-Solver-2 4.89 -> 41.2, DPM-Solver++(2M) 3.90 -> 4.35; swiss roll, SW: DPM-Solver-2
+0.31 -> 3.98), so the defaults stay those of the linear schedule and the cosine schedule gets this
+sentence. No grid wins everywhere; Chapter 05's table says which grid to pass when.
 
 =================================  ===============
 sampler                            default grid
