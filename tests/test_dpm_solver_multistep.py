@@ -17,20 +17,23 @@ def model(x, t):
     return MIX.eps_model(SCHEDULE)(x, torch.as_tensor(t, dtype=torch.float64).reshape(-1).expand(x.shape[0]))
 
 
+@pytest.mark.parametrize("lower_order_final", [False, True])
 @pytest.mark.parametrize("order", [2, 3])
-def test_matches_diffusers_step_by_step(order):
+def test_matches_diffusers_step_by_step(order, lower_order_final):
+    """Every step but the last (diffusers' ends at sigma_min, ours at 0), with and without lowering the order of
+    the step before the last (at 10 steps both libraries lower it to at most 2)."""
     steps = 10
     x = torch.randn(64, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     sched = diffusers.DPMSolverMultistepScheduler(num_train_timesteps=1000, algorithm_type="dpmsolver",
                                                   solver_order=order, timestep_spacing="trailing",
-                                                  final_sigmas_type="sigma_min", lower_order_final=False)
+                                                  final_sigmas_type="sigma_min", lower_order_final=lower_order_final)
     sched.alphas_cumprod = SCHEDULE.alpha_bars.clone()
     sched.set_timesteps(steps)
     ts = sched.timesteps.double()
     sched.sigmas = torch.cat([SCHEDULE.sigma(ts), SCHEDULE.sigma(torch.zeros(1, dtype=torch.float64))])
     ours = []
     sample_dpm_solver_multistep(model, x, SCHEDULE, steps, order=order, spacing=ts, progress=False,
-                                callback=lambda s: ours.append(s.x))
+                                lower_order_final=lower_order_final, callback=lambda s: ours.append(s.x))
     y = x
     for i, t in enumerate(sched.timesteps[:-1]):  # diffusers' last step ends at sigma_min, ours at 0
         y = sched.step(model(y, t), t, y).prev_sample
@@ -43,6 +46,28 @@ def test_one_evaluation_per_step_and_bad_order():
     assert m.nfe == 7 == evaluations(sample_dpm_solver_multistep, 7)
     with pytest.raises(ValueError, match="order must be 2 or 3"):
         sample_dpm_solver_multistep(model, torch.zeros(4, 2), SCHEDULE, 5, order=1, progress=False)
+    with pytest.raises(TypeError, match="lower_order_final"):
+        sample_dpm_solver_multistep(model, torch.zeros(4, 2), SCHEDULE, 5, lower_order_final="yes", progress=False)
+
+
+def test_lower_order_final_touches_only_the_step_before_the_last_below_15_steps():
+    x = torch.randn(32, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    runs = {}
+    for steps in (10, 15):
+        for low in (False, True):
+            states = []
+            sample_dpm_solver_multistep(model, x, SCHEDULE, steps, order=3, lower_order_final=low, progress=False,
+                                        callback=lambda s: states.append(s.x))
+            runs[steps, low] = states
+    a, b = runs[10, False], runs[10, True]
+    assert all(torch.equal(a[i], b[i]) for i in range(8))  # identical up to the step before the last
+    assert not torch.allclose(a[8], b[8])
+    assert all(torch.equal(p, q) for p, q in zip(runs[15, False], runs[15, True]))  # 15 steps: no change
+    # order 2: the cap changes nothing
+    for low in (False, True):
+        runs[2, low] = sample_dpm_solver_multistep(model, x, SCHEDULE, 10, order=2, lower_order_final=low,
+                                                   progress=False)
+    assert torch.equal(runs[2, False], runs[2, True])
 
 
 

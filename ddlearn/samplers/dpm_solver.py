@@ -148,10 +148,15 @@ def sample_dpm_solver_pp(model, x_T, schedule, steps, *, spacing="logsnr", gener
     return x
 
 
+#: ``sample_dpm_solver_multistep(lower_order_final=True)`` lowers the order of the step before the last below this
+#: many steps (diffusers' threshold for its ``lower_order_final``).
+LOWER_ORDER_FINAL_BELOW = 15
+
+
 @declare(evals_per_step=1)
 @torch.no_grad()
-def sample_dpm_solver_multistep(model, x_T, schedule, steps, *, order=2, spacing="logsnr", generator=None,
-                                callback=None, progress=True):
+def sample_dpm_solver_multistep(model, x_T, schedule, steps, *, order=2, spacing="logsnr", lower_order_final=True,
+                                generator=None, callback=None, progress=True):
     r"""Multistep DPM-Solver of ``order`` 2 or 3 in the noise-prediction form: one evaluation per step.
 
     The derivative terms of DPM-Solver-k come from the previous steps' :math:`\hat\epsilon`
@@ -159,6 +164,15 @@ def sample_dpm_solver_multistep(model, x_T, schedule, steps, *, order=2, spacing
     ``DPMSolverMultistepScheduler(algorithm_type="dpmsolver")``), so each step costs one
     evaluation. The first steps (no history yet) use the orders the history allows; the last
     step, to clean data, is first order (it returns :math:`\hat x_0`).
+
+    ``lower_order_final`` (with fewer than :data:`LOWER_ORDER_FINAL_BELOW` steps): the step before the
+    last uses at most second order, as Lu et al.'s code and diffusers' option of the same name do.
+    Its backward differences reach over the whole low-noise end of the grid, where
+    :math:`\hat\epsilon` changes fastest for narrow modes, and at few steps the third-order
+    extrapolation overshoots. Measured (``benchmarks/samplers.py``, 10 evaluations, 3 draws,
+    2026-12-07), DPM-Solver-3M's MMD on the log-SNR grid: tight 43.0 -> 15.2, unequal 24.0 -> 10.4,
+    ring8 1.39 -> 0.97, skewed 4.76 -> 3.68, two 3.00 -> 2.53; hd16 0.87 -> 0.95 and the swiss-roll
+    network 6.28 -> 6.52 (both within the draws' spread). With order 2 it changes nothing.
     ``generator`` is unused (deterministic) and kept for the common signature.
     Default grid: ``spacing="logsnr"``, one for both orders
     (chosen by measurement: ``benchmarks/samplers.py``, 10 evaluations, the smallest worst-case loss against this sampler's best grid over the panel; see :mod:`ddlearn.samplers.spacing`).
@@ -166,6 +180,9 @@ def sample_dpm_solver_multistep(model, x_T, schedule, steps, *, order=2, spacing
     check_inputs(model, x_T, schedule, generator=generator, callback=callback)
     if isinstance(order, bool) or order not in (2, 3):
         raise ValueError(f"order must be 2 or 3 (multistep DPM-Solver), got {order!r}")
+    if not isinstance(lower_order_final, bool):
+        raise TypeError(f"lower_order_final must be True or False, got {type(lower_order_final).__name__}")
+    cap_second_last = lower_order_final and steps < LOWER_ORDER_FINAL_BELOW
     ts = time_grid(schedule, steps, spacing)
     ab = alpha_bars(schedule, ts)
     lam = [_lam(a) for a in ab]
@@ -179,6 +196,8 @@ def sample_dpm_solver_multistep(model, x_T, schedule, steps, *, order=2, spacing
             a_s, a_t, sig_t = math.sqrt(ab[i]), math.sqrt(ab[i + 1]), math.sqrt(1 - ab[i + 1])
             h = lam[i + 1] - lam[i]
             k = min(order, len(history) + 1)
+            if cap_second_last and i == steps - 2:
+                k = min(k, 2)
             x_new = (a_t / a_s) * x - sig_t * math.expm1(h) * eps  # DPM-Solver-1
             if k >= 2:
                 r0 = (lam[i] - lam[i - 1]) / h
