@@ -28,10 +28,11 @@ EDM*/CosineDPM (EDM-preconditioned sigma models), LCM/TCD (distilled models), fl
 schedulers, IPNDM (its own schedule), DPMSolverSDE (needs torchsde, not installed).
 diffusers runs its own loop (``set_timesteps``, ``scale_model_input``, ``step``) with
 ``trained_betas`` = the model's schedule; every configuration starts from the same x_T draws.
-On its sigma grids ("exp", "lu", "karras", "beta") diffusers steps with the exact sigmas but calls the
-model at the timesteps rounded down to integers (t = 4 where the sigma is t = 4.79's), so the model is
-told a little less noise than the solver assumes; the ``-exact-t`` twins of the best of them call the
-model at the sigmas' own timesteps, to show what that rounding buys or costs.
+On its sigma grids ("exp", "beta", "lu", "karras") diffusers steps with the exact sigmas but calls the
+model at whole timesteps: rounded down on "exp" and "beta" (t = 4 where the sigma is t = 4.79's, so the
+model is told a little less noise than the solver assumes), to the nearest on "lu" and "karras". The
+``-exact-t`` twins of the best of them call the model at the sigmas' own timesteps, to show what that
+rounding buys or costs.
 
 Quality, lower is better; mean +- sd over ``--seeds`` draws of x_T (the same draws for every
 configuration):
@@ -162,8 +163,8 @@ def _diffusers_configs() -> dict[str, tuple[str, dict]]:
         for g in ("linspace", "trailing", "karras"):
             out[f"SASolver-p{po}c{co}[{g}]"] = ("SASolverScheduler", {"predictor_order": po, "corrector_order": co,
                                                                       "_tau": 0.0, **grids[g]})
-    # diffusers' sigma grids ("exp", "lu", "karras", "beta") keep the exact sigmas for the solver but call the model
-    # at the timesteps rounded down to integers: the model is told a little less noise than the solver assumes.
+    # diffusers' sigma grids keep the exact sigmas for the solver but call the model at whole timesteps (rounded down
+    # on "exp" and "beta": the model is told a little less noise than the solver assumes; to the nearest on "lu").
     # The same solvers with the model called at the sigmas' own (fractional) timesteps show what that costs or buys.
     for name in ("DPMMultistep-dpmsolver-3M[exp]", "DPMMultistep-dpmsolver-2M[exp]", "DEIS-3[exp]", "DEIS-2[exp]",
                  "UniPC-bh2-2[exp]", "DPMMultistep-dpmsolver++-3M[lu]", "DPMMultistep-dpmsolver++-2M[lu]"):

@@ -1,9 +1,9 @@
 """benchmarks/samplers.py's own machinery: diffusers run with the model at exact times, the converged-ODE scores.
 
 The panel compares our samplers with diffusers' schedulers (Chapter 05, issue 26). Two of its columns
-explain results that would otherwise mislead: diffusers' sigma grids call the model at timesteps
-*rounded down* while the solver uses the exact sigmas (the ``-exact-t`` twins call it where the sigmas
-say), and the score of the converged ODE solution itself (a few-step sampler far below it has its
+explain results that would otherwise mislead: diffusers' sigma grids call the model at whole timesteps
+(*rounded down* on the "exp" grid) while the solver uses the exact sigmas (the ``-exact-t`` twins call it
+where the sigmas say), and the score of the converged ODE solution itself (a few-step sampler far below it has its
 errors cancel the ODE's own, it has not solved the ODE better).
 """
 import importlib.util
