@@ -90,6 +90,7 @@ from ddlearn import data, metrics
 from ddlearn.oracles import GaussianMixture, named_mixture
 from ddlearn.samplers import (SPACINGS, CountedModel, sample_ddim, sample_dpm_solver, sample_dpm_solver_multistep,
                               sample_dpm_solver_pp, sample_heun, steps_for)
+from ddlearn.samplers.spacing import t_from_sigma
 from ddlearn.schedules import cosine, linear
 
 BUDGETS = (10,)
@@ -198,8 +199,8 @@ def run_diffusers(name, model, x_T, schedule, steps, seed=0):
     x = x_T * sched.init_noise_sigma
     with torch.no_grad():
         for i, t in enumerate(sched.timesteps):
-            # exact_t: the timestep whose noise level is the solver's sigma (VE sigma: log-SNR = -2 log sigma)
-            t_model = float(schedule.t_from_log_snr(-2.0 * torch.log(sched.sigmas[i].double()))) if exact_t else float(t)
+            # exact_t: the (fractional) timestep whose noise level is the solver's sigma
+            t_model = float(t_from_sigma(schedule, sched.sigmas[i])) if exact_t else float(t)
             tt = torch.full((x.shape[0],), t_model, dtype=x.dtype)
             x = sched.step(counted(sched.scale_model_input(x, t), tt), t, x, **kw).prev_sample
     return x, counted.nfe
@@ -270,12 +271,16 @@ def sw_to_quantiles(x, theta, Q) -> float:
 
 
 # ------------------------------------------------------------------------------------------ the panel
+def _unit_centres(seed: int, k: int = 4, d: int = 16) -> torch.Tensor:
+    """``k`` random centres of unit norm in ``d`` dimensions (float64, from ``seed``)."""
+    means = torch.randn(k, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return means / means.norm(dim=1, keepdim=True)
+
+
 def hd16() -> GaussianMixture:
     """Four modes in 16 dimensions (unit-norm random centres, std 0.05 to 0.3, weights 0.4 to 0.1)."""
-    g = torch.Generator().manual_seed(3)
-    means = torch.randn(4, 16, generator=g, dtype=torch.float64)
-    means = means / means.norm(dim=1, keepdim=True)
-    return GaussianMixture(means, torch.tensor([0.05, 0.1, 0.2, 0.3], dtype=torch.float64) ** 2, [0.4, 0.3, 0.2, 0.1])
+    return GaussianMixture(_unit_centres(3), torch.tensor([0.05, 0.1, 0.2, 0.3], dtype=torch.float64) ** 2,
+                           [0.4, 0.3, 0.2, 0.1])
 
 
 def _mixture(means, stds, weights) -> GaussianMixture:
@@ -300,10 +305,7 @@ def very_unequal() -> GaussianMixture:
 
 def skewed16() -> GaussianMixture:
     """16-D: four modes (unit-norm random centres) of std 0.01, 0.05, 0.2, 0.5 with weights 0.85 / 0.1 / 0.04 / 0.01."""
-    g = torch.Generator().manual_seed(4)
-    means = torch.randn(4, 16, generator=g, dtype=torch.float64)
-    means = means / means.norm(dim=1, keepdim=True)
-    return GaussianMixture(means, torch.tensor([0.01, 0.05, 0.2, 0.5], dtype=torch.float64) ** 2,
+    return GaussianMixture(_unit_centres(4), torch.tensor([0.01, 0.05, 0.2, 0.5], dtype=torch.float64) ** 2,
                            [0.85, 0.1, 0.04, 0.01])
 
 
@@ -570,18 +572,17 @@ def grid_table(all_results, budget):
             print(f"{sp:10s}" + "".join(f"{v:12.2f}" for v in row) + f"{score[sp][0]:8.2f}{score[sp][1]:8.2f}"
                   + f"{linear_score[sp][0]:11.2f}")
         pick[name] = min(linear_score, key=linear_score.get)
-        per_function.setdefault(OURS[name][0].__name__, []).append(linear_score)
         fn = OURS[name][0]
+        per_function.setdefault(fn, []).append(linear_score)
         print(f"  robust choice (linear schedule): {pick[name]}; over both schedules: {min(score, key=score.get)}; "
               f"default now: {default_spacing(fn)}")
     print("\nOne grid a function (its orders together: the worst of their linear-schedule worst scores, then the "
           "mean of their means):")
-    for fn_name, scores in per_function.items():
+    for fn, scores in per_function.items():
         combined = {sp: (max(sc[sp][0] for sc in scores), statistics.mean(sc[sp][1] for sc in scores))
                     for sp in scores[0]}
         choice = min(combined, key=combined.get)
-        fn = next(f for f, _ in OURS.values() if f.__name__ == fn_name)
-        print(f"  {fn_name:30s} {choice:10s} (worst {combined[choice][0]:.2f}); default now: {default_spacing(fn)}")
+        print(f"  {fn.__name__:30s} {choice:10s} (worst {combined[choice][0]:.2f}); default now: {default_spacing(fn)}")
     return pick
 
 

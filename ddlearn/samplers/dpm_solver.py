@@ -39,7 +39,7 @@ import math
 
 import torch
 
-from .. import param
+from .. import _checks, param
 from .base import Step, check_inputs, declare, eval_eps, progress_bar
 from .spacing import alpha_bars, time_grid
 
@@ -180,9 +180,7 @@ def sample_dpm_solver_multistep(model, x_T, schedule, steps, *, order=2, spacing
     check_inputs(model, x_T, schedule, generator=generator, callback=callback)
     if isinstance(order, bool) or order not in (2, 3):
         raise ValueError(f"order must be 2 or 3 (multistep DPM-Solver), got {order!r}")
-    if not isinstance(lower_order_final, bool):
-        raise TypeError(f"lower_order_final must be True or False, got {type(lower_order_final).__name__}")
-    cap_second_last = lower_order_final and steps < LOWER_ORDER_FINAL_BELOW
+    cap_second_last = _checks.boolean("lower_order_final", lower_order_final) and steps < LOWER_ORDER_FINAL_BELOW
     ts = time_grid(schedule, steps, spacing)
     ab = alpha_bars(schedule, ts)
     lam = [_lam(a) for a in ab]
