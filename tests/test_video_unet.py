@@ -6,7 +6,7 @@ import torch
 
 from ddlearn import guidance, losses, nets, schedules, video
 from ddlearn.data import clips as C
-from ddlearn.nets.video_unet import DualCrossAttention, VideoUNet
+from ddlearn.nets.video_unet import DualCrossAttention, FirstFrameAttention, VideoUNet, position_embedding_2d
 
 SMALL = dict(image_size=16, base=16, T=100)
 
@@ -32,6 +32,7 @@ def _inputs(B=2, size=16, seed=1):
 @pytest.mark.parametrize("kw", [dict(), dict(prompt_place="time"), dict(prompt_place="cross"),
                                 dict(detail=False), dict(context=False), dict(gate="fixed"),
                                 dict(target="frames"), dict(frame_embed=False),
+                                dict(spatial_attn="first_frame", attn_res=(8, 4)),
                                 dict(image_size=32, patch=2, channel_mults=(1, 2))])
 def test_shapes_and_zero_start(kw):
     net = VideoUNet(**{**SMALL, **kw})
@@ -226,7 +227,8 @@ def test_bad_input_is_named():
     with pytest.raises(ValueError, match="image must have shape"):
         video.animate(net, schedules.linear(100), torch.zeros(2, 1, 16, 16), "up", 2, steps=2, progress=False)
     for kw, match in ((dict(target="noise"), "target"), (dict(gate="sometimes"), "gate"),
-                      (dict(prompt_place="everywhere"), "prompt_place"), (dict(image_size=18), "divisible by 4")):
+                      (dict(prompt_place="everywhere"), "prompt_place"), (dict(image_size=18), "divisible by 4"),
+                      (dict(spatial_attn="global"), "spatial_attn")):
         with pytest.raises(ValueError, match=match):
             VideoUNet(**{**SMALL, **kw})
 
@@ -267,3 +269,37 @@ def test_change_scale_encodes_decodes_and_sets_the_clamp():
         VideoUNet(**SMALL, change_scale=0.0)
     with pytest.raises(TypeError, match="change_scale"):
         VideoUNet(**SMALL, change_scale="big")
+
+
+def test_2d_positions_depend_only_on_the_offset():
+    """Sinusoidal positions: <pe(p), pe(p')> is a function of p - p' alone, and shifting by d is a rotation."""
+    side, ch = 8, 32
+    pe = position_embedding_2d(side, ch).double()
+    assert pe.shape == (side * side, ch) and pe.abs().max() <= 1
+    gram = pe @ pe.T
+    idx = lambda x, y: y * side + x  # noqa: E731
+    # same offset (2, -1) from two different places: the same inner product
+    assert torch.isclose(gram[idx(1, 3), idx(3, 2)], gram[idx(4, 5), idx(6, 4)], atol=1e-9)
+    # a pixel is closest to itself (its own row of the Gram matrix peaks on the diagonal)
+    assert (gram.argmax(1) == torch.arange(side * side)).all()
+    # every position is distinct
+    assert torch.cdist(pe, pe).add(torch.eye(side * side) * 9).min() > 0.1
+    assert position_embedding_2d(4, 2).abs().max() == 0   # under 4 channels: no room, zeros
+
+
+def test_first_frame_attention_reads_frame_zero_and_its_own_frame_only():
+    torch.manual_seed(0)
+    B, Fr, C, side = 2, 5, 16, 8
+    attn = FirstFrameAttention(C, Fr, side, groups=4, heads=4)
+    h = torch.randn(B * Fr, C, side, side)
+    assert torch.equal(attn(h), h)                       # output projection zero at start: the identity
+    torch.nn.init.normal_(attn.proj.weight, std=0.3)
+    h0 = h.clone()
+    out = attn(h)
+    assert torch.equal(h, h0)                             # the input is not modified
+    for j, reaches in ((0, {0, 1, 2, 3, 4}), (2, {2}), (4, {4})):   # changing frame j of clip 0 moves ...
+        hj = h.clone()
+        hj[j] += torch.randn(C, side, side)
+        moved = {f for f in range(Fr) if not torch.allclose(attn(hj)[f], out[f], atol=1e-6)}
+        assert moved == reaches, (j, moved)
+        assert torch.allclose(attn(hj)[Fr:], out[Fr:], atol=1e-6)  # ... and never the other clip

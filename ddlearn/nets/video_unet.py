@@ -12,6 +12,14 @@ the training back to the noise levels where the motion is decided (Chapter 08, S
 * **Spatial layers per frame**: Chapter 02's residual blocks and
   self-attention (:class:`ddlearn.nets.unet.ResBlock`, :class:`~ddlearn.nets.unet.AttnBlock`)
   run on every frame, frames folded into the batch.
+* **First-frame attention** (``spatial_attn="first_frame"``, in place of the
+  per-frame self-attention at the ``attn_res`` resolutions): every frame's pixels
+  attend to frame 0's pixels and their own, with a 2-D sinusoidal position added
+  to queries and keys, so a pixel can fetch the pattern from a *displaced* place
+  in the first frame (Tune-A-Video's sparse-causal attention, Wu et al. 2023,
+  without the previous frame). Self-attention without positions can match only
+  by content: it cannot say "the pixel two to the left", which is what moving
+  a shape needs.
 * **Temporal layers across frames**: a temporal convolution (kernel 3 along
   the frame axis) and temporal self-attention over the F frames at each
   pixel, with a learned frame-position embedding (frame-index information);
@@ -57,6 +65,7 @@ from .embed import TimeEmbedding, check_inputs, timestep_embedding
 from .unet import AttnBlock, ResBlock
 
 TARGETS = ("change", "frames")
+SPATIAL_ATTN = ("self", "first_frame")
 PROMPT_PLACES = ("time", "cross", "both")
 GATES = ("learned", "fixed")
 
@@ -106,6 +115,63 @@ class TemporalBlock(nn.Module):
             seq = seq + self.proj(o)
             x = seq.reshape(B, H, W, Fr, C).permute(0, 4, 3, 1, 2)
         return x.transpose(1, 2).reshape(BF, C, H, W)
+
+
+def position_embedding_2d(side: int, ch: int) -> torch.Tensor:
+    """Fixed 2-D sinusoidal positions ``(side*side, ch)``: the first half of the channels encode x, the second y.
+
+    Each half holds (sin, cos) pairs at periods from 2 pixels to 2*side pixels (geometric); a shift by d pixels
+    is then a rotation of every pair, a linear map that a learned projection can compose with the conditions.
+    Channels beyond the largest multiple of 4 are zero.
+    """
+    _checks.positive_int("side", side)
+    _checks.positive_int("ch", ch)
+    n = ch // 4                                                         # frequencies per axis
+    pe = torch.zeros(side * side, ch)
+    if n == 0:
+        return pe
+    # periods 2 ... 2*side pixels, geometric (one frequency: the longest)
+    exponent = torch.arange(n, dtype=torch.float64) / (n - 1) if n > 1 else torch.ones(1, dtype=torch.float64)
+    periods = 2.0 * side ** exponent
+    omega = 2 * math.pi / periods
+    c = torch.arange(side, dtype=torch.float64) + 0.5
+    y, x = torch.meshgrid(c, c, indexing="ij")
+    for axis, coord in enumerate((x.reshape(-1), y.reshape(-1))):
+        ang = coord[:, None] * omega[None]
+        pe[:, axis * 2 * n: axis * 2 * n + n] = torch.sin(ang).float()
+        pe[:, axis * 2 * n + n: axis * 2 * n + 2 * n] = torch.cos(ang).float()
+    return pe
+
+
+class FirstFrameAttention(nn.Module):
+    """Each frame's pixels attend to frame 0's pixels and their own, positions added to queries and keys.
+
+    Works on ``(B*F, C, H, W)`` (frames folded into the batch, frame-major inside each clip); residual, output
+    projection zero at start. Frame 0 of the clip is the one the conditioning image is (``cond_frame="first"``).
+    """
+
+    def __init__(self, ch: int, frames: int, side: int, groups: int, heads: int):
+        super().__init__()
+        self.frames, self.side = frames, side
+        self.heads = heads if ch % heads == 0 else 1
+        self.norm = nn.GroupNorm(_groups(ch, groups), ch)
+        self.register_buffer("pos", position_embedding_2d(side, ch), persistent=False)
+        self.qkv = nn.Linear(ch, 3 * ch)
+        self.proj = nn.Linear(ch, ch)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, h):
+        BF, C, H, W = h.shape
+        B, Fr, N = BF // self.frames, self.frames, H * W
+        tokens = self.norm(h).flatten(2).transpose(1, 2) + self.pos         # (BF, N, C)
+        q, k, v = self.qkv(tokens).chunk(3, dim=-1)
+        first = lambda z: z.reshape(B, Fr, N, C)[:, :1].expand(B, Fr, N, C).reshape(BF, N, C)  # noqa: E731
+        k, v = torch.cat([first(k), k], dim=1), torch.cat([first(v), v], dim=1)   # (BF, 2N, C)
+        split = lambda z: z.reshape(BF, z.shape[1], self.heads, C // self.heads).transpose(1, 2)  # noqa: E731
+        o = F.scaled_dot_product_attention(split(q), split(k), split(v)).transpose(1, 2).reshape(BF, N, C)
+        out = h.flatten(2).transpose(1, 2) + self.proj(o)
+        return out.transpose(1, 2).reshape(BF, C, H, W)
 
 
 class DualCrossAttention(nn.Module):
@@ -197,7 +263,7 @@ class VideoUNet(nn.Module):
     See the module docstring. ``image_size`` and ``frames`` fix the clips it
     takes; ``image_size / patch`` must be divisible by ``2**(len(channel_mults)-1)``
     and by 4 (the image encoder's two strides). Resolutions in ``attn_res``
-    (spatial self-attention), ``temporal_attn_res`` and ``cross_res`` are those
+    (spatial attention, of the kind ``spatial_attn`` says), ``temporal_attn_res`` and ``cross_res`` are those
     of the UNet's feature maps (after the patch step).
     """
 
@@ -207,7 +273,8 @@ class VideoUNet(nn.Module):
                  detail: bool = True, context: bool = True, gate: str = "learned", prompt_place: str = "both",
                  vocab: int = 7, prompt_len: int = 2, max_stride: int = 4, context_dim: int = 64,
                  num_queries: int = 4, qformer_depth: int = 2, frame_embed: bool = True,
-                 groups: int = 8, heads: int = 4, dropout: float = 0.0, change_scale: float = 0.5):
+                 groups: int = 8, heads: int = 4, dropout: float = 0.0, change_scale: float = 0.5,
+                 spatial_attn: str = "self"):
         super().__init__()
         for name, v in (("in_channels", in_channels), ("image_size", image_size), ("frames", frames),
                         ("base", base), ("num_res", num_res), ("T", T), ("patch", patch), ("vocab", vocab),
@@ -218,6 +285,8 @@ class VideoUNet(nn.Module):
         for name, v in (("detail", detail), ("context", context), ("frame_embed", frame_embed)):
             _checks.boolean(name, v)
         _checks.choice("target", target, TARGETS)
+        _checks.choice("spatial_attn", spatial_attn, SPATIAL_ATTN)
+        self.spatial_attn = spatial_attn
         self.change_scale = _checks.number("change_scale", change_scale, low=0, low_open=True)
         _checks.choice("gate", gate, GATES)
         _checks.choice("prompt_place", prompt_place, PROMPT_PLACES)
@@ -255,7 +324,8 @@ class VideoUNet(nn.Module):
         def extras(ch, side):
             mods = [tmp(ch, side)]
             if side in attn_res:
-                mods.append(AttnBlock(ch, groups, heads, None))
+                mods.append(AttnBlock(ch, groups, heads, None) if spatial_attn == "self"
+                            else FirstFrameAttention(ch, frames, side, groups, heads))
             if side in cross_res and (prompt_cross or self.context):
                 mods.append(DualCrossAttention(ch, context_dim, heads, prompt_cross, self.context, gate))
             return mods

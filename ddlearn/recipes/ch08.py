@@ -178,3 +178,24 @@ register(replace(VIDEO16, name="video16_lite", steps=LITE_STEPS,
                  description="video16's design and loss on the small network with spatial attention at 8x8 and "
                              f"4x4, {LITE_STEPS} steps: a 16x16 video prior within the 45-minute training budget "
                              "(Chapter 08)"))
+
+
+# ---- first-frame attention (issue 21: what loses the sprite's shape)
+#: video16_lite with its spatial attention (8x8 and 4x4) replaced by first-frame attention: each frame's pixels
+#: attend to frame 0's and their own, with 2-D positions on queries and keys (VideoUNet's ``spatial_attn``). The
+#: filmstrips show a moved sprite turning into a blob from frame 1: position-free self-attention can fetch the
+#: sprite's colour but not its pattern from a displaced place. Same steps as video16_lite, so the pair
+#: (heldout:video16_firstframe against heldout:video16_lite) measures the attention alone.
+#: ``ddlearn train video16_firstframe --out runs/cand``, then ``python benchmarks/video.py --part heldout --models
+#: video16_firstframe --dir runs/cand --seeds 0 1`` (animate()'s defaults, as heldout:video16_lite). Measured
+#: (2026-12-07; 561,178 parameters, as lite): trained in 3789 s on two threads (1.00 s a step on this machine, where
+#: lite measures 0.89 s a step: over the 45-minute budget). Paired with lite over 288 clip-seed pairs: displacement
+#: error -0.17 px (se 0.05), length ratio of one-sprite clips +0.027 (se 0.005), IoU -0.002 (se 0.003), sprite found
+#: +0.004 (se 0.002), direction right equal, frame-0 PSNR -0.55 dB (se 0.03). It moves the sprites a little more
+#: exactly and keeps their shape no better: the shape is not lost for want of a positional copy path at 8x8. Its
+#: filmstrips show the same: a ring's hole fills in by frame 2, even where it moves under a pixel a frame.
+register(replace(VIDEO16, name="video16_firstframe", steps=LITE_STEPS,
+                 net_kwargs={**SMALL_NET, "attn_res": [8, 4], "spatial_attn": "first_frame"},
+                 loss_kwargs={**LOSS16, "motion_weight": 4.0},
+                 description="video16_lite with first-frame attention (frame 0's pixels and its own, 2-D positions) "
+                             f"in place of self-attention at 8x8 and 4x4, {LITE_STEPS} steps (Chapter 08)"))
