@@ -7,6 +7,7 @@ guidance scales, speed against frame stride, and the ablation.
     flock /tmp/ddlearn-heavy.lock python benchmarks/video.py --part blank              # image tokens blanked
     flock /tmp/ddlearn-heavy.lock python benchmarks/video.py --part stride
     flock /tmp/ddlearn-heavy.lock python benchmarks/video.py --part ablation --train   # ~6 h on 2 cores
+    python benchmarks/video.py --part iou_scale --models video16   # what an IoU is worth (noise, blur)
 
 Every figure is measured on the held-out clips of :func:`ddlearn.video.heldout_set`
 (held-out shapes, hues and backgrounds; ``--per-cell`` one-sprite clips for each of 8 straight
@@ -491,11 +492,63 @@ def part_ablation(args):
     table(rows, ["model"] + [c[1] for c in COLUMNS] + ["FCD"])
 
 
+def _perturbed(x, *, noise=0.0, blur=0.0, generator=None):
+    """Clips ``x`` (B, 3, F, H, W) with frames 1.. given Gaussian noise of sd ``noise`` or a Gaussian blur of sd
+    ``blur`` pixels (frame 0, the conditioning image, untouched); a new tensor."""
+    from scipy.ndimage import gaussian_filter
+
+    y = x.clone()
+    if noise:
+        y[:, :, 1:] += torch.randn(y[:, :, 1:].shape, generator=generator) * noise
+    if blur:
+        arr = y.numpy()
+        arr[:, :, 1:] = gaussian_filter(arr[:, :, 1:], sigma=(0, 0, 0, blur, blur))
+        y = torch.from_numpy(arr)
+    return y
+
+
+def part_iou_scale(args):
+    """What an IoU is worth (issue 21): the tracker's shape IoU of the real held-out clips with frames 1.. perturbed
+    by invisible noise or a slight blur, and the shipped model's one-step clean estimate from real clips noised to t."""
+    evalset = V.heldout_set(16, per_cell=args.per_cell)
+    x, specs, image = evalset["x"], evalset["specs"], evalset["x"][:, :, 0]
+    g = torch.Generator().manual_seed(0)
+    rows = []
+    for label, kw in [("real clips", {})] + [(f"noise sd {r}", {"noise": r}) for r in (0.005, 0.01, 0.02, 0.04)] \
+            + [(f"blur sd {b} px", {"blur": b}) for b in (0.3, 0.5, 0.8)]:
+        clip = _perturbed(x, generator=g, **kw)
+        _, summ = V.evaluate_clips(clip, specs, image)
+        rmse = float((clip - x).pow(2).mean().sqrt())
+        rows.append({"clips": label, "rmse": f"{rmse:.4f}", "IoU": "%.3f +- %.3f" % tuple(summ["iou"][:2]),
+                     "trackable": f"{100 * summ['trackable'][0]:.1f}%"})
+    p = pretrained.load(args.models[0])
+    model, schedule = p.model.eval(), p.schedule
+    scales = chosen_scales(p.info.get("sha256"))
+    m = V.guided(model, image, evalset["prompt"], evalset["stride"], image_scale=scales[0], prompt_scale=scales[1])
+    z0 = model.encode(x, image)
+    noise = torch.randn(z0.shape, generator=g)
+    for t in (2, 10, 50, 100, 200):
+        ab = schedule.alpha_bars[t].to(z0.dtype)
+        zt = ab.sqrt() * z0 + (1 - ab).sqrt() * noise
+        with torch.no_grad():
+            eps = m(zt, torch.full((zt.shape[0],), t))
+        z0h = ((zt - (1 - ab).sqrt() * eps) / ab.sqrt()).clamp(-model.z_bound, model.z_bound)
+        clip = model.decode(z0h, image)
+        _, summ = V.evaluate_clips(clip, specs, image)
+        rows.append({"clips": f"{args.models[0]}'s clean estimate at t = {t}",
+                     "rmse": f"{float((clip - x).pow(2).mean().sqrt()):.4f}", "IoU": "%.3f +- %.3f" % tuple(summ["iou"][:2]),
+                     "trackable": f"{100 * summ['trackable'][0]:.1f}%"})
+    table(rows, ["clips", "rmse", "IoU", "trackable"])
+    record("iou_scale", {"command": "python benchmarks/video.py --part iou_scale", "model": args.models[0],
+                         "model_sha256": p.info.get("sha256"), "scales": list(scales),
+                         "eval_clips": len(specs), "rows": rows})
+
+
 def main():
     global RESULTS_PATH
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--part", choices=("models", "sampler", "scales", "heldout", "targets", "blank", "stride",
-                                      "ablation"),
+                                      "ablation", "iou_scale"),
                    default="models")
     p.add_argument("--blank", action="store_true", help="heldout: the image tokens blanked at sampling")
     p.add_argument("--validation", action="store_true",
@@ -517,7 +570,8 @@ def main():
     RESULTS_PATH = args.results
     start = time.perf_counter()
     {"models": part_models, "sampler": part_sampler, "heldout": part_heldout, "targets": part_targets,
-     "scales": part_scales, "blank": part_blank, "stride": part_stride, "ablation": part_ablation}[args.part](args)
+     "scales": part_scales, "blank": part_blank, "stride": part_stride, "ablation": part_ablation,
+     "iou_scale": part_iou_scale}[args.part](args)
     print(f"total {time.perf_counter() - start:.0f} s")
 
 
