@@ -139,10 +139,18 @@ for _name, (_net, _loss, _cond) in SMALL_ABLATIONS.items():
 #: thread beside light work; paired as above): no, worse everywhere: IoU -0.083 (se 0.008), displacement error
 #: +0.84 px (se 0.12), one sprite right -0.15 (se 0.04), sprite found -0.14 (se 0.01), frame-0 PSNR -6.6 dB (se 0.2),
 #: FCD 8.2 / 7.3 against 1.3 / 1.7. The weight of 4 is near the useful end; shape is not a matter of loss weight.
+#: ``s2``: the change diffused at scale 2 (z = 2 (x - c)): without the motion weight, scale 2 had the best IoU of the
+#: small ablation (heldout:video16s_change_scale_2 against the reference: IoU +0.113, se 0.009), and a larger scale
+#: halves what an error in z costs in pixels. But there the sprites hardly moved (one-sprite length ratio 0.23
+#: against 0.45; one sprite right -0.26, se 0.04): a clip that stays put keeps its shape (a static copy scores IoU 1).
+#: Measured with the motion weight (2026-12-07, 1500 steps, two threads, paired as above): IoU -0.009 (se 0.006),
+#: displacement error +0.37 px (se 0.08), two or three sprites right -0.085 (se 0.033), frame-0 PSNR +2.6 dB
+#: (se 0.2). No shape gain once the sprites move; IoU has to be read beside the motion.
 SHAPE_QUESTIONS = {
     "x2": (2 * SMALL_STEPS, {}, {}),
     "attn": (SMALL_STEPS, {"attn_res": [16, 8, 4]}, {}),
     "w16": (SMALL_STEPS, {}, {"motion_weight": 16.0}),
+    "s2": (SMALL_STEPS, {"change_scale": 2.0}, {}),
 }
 for _name, (_steps, _net, _loss) in SHAPE_QUESTIONS.items():
     register(replace(VIDEO16, name=f"video16s_motion_weight_4_{_name}", steps=_steps, evaluate=("heldout_loss",),
