@@ -76,6 +76,15 @@ def _groups(ch: int, groups: int) -> int:
     return groups
 
 
+def _qkv_and_zero_proj(ch: int) -> tuple[nn.Linear, nn.Linear]:
+    """An attention's joint query-key-value projection and its output projection, the latter zero at start
+    (so a residual attention block begins as the identity)."""
+    qkv, proj = nn.Linear(ch, 3 * ch), nn.Linear(ch, ch)
+    nn.init.zeros_(proj.weight)
+    nn.init.zeros_(proj.bias)
+    return qkv, proj
+
+
 class TemporalBlock(nn.Module):
     """Temporal convolution, then (optionally) temporal self-attention over frames, each residual.
 
@@ -96,10 +105,7 @@ class TemporalBlock(nn.Module):
             self.heads = heads if ch % heads == 0 else 1
             self.norm_attn = nn.LayerNorm(ch)
             self.pos = nn.Parameter(torch.randn(frames, ch) * 0.02)   # frame-index information
-            self.qkv = nn.Linear(ch, 3 * ch)
-            self.proj = nn.Linear(ch, ch)
-            nn.init.zeros_(self.proj.weight)
-            nn.init.zeros_(self.proj.bias)
+            self.qkv, self.proj = _qkv_and_zero_proj(ch)
 
     def forward(self, h):
         BF, C, H, W = h.shape
@@ -156,10 +162,7 @@ class FirstFrameAttention(nn.Module):
         self.heads = heads if ch % heads == 0 else 1
         self.norm = nn.GroupNorm(_groups(ch, groups), ch)
         self.register_buffer("pos", position_embedding_2d(side, ch), persistent=False)
-        self.qkv = nn.Linear(ch, 3 * ch)
-        self.proj = nn.Linear(ch, ch)
-        nn.init.zeros_(self.proj.weight)
-        nn.init.zeros_(self.proj.bias)
+        self.qkv, self.proj = _qkv_and_zero_proj(ch)
 
     def forward(self, h):
         BF, C, H, W = h.shape
