@@ -507,20 +507,24 @@ def _perturbed(x, *, noise=0.0, blur=0.0, generator=None):
     return y
 
 
+def _iou_row(label, clip, real, specs, image) -> dict:
+    """One row of the IoU scale: ``clip``'s distance from the ``real`` clips and the tracker's figures on it."""
+    _, summ = V.evaluate_clips(clip, specs, image)
+    return {"clips": label, "rmse": f"{float((clip - real).pow(2).mean().sqrt()):.4f}",
+            "IoU": "%.3f +- %.3f" % tuple(summ["iou"][:2]), "trackable": f"{100 * summ['trackable'][0]:.1f}%"}
+
+
 def part_iou_scale(args):
     """What an IoU is worth (issue 21): the tracker's shape IoU of the real held-out clips with frames 1.. perturbed
     by invisible noise or a slight blur, and the shipped model's one-step clean estimate from real clips noised to t."""
+    from ddlearn import forward, param
+
     evalset = V.heldout_set(16, per_cell=args.per_cell)
     x, specs, image = evalset["x"], evalset["specs"], evalset["x"][:, :, 0]
     g = torch.Generator().manual_seed(0)
-    rows = []
-    for label, kw in [("real clips", {})] + [(f"noise sd {r}", {"noise": r}) for r in (0.005, 0.01, 0.02, 0.04)] \
-            + [(f"blur sd {b} px", {"blur": b}) for b in (0.3, 0.5, 0.8)]:
-        clip = _perturbed(x, generator=g, **kw)
-        _, summ = V.evaluate_clips(clip, specs, image)
-        rmse = float((clip - x).pow(2).mean().sqrt())
-        rows.append({"clips": label, "rmse": f"{rmse:.4f}", "IoU": "%.3f +- %.3f" % tuple(summ["iou"][:2]),
-                     "trackable": f"{100 * summ['trackable'][0]:.1f}%"})
+    rows = [_iou_row(label, _perturbed(x, generator=g, **kw), x, specs, image)
+            for label, kw in [("real clips", {})] + [(f"noise sd {r}", {"noise": r}) for r in (0.005, 0.01, 0.02, 0.04)]
+            + [(f"blur sd {b} px", {"blur": b}) for b in (0.3, 0.5, 0.8)]]
     p = pretrained.load(args.models[0])
     model, schedule = p.model.eval(), p.schedule
     scales = chosen_scales(p.info.get("sha256"))
@@ -528,16 +532,11 @@ def part_iou_scale(args):
     z0 = model.encode(x, image)
     noise = torch.randn(z0.shape, generator=g)
     for t in (2, 10, 50, 100, 200):
-        ab = schedule.alpha_bars[t].to(z0.dtype)
-        zt = ab.sqrt() * z0 + (1 - ab).sqrt() * noise
+        zt = forward.q_sample(z0, t, noise, schedule)
         with torch.no_grad():
             eps = m(zt, torch.full((zt.shape[0],), t))
-        z0h = ((zt - (1 - ab).sqrt() * eps) / ab.sqrt()).clamp(-model.z_bound, model.z_bound)
-        clip = model.decode(z0h, image)
-        _, summ = V.evaluate_clips(clip, specs, image)
-        rows.append({"clips": f"{args.models[0]}'s clean estimate at t = {t}",
-                     "rmse": f"{float((clip - x).pow(2).mean().sqrt()):.4f}", "IoU": "%.3f +- %.3f" % tuple(summ["iou"][:2]),
-                     "trackable": f"{100 * summ['trackable'][0]:.1f}%"})
+        z0h = param.eps_to_x0(zt, eps, schedule.alpha_bars[t]).clamp(-model.z_bound, model.z_bound)
+        rows.append(_iou_row(f"{args.models[0]}'s clean estimate at t = {t}", model.decode(z0h, image), x, specs, image))
     table(rows, ["clips", "rmse", "IoU", "trackable"])
     record("iou_scale", {"command": "python benchmarks/video.py --part iou_scale", "model": args.models[0],
                          "model_sha256": p.info.get("sha256"), "scales": list(scales),

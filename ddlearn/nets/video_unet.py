@@ -76,6 +76,13 @@ def _groups(ch: int, groups: int) -> int:
     return groups
 
 
+def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int) -> torch.Tensor:
+    """Multi-head scaled dot-product attention of queries ``q`` (B, N, C) over keys/values ``k``, ``v`` (B, M, C)."""
+    B, N, C = q.shape
+    split = lambda z: z.reshape(B, z.shape[1], heads, C // heads).transpose(1, 2)  # noqa: E731
+    return F.scaled_dot_product_attention(split(q), split(k), split(v)).transpose(1, 2).reshape(B, N, C)
+
+
 def _qkv_and_zero_proj(ch: int) -> tuple[nn.Linear, nn.Linear]:
     """An attention's joint query-key-value projection and its output projection, the latter zero at start
     (so a residual attention block begins as the identity)."""
@@ -116,9 +123,7 @@ class TemporalBlock(nn.Module):
         if self.attention:
             seq = x.permute(0, 3, 4, 2, 1).reshape(B * H * W, Fr, C)        # one sequence of F frames per pixel
             q, k, v = self.qkv(self.norm_attn(seq) + self.pos).chunk(3, dim=-1)
-            split = lambda z: z.reshape(B * H * W, Fr, self.heads, C // self.heads).transpose(1, 2)  # noqa: E731
-            o = F.scaled_dot_product_attention(split(q), split(k), split(v)).transpose(1, 2).reshape(B * H * W, Fr, C)
-            seq = seq + self.proj(o)
+            seq = seq + self.proj(_attend(q, k, v, self.heads))
             x = seq.reshape(B, H, W, Fr, C).permute(0, 4, 3, 1, 2)
         return x.transpose(1, 2).reshape(BF, C, H, W)
 
@@ -158,7 +163,7 @@ class FirstFrameAttention(nn.Module):
 
     def __init__(self, ch: int, frames: int, side: int, groups: int, heads: int):
         super().__init__()
-        self.frames, self.side = frames, side
+        self.frames = frames
         self.heads = heads if ch % heads == 0 else 1
         self.norm = nn.GroupNorm(_groups(ch, groups), ch)
         self.register_buffer("pos", position_embedding_2d(side, ch), persistent=False)
@@ -171,9 +176,7 @@ class FirstFrameAttention(nn.Module):
         q, k, v = self.qkv(tokens).chunk(3, dim=-1)
         first = lambda z: z.reshape(B, Fr, N, C)[:, :1].expand(B, Fr, N, C).reshape(BF, N, C)  # noqa: E731
         k, v = torch.cat([first(k), k], dim=1), torch.cat([first(v), v], dim=1)   # (BF, 2N, C)
-        split = lambda z: z.reshape(BF, z.shape[1], self.heads, C // self.heads).transpose(1, 2)  # noqa: E731
-        o = F.scaled_dot_product_attention(split(q), split(k), split(v)).transpose(1, 2).reshape(BF, N, C)
-        out = h.flatten(2).transpose(1, 2) + self.proj(o)
+        out = h.flatten(2).transpose(1, 2) + self.proj(_attend(q, k, v, self.heads))
         return out.transpose(1, 2).reshape(BF, C, H, W)
 
 
@@ -201,10 +204,8 @@ class DualCrossAttention(nn.Module):
         return 1 + torch.tanh(self.alpha) if self.alpha is not None else torch.ones(())
 
     def _attend(self, q, kv):
-        BF, N, C = q.shape
         k, v = kv.chunk(2, dim=-1)
-        split = lambda z: z.reshape(BF, z.shape[1], self.heads, C // self.heads).transpose(1, 2)  # noqa: E731
-        return F.scaled_dot_product_attention(split(q), split(k), split(v)).transpose(1, 2).reshape(BF, N, C)
+        return _attend(q, k, v, self.heads)
 
     def forward(self, h, prompt_tokens, image_tokens):
         BF, C, H, W = h.shape
