@@ -165,6 +165,18 @@ def sample_dpm_solver_multistep(model, x_T, schedule, steps, *, order=2, spacing
     evaluation. The first steps (no history yet) use the orders the history allows; the last
     step, to clean data, is first order (it returns :math:`\hat x_0`).
 
+    Order 3 takes the quadratic through the last three :math:`\hat\epsilon` in lambda, with
+    :math:`D_1 = h\hat\epsilon'` and :math:`D_2 = h^2\hat\epsilon''` at lambda_s, and integrates it exactly
+    against the exponential weight: the quadratic term is
+    :math:`\sigma_t h^3\varphi_3(h)\hat\epsilon'' = \sigma_t\,((e^h - 1 - h)/h^2 - 1/2)\,D_2` with
+    :math:`\varphi_3(h) = (e^h - 1 - h - h^2/2)/h^3`. Lu et al.'s code and diffusers'
+    ``DPMSolverMultistepScheduler`` (``solver_order=3``, 0.42) use the same coefficient with half this
+    :math:`D_2` (their ``(D1_0 - D1_1) / (r0 + r1)`` is :math:`h^2\hat\epsilon''/2`), which leaves the method
+    second order: on the exact ring8 oracle (80 -> 160 log-SNR steps) their error falls 4.9x per halving of
+    the step, this one's 7.1x (``tests/test_dpm_solver_multistep.py``). With the whole term, each step equals DEIS-3's
+    (Zhang & Chen 2023, log-rho: the same quadratic, integrated exactly), which the tests check against
+    diffusers' ``DEISMultistepScheduler``.
+
     ``lower_order_final`` (with fewer than :data:`LOWER_ORDER_FINAL_BELOW` steps): the step before the
     last uses at most second order, as Lu et al.'s code and diffusers' option of the same name do.
     Its backward differences reach over the whole low-noise end of the grid, where
@@ -205,8 +217,9 @@ def sample_dpm_solver_multistep(model, x_T, schedule, steps, *, order=2, spacing
                 else:
                     r1 = (lam[i - 1] - lam[i - 2]) / h
                     d1_1 = (history[-1] - history[-2]) / r1
+                    # the quadratic through the last three eps, at lambda_s: d1 = h eps', d2 = h^2 eps''
                     d1 = d1_0 + r0 / (r0 + r1) * (d1_0 - d1_1)
-                    d2 = (d1_0 - d1_1) / (r0 + r1)
+                    d2 = 2 * (d1_0 - d1_1) / (r0 + r1)
                     x_new = (x_new - sig_t * (math.expm1(h) / h - 1) * d1
                              - sig_t * ((math.expm1(h) - h) / h ** 2 - 0.5) * d2)
             x = x_new
