@@ -5,6 +5,8 @@
     flock /tmp/ddlearn-heavy.lock python benchmarks/samplers.py --problems ring8,tight --budgets 10
     python benchmarks/samplers.py --list                                              # problems and configurations
     python benchmarks/samplers.py --overhead-only                                     # per-step cost of each loop
+    python benchmarks/samplers.py --ours-only --ours DPM-Solver-3M --csv /tmp/3m.csv  # one sampler, every grid
+    python benchmarks/samplers.py --report /tmp/runs.csv,/tmp/3m.csv                   # the later CSV's rows win
 
 The panel (``PANEL``): exact Gaussian mixtures of :func:`ddlearn.oracles.named_mixture` with
 different weights, widths and separations (``ring8``, ``two``, ``grid9``, ``tight``: five modes of
@@ -442,12 +444,14 @@ def ours_configs():
             yield name, sp, f"{name}[{sp}]" + (" (default)" if sp == d else "")
 
 
-def evaluate(problem: Problem, budget: int, *, only=None, seeds=None, libraries=("ddlearn", "diffusers")) -> list[Result]:
-    """Every configuration of ours and every diffusers configuration (or those of diffusers named in ``only``)."""
+def evaluate(problem: Problem, budget: int, *, only=None, seeds=None, libraries=("ddlearn", "diffusers"),
+             ours=None) -> list[Result]:
+    """Every configuration of ours (or of the samplers named in ``ours``) and every diffusers configuration (or
+    those of diffusers named in ``only``)."""
     x_Ts = problem.x_T if seeds is None else problem.x_T[:seeds]
     out = []
     for name, sp, label in ours_configs():
-        if "ddlearn" not in libraries:
+        if "ddlearn" not in libraries or (ours is not None and name not in ours):
             continue
         runs, wall, nfe = [], 0.0, None
         for k, x_T in enumerate(x_Ts):
@@ -724,6 +728,9 @@ def main(argv=None):
                    "and the summary from them (defaults as the samplers' signatures say now), run nothing")
     p.add_argument("--overhead-only", action="store_true")
     p.add_argument("--ours-only", action="store_true", help="run only ddlearn's configurations (to add to a CSV)")
+    p.add_argument("--ours", default="", help="comma-separated: run only these of our samplers (every grid), e.g. "
+                                             "'DPM-Solver-3M' after a change to it; --report a later CSV over an "
+                                             "earlier one replaces its rows")
     p.add_argument("--diffusers-only", action="store_true", help="run only diffusers' configurations")
     p.add_argument("--no-overhead", action="store_true", help="skip the per-step overhead table")
     args = p.parse_args(argv)
@@ -747,6 +754,9 @@ def main(argv=None):
             summary_table(results, b, conv)
         return
     budgets = [int(b) for b in args.budgets.split(",")]
+    unknown = sorted(set(args.ours.split(",")) - set(OURS)) if args.ours else []
+    if unknown:
+        p.error(f"--ours: unknown sampler(s) {unknown}; choose from {list(OURS)}")
     import diffusers
 
     print(f"torch {torch.__version__}, diffusers {diffusers.__version__}, 1 thread; budgets {budgets}; "
@@ -766,7 +776,7 @@ def main(argv=None):
             only = None
             if args.screen and "diffusers" in libs:
                 only = screen(problem, b, args.screen, args.screen_n // 4 if name == "digits" else args.screen_n)
-            res = evaluate(problem, b, only=only, libraries=libs)
+            res = evaluate(problem, b, only=only, libraries=libs, ours=args.ours.split(",") if args.ours else None)
             everything += res
             if sink is not None:
                 for r in res:

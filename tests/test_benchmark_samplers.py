@@ -102,3 +102,21 @@ def test_converged_ode_scores_round_trip_through_the_csv(tmp_path):
     assert got == {("p", "MMD"): pytest.approx(2.5)}
     assert len(results) == 1 and results[0].config.startswith("DDIM[quadratic]")
     assert results[0].runs == [{"MMD": 7.0}]
+
+
+def test_ours_filter_runs_only_the_named_sampler_and_a_later_csv_replaces_its_rows(tmp_path):
+    mix = named_mixture("ring8")
+    quality = lambda x, k: {"MMD": float(x.pow(2).mean())}  # noqa: E731
+    problem = B.Problem("ring8", mix.eps_model(SCHEDULE), SCHEDULE, [torch.randn(16, 2)], quality, "MMD")
+    res = B.evaluate(problem, 6, libraries=("ddlearn",), ours=["DPM-Solver-3M"])
+    assert {r.config.split("[")[0] for r in res} == {"DPM-Solver-3M"}
+    assert len(res) == len(B.SPACINGS)
+    header = "problem,library,configuration,budget,nfe,seed,measure,value,wall_s\n"
+    old, new = tmp_path / "old.csv", tmp_path / "new.csv"
+    old.write_text(header + "p,ddlearn,DPM-Solver-3M[logsnr] (default),10,10,0,MMD,5.0,0.1\n"
+                            "p,ddlearn,DDIM[quadratic] (default),10,10,0,MMD,7.0,0.1\n")
+    new.write_text(header + "p,ddlearn,DPM-Solver-3M[logsnr] (default),10,10,0,MMD,2.0,0.1\n")
+    got = {r.config.replace(" (default)", ""): r.runs for r in B.load_csv([str(old), str(new)])}
+    assert got == {"DPM-Solver-3M[logsnr]": [{"MMD": 2.0}], "DDIM[quadratic]": [{"MMD": 7.0}]}
+    with pytest.raises(SystemExit):
+        B.main(["--ours", "DPM-Solver-9M", "--problems", "ring8"])
