@@ -198,6 +198,19 @@ show_source(sample_heun, docstring=False)
 # Again one evaluation per step and second order. The two multistep methods
 # extrapolate different quantities ($\hat x_0$ or $\hat\epsilon$); Sections 6
 # and 7 measure which does better at small budgets.
+#
+# Order 3 (`sample_dpm_solver_multistep(order=3)`) takes the quadratic through
+# the last three $\hat\epsilon$ in $\lambda$ and integrates it exactly against
+# the weight $e^{h-u}$. Write $D_1 = h\hat\epsilon'$ and $D_2 = h^2\hat\epsilon''$
+# at $\lambda_s$; the quadratic term is
+# $\sigma_t\int_0^h e^{h-u}\tfrac{u^2}{2}\hat\epsilon''\,du
+#  = \sigma_t\big(\tfrac{e^h-1-h}{h^2}-\tfrac12\big)D_2$.
+# A cautionary tale: Lu et al.'s code and diffusers' `DPMSolverMultistepScheduler`
+# multiply the same coefficient by an estimate of $h^2\hat\epsilon''/2$, half of
+# $D_2$, so their "third-order" multistep solver is second order. One way to
+# catch such a slip is to measure the order: halve the step and see the error
+# fall by $2^k$ (`tests/test_dpm_solver_multistep.py` does, and checks each step
+# against DEIS, which integrates the same quadratic).
 
 # %%
 show_source(sample_dpm_solver_pp, docstring=False)
