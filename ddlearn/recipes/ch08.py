@@ -148,6 +148,7 @@ for _name, (_net, _loss, _cond) in SMALL_ABLATIONS.items():
 #: (se 0.2). No shape gain once the sprites move; IoU has to be read beside the motion.
 SHAPE_QUESTIONS = {
     "x2": (2 * SMALL_STEPS, {}, {}),
+    "x4": (4 * SMALL_STEPS, {}, {}),
     "attn": (SMALL_STEPS, {"attn_res": [16, 8, 4]}, {}),
     "w16": (SMALL_STEPS, {}, {"motion_weight": 16.0}),
     "s2": (SMALL_STEPS, {"change_scale": 2.0}, {}),

@@ -102,7 +102,7 @@ PARTS = {
     "conditioning image": ((0.3, 0.92), "a 320x512 frame; a random frame\nof the clip in training",
                            "a 16x16 (or 32x32) frame;\nframe 0 (measured choice)"),
     "prompt": ((0.62, 0.92), "a caption", "a motion prompt, 'up-left'"),
-    "detail stream": ((0.13, 0.58), "its VAE latent (4x40x64)\nconcatenated to every frame",
+    "detail stream": ((0.12, 0.58), "its VAE latent (4x40x64)\nconcatenated to every frame",
                       "the frame itself\nconcatenated to every frame"),
     "image encoder": ((0.36, 0.75), "CLIP ViT-H/14, frozen:\n257 tokens", "3 convolutions, trained:\n16 tokens"),
     "query transformer": ((0.36, 0.58), "16 learned queries per frame,\n4 layers", "4 learned queries per frame,\n2 layers"),
@@ -145,8 +145,9 @@ def architecture_figure(figsize=(12, 8.2)):
         (xa, ya), (xb, yb) = PARTS[a][0], PARTS[b][0]
         ax.add_patch(FancyArrowPatch((xa, ya - h / 2), (xb, yb + h / 2), arrowstyle="-|>", mutation_scale=9,
                                      color="#777", lw=0.8, shrinkA=1, shrinkB=1))
-    ax.text(0.01, 0.99, "DynamiCrafter (Xing et al. 2023)", color="#1f5fa8", fontsize=9, va="top")
-    ax.text(0.01, 0.965, "ours (ddlearn.nets.VideoUNet)", color="#c05a00", fontsize=9, va="top")
+    # the key sits bottom left, clear of every box (the output box spans x 0.25-0.75)
+    ax.text(0.01, 0.10, "DynamiCrafter (Xing et al. 2023)", color="#1f5fa8", fontsize=9, va="top")
+    ax.text(0.01, 0.075, "ours (ddlearn.nets.VideoUNet)", color="#c05a00", fontsize=9, va="top")
     ax.text(0.75, 0.41, "context stream: image tokens\nbeside the prompt tokens", fontsize=7, style="italic",
             color="#555", va="center")
     ax.text(0.02, 0.47, "detail stream:\npixel-exact appearance", fontsize=7, style="italic", color="#555")
