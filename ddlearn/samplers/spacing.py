@@ -35,7 +35,7 @@ all its orders: the worst over both). The problems are the panel's on the linear
 of every shipped discrete-time model: the exact mixtures ring8, two, grid9, tight, broad, multiscale,
 cross, hd16 and issue 26's skewed, unequal, very_unequal and skewed16, the swiss-roll network ``toy2d``
 and the digit UNet ``digits`` (3 draws each; re-run 2026-12-07 on the widened panel, which chose the
-same grids as before).
+same grids as before, and for DPM-Solver-3M on 2026-12-08 after its third-order term was fixed: the same grids).
 
 On the cosine schedule pass ``spacing="quadratic"``. Its log-SNR reaches -19.8 at t = T-1 (the linear
 schedule's, -10.1), so a grid uniform in log-SNR spends about a third of its steps below the linear
