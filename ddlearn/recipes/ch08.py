@@ -146,6 +146,12 @@ for _name, (_net, _loss, _cond) in SMALL_ABLATIONS.items():
 #: Measured with the motion weight (2026-12-07, 1500 steps, two threads, paired as above): IoU -0.009 (se 0.006),
 #: displacement error +0.37 px (se 0.08), two or three sprites right -0.085 (se 0.033), frame-0 PSNR +2.6 dB
 #: (se 0.2). No shape gain once the sprites move; IoU has to be read beside the motion.
+#: ``x4``: four times the steps (does the shape keep growing with the budget, or level off below 0.65?). Measured
+#: (2026-12-08, 6000 steps in 4719 s on two threads, alone; x2's pace would have made it about 3500 s; paired as
+#: above): IoU +0.172 (se 0.006) over the reference and +0.087 (se 0.005) over x2 (seed 0: 0.40 / 0.49 / 0.57 at
+#: 1500 / 3000 / 6000 steps: the same gain a doubling, not levelling off), displacement error -1.44 px (se 0.09;
+#: -0.48 px, se 0.06, over x2), sprite found in 96.9 / 97.1% of frames, frame-0 PSNR 35.3 dB, two or three
+#: sprites right 91.3 / 89.1% (seeds 0 / 1). Record heldout:video16s_motion_weight_4_x4.
 SHAPE_QUESTIONS = {
     "x2": (2 * SMALL_STEPS, {}, {}),
     "x4": (4 * SMALL_STEPS, {}, {}),
