@@ -1101,7 +1101,7 @@ else:
 # * **Attention at every resolution** also helps (IoU +0.05, se 0.01; the
 #   sprite found +0.03, se 0.01; displacement error -0.47 px, se 0.10; one
 #   sprite +0.18, se 0.03), but each step costs more than twice as much: its
-#   1,500 steps took longer than the other variant's 3,000 on the same two
+#   1,500 steps took longer than the 3,000 of twice the steps on the same two
 #   threads (the training times above; the reference's was measured on one
 #   thread beside another training, so it does not compare).
 #
