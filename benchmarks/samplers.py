@@ -754,7 +754,8 @@ def main(argv=None):
             summary_table(results, b, conv)
         return
     budgets = [int(b) for b in args.budgets.split(",")]
-    unknown = sorted(set(args.ours.split(",")) - set(OURS)) if args.ours else []
+    ours = args.ours.split(",") if args.ours else None
+    unknown = sorted(set(ours or ()) - set(OURS))
     if unknown:
         p.error(f"--ours: unknown sampler(s) {unknown}; choose from {list(OURS)}")
     import diffusers
@@ -776,7 +777,7 @@ def main(argv=None):
             only = None
             if args.screen and "diffusers" in libs:
                 only = screen(problem, b, args.screen, args.screen_n // 4 if name == "digits" else args.screen_n)
-            res = evaluate(problem, b, only=only, libraries=libs, ours=args.ours.split(",") if args.ours else None)
+            res = evaluate(problem, b, only=only, libraries=libs, ours=ours)
             everything += res
             if sink is not None:
                 for r in res:
