@@ -92,7 +92,7 @@ from ddlearn import data, metrics
 from ddlearn.oracles import GaussianMixture, named_mixture
 from ddlearn.samplers import (SPACINGS, CountedModel, sample_ddim, sample_dpm_solver, sample_dpm_solver_multistep,
                               sample_dpm_solver_pp, sample_heun, steps_for)
-from ddlearn.samplers.spacing import t_from_sigma
+from ddlearn.samplers.spacing import t_from_sigma, time_grid
 from ddlearn.schedules import cosine, linear
 
 BUDGETS = (10,)
@@ -107,11 +107,45 @@ OURS = {
     "DPM-Solver++(2M)": (sample_dpm_solver_pp, {}),
     "DPM-Solver-2M": (sample_dpm_solver_multistep, {"order": 2}),
     "DPM-Solver-3M": (sample_dpm_solver_multistep, {"order": 3}),
+    # the same multistep solvers ending with one more ODE step to t = 0 instead of denoising at the last
+    # evaluation (final="sigma_min", ddlearn.samplers.spacing.final_grid); a grid must end at t = 0 for it
+    "DPM-Solver++(2M)-sigmamin": (sample_dpm_solver_pp, {"final": "sigma_min"}),
+    "DPM-Solver-2M-sigmamin": (sample_dpm_solver_multistep, {"order": 2, "final": "sigma_min"}),
+    "DPM-Solver-3M-sigmamin": (sample_dpm_solver_multistep, {"order": 3, "final": "sigma_min"}),
 }
 
 
+def _default(fn, option: str):
+    p = inspect.signature(fn).parameters.get(option)
+    return None if p is None else p.default
+
+
 def default_spacing(fn) -> str:
-    return inspect.signature(fn).parameters["spacing"].default
+    return _default(fn, "spacing")
+
+
+def final_of(name: str):
+    """The ``final=`` a configuration of ours runs with (None for a sampler without the option)."""
+    fn, opts = OURS[name]
+    return opts.get("final", _default(fn, "final"))
+
+
+def is_default(name: str, spacing: str) -> bool:
+    """Whether ``name`` on ``spacing`` is what its sampler does with default arguments (``order`` is the
+    method's name, not a tuning option: DPM-Solver-3M with its defaults is a sampler of its own)."""
+    fn, _ = OURS[name]
+    return spacing == default_spacing(fn) and final_of(name) == _default(fn, "final")
+
+
+def family_of(name: str) -> set[str]:
+    """Our configurations that differ from ``name`` in ``final=`` only (the same function and order)."""
+    fn, opts = OURS[name]
+    rest = {k: v for k, v in opts.items() if k != "final"}
+    return {n for n, (f, o) in OURS.items() if f is fn and {k: v for k, v in o.items() if k != "final"} == rest}
+
+
+def _grid_ends_at_zero(spacing: str) -> bool:
+    return time_grid(linear(1000), 11, spacing)[-1].item() == 0.0
 
 
 # ---------------------------------------------------------------------------------------- diffusers
@@ -438,10 +472,11 @@ class Result:
 
 
 def ours_configs():
-    for name, (fn, _) in OURS.items():
-        d = default_spacing(fn)
+    for name in OURS:
         for sp in SPACINGS:
-            yield name, sp, f"{name}[{sp}]" + (" (default)" if sp == d else "")
+            if final_of(name) == "sigma_min" and not _grid_ends_at_zero(sp):
+                continue  # "trailing" stops at T/N - 1: final="sigma_min" refuses it
+            yield name, sp, f"{name}[{sp}]" + (" (default)" if is_default(name, sp) else "")
 
 
 def evaluate(problem: Problem, budget: int, *, only=None, seeds=None, libraries=("ddlearn", "diffusers"),
@@ -548,12 +583,18 @@ def grid_table(all_results, budget):
     problems = [p for p in PANEL if any(r.problem == p and r.budget == budget for r in all_results)]
     pick, per_function = {}, {}
     print(f"\nGrid choice at {budget} evaluations: log2((m + c) / (best + c)) on the main measure, 0 = this "
-          "sampler's best grid on that problem (c = 2 x median seed sd there)")
+          "sampler's best grid on that problem, either final= (c = 2 x median seed sd there)")
+    def runs_of(names):
+        return {(r.problem, r.config.split("[")[1].split("]")[0], r.config.split("[")[0]): r for r in all_results
+                if r.budget == budget and r.library == "ddlearn" and r.config.split("[")[0] in names and r.runs}
+
     for name in OURS:
-        mine = {(r.problem, r.config.split("[")[1].split("]")[0]): r for r in all_results
-                if r.budget == budget and r.library == "ddlearn" and r.config.split("[")[0] == name and r.runs}
+        mine = {(p, g): r for (p, g, _), r in runs_of({name}).items()}
         if not mine:
             continue
+        # the reference on each problem: the best grid of this sampler with either final= (the same method and
+        # order), so a final that is worse everywhere scores above 0 on its best grid too
+        family = runs_of(family_of(name)).values()
         print(f"\n{name}:")
         print(f"{'grid':10s}" + "".join(f"{p[:11]:>12s}" for p in problems) + f"{'worst':>8s}{'mean':>8s}"
               + f"{'lin. worst':>11s}")
@@ -562,7 +603,7 @@ def grid_table(all_results, budget):
             row = []
             for p in problems:
                 main = "FDD" if p == "digits" else "MMD"
-                rs = [mine[p, g] for g in SPACINGS if (p, g) in mine and not math.isnan(mine[p, g].mean(main))]
+                rs = [r for r in family if r.problem == p and not math.isnan(r.mean(main))]
                 if (p, sp) not in mine or not rs or math.isnan(mine[p, sp].mean(main)):
                     row.append(math.nan)
                     continue
@@ -577,16 +618,21 @@ def grid_table(all_results, budget):
                   + f"{linear_score[sp][0]:11.2f}")
         pick[name] = min(linear_score, key=linear_score.get)
         fn = OURS[name][0]
-        per_function.setdefault(fn, []).append(linear_score)
+        per_function.setdefault(fn, []).append((final_of(name), linear_score))
         print(f"  robust choice (linear schedule): {pick[name]}; over both schedules: {min(score, key=score.get)}; "
               f"default now: {default_spacing(fn)}")
     print("\nOne grid a function (its orders together: the worst of their linear-schedule worst scores, then the "
-          "mean of their means):")
+          "mean of their means; each grid scored against the best grid of the same sampler and final):")
     for fn, scores in per_function.items():
-        combined = {sp: (max(sc[sp][0] for sc in scores), statistics.mean(sc[sp][1] for sc in scores))
-                    for sp in scores[0]}
-        choice = min(combined, key=combined.get)
-        print(f"  {fn.__name__:30s} {choice:10s} (worst {combined[choice][0]:.2f}); default now: {default_spacing(fn)}")
+        combined = {}
+        for final in dict.fromkeys(f for f, _ in scores):
+            mine = [sc for f, sc in scores if f == final]
+            for sp in mine[0]:
+                combined[final, sp] = (max(sc[sp][0] for sc in mine), statistics.mean(sc[sp][1] for sc in mine))
+        (final, choice) = min(combined, key=combined.get)
+        print(f"  {fn.__name__:30s} {choice:10s}" + (f" final={final}" if final else "")
+              + f" (worst {combined[final, choice][0]:.2f}); default now: {default_spacing(fn)}"
+              + (f", final={_default(fn, 'final')}" if final else ""))
     return pick
 
 
@@ -596,7 +642,7 @@ def main_measure(problem: str) -> str:
 
 def relabel(results):
     """Mark each of our configurations "(default)" by the samplers' signatures now (a CSV keeps the old marks)."""
-    defaults = {f"{name}[{default_spacing(fn)}]" for name, (fn, _) in OURS.items()}
+    defaults = {f"{name}[{sp}]" for name in OURS for sp in SPACINGS if is_default(name, sp)}
     for r in results:
         if r.library == "ddlearn":
             base = r.config.replace(" (default)", "")

@@ -120,3 +120,19 @@ def test_ours_filter_runs_only_the_named_sampler_and_a_later_csv_replaces_its_ro
     assert got == {"DPM-Solver-3M[logsnr]": [{"MMD": 2.0}], "DDIM[quadratic]": [{"MMD": 7.0}]}
     with pytest.raises(SystemExit):
         B.main(["--ours", "DPM-Solver-9M", "--problems", "ring8"])
+
+
+def test_sigma_min_configurations_skip_trailing_and_are_not_defaults():
+    """The final="sigma_min" twins run on every grid that ends at t = 0 (not "trailing"), each spends the budget
+    it is given, and "(default)" marks only what a sampler does with default arguments."""
+    labels = {label for *_, label in B.ours_configs()}
+    assert "DPM-Solver-3M-sigmamin[trailing]" not in labels and "DPM-Solver-3M[trailing]" in labels
+    assert "DPM-Solver-3M-sigmamin[logsnr]" in labels  # no "(default)": final="denoise" is the default
+    assert "DPM-Solver-3M[logsnr] (default)" in labels
+    assert B.family_of("DPM-Solver-3M") == {"DPM-Solver-3M", "DPM-Solver-3M-sigmamin"}
+    assert B.family_of("DPM-Solver-2M-sigmamin") == {"DPM-Solver-2M", "DPM-Solver-2M-sigmamin"}
+    mix = named_mixture("ring8")
+    for name in ("DPM-Solver-3M-sigmamin", "DPM-Solver++(2M)-sigmamin"):
+        rec = Recording(mix.eps_model(SCHEDULE))
+        x, nfe = B.run_ours(name, "logsnr", rec, torch.randn(16, 2, dtype=torch.float64), SCHEDULE, 10)
+        assert nfe == 10 and len(rec.ts) == 10 and min(rec.ts) > 0  # the 10th evaluation is not at t = 0

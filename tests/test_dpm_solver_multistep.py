@@ -149,3 +149,75 @@ def test_observed_order():
     assert 1.5 < math.log2(err[2][0] / err[2][1]) < 2.5, err
     assert 2.6 < math.log2(err[3][0] / err[3][1]) < 3.5, err
     assert err[3][1] < err[2][1], err
+
+
+@pytest.mark.parametrize("algo,steps,lower_order_final", [("dpmsolver++", 20, True), ("dpmsolver", 20, True),
+                                                          ("dpmsolver++", 10, False), ("dpmsolver", 10, False)])
+def test_final_sigma_min_matches_diffusers(algo, steps, lower_order_final):
+    """final="sigma_min": ``steps`` evaluations and ``steps`` solver steps, the last to t = 0, whose state is
+    returned; diffusers' DPMSolverMultistepScheduler(final_sigmas_type="sigma_min") on its "linspace" grid
+    (steps + 1 timesteps from 999 to 0, the 0 dropped from the evaluations) takes the same steps. At 20 steps
+    both libraries keep second order to the end; at 10 lower_order_final is off in both (with it diffusers
+    makes the last step first order, ours caps it at second, which order 2 already is)."""
+    from ddlearn.samplers.dpm_solver import sample_dpm_solver_pp
+    x = torch.randn(64, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    sched = diffusers.DPMSolverMultistepScheduler(num_train_timesteps=1000, algorithm_type=algo, solver_order=2,
+                                                  final_sigmas_type="sigma_min", timestep_spacing="linspace",
+                                                  lower_order_final=lower_order_final)
+    sched.alphas_cumprod = SCHEDULE.alpha_bars.clone()
+    sched.set_timesteps(steps)
+    y = x
+    for t in sched.timesteps:
+        y = sched.step(model(y, t), t, y).prev_sample
+    grid = torch.cat([sched.timesteps.double(), torch.zeros(1, dtype=torch.float64)])
+    m = CountedModel(model)
+    if algo == "dpmsolver++":
+        ours = sample_dpm_solver_pp(m, x, SCHEDULE, steps, spacing=grid, final="sigma_min", progress=False)
+        n_declared = evaluations(sample_dpm_solver_pp, steps, final="sigma_min")
+    else:
+        ours = sample_dpm_solver_multistep(m, x, SCHEDULE, steps, order=2, spacing=grid, final="sigma_min",
+                                           lower_order_final=lower_order_final, progress=False)
+        n_declared = evaluations(sample_dpm_solver_multistep, steps, final="sigma_min")
+    assert m.nfe == steps == n_declared
+    assert (ours - y).abs().max().item() < 1e-4
+    # and it is not the denoising end on the same evaluation timesteps
+    den = sample_dpm_solver_multistep(model, x, SCHEDULE, steps, order=2, spacing=grid[:-1], progress=False)
+    assert (den - y).abs().max().item() > 1e-3
+
+
+def test_final_sigma_min_ends_at_t0_and_caps_only_its_last_step():
+    """The grid has steps + 1 timesteps ending at 0 (the log-SNR grid of steps + 1 points); lower_order_final
+    (below 15 steps) changes only the last step, the one to t = 0, and the default final is unchanged."""
+    from ddlearn.samplers.spacing import final_grid, time_grid
+    ts, ab = final_grid(SCHEDULE, 10, "logsnr", "sigma_min")
+    assert torch.equal(ts, time_grid(SCHEDULE, 11, "logsnr")[:-1]) and len(ab) == 11
+    assert ab[-1] == pytest.approx(SCHEDULE.alpha_bar(torch.zeros(1, dtype=torch.float64)).item())
+    x = torch.randn(32, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    runs = {}
+    for low in (False, True):
+        states = []
+        sample_dpm_solver_multistep(model, x, SCHEDULE, 10, order=3, lower_order_final=low, final="sigma_min",
+                                    progress=False, callback=lambda s: states.append(s.x))
+        runs[low] = states
+    assert all(torch.equal(runs[False][i], runs[True][i]) for i in range(9))
+    assert not torch.allclose(runs[False][9], runs[True][9])
+    default = sample_dpm_solver_multistep(model, x, SCHEDULE, 10, order=3, progress=False)
+    assert torch.equal(default, sample_dpm_solver_multistep(model, x, SCHEDULE, 10, order=3, final="denoise",
+                                                            progress=False))
+
+
+def test_final_bad_values():
+    from ddlearn.samplers.dpm_solver import sample_dpm_solver_pp
+    x = torch.zeros(4, 2, dtype=torch.float64)
+    for fn in (sample_dpm_solver_pp, sample_dpm_solver_multistep):
+        with pytest.raises(ValueError, match="final"):
+            fn(model, x, SCHEDULE, 5, final="zero", progress=False)
+        with pytest.raises(TypeError, match="final"):
+            fn(model, x, SCHEDULE, 5, final=None, progress=False)
+        with pytest.raises(ValueError, match="ends at t = 0"):  # trailing ends at T/N - 1
+            fn(model, x, SCHEDULE, 5, spacing="trailing", final="sigma_min", progress=False)
+        with pytest.raises(ValueError, match="steps \\+ 1"):
+            fn(model, x, SCHEDULE, 5, spacing=torch.tensor([999.0, 700, 400, 200, 0]), final="sigma_min",
+               progress=False)
+        with pytest.raises(ValueError, match="below the schedule's T"):
+            fn(model, x, SCHEDULE, 1000, final="sigma_min", progress=False)

@@ -41,7 +41,7 @@ import torch
 
 from .. import _checks, param
 from .base import Step, check_inputs, declare, eval_eps, progress_bar
-from .spacing import alpha_bars, time_grid
+from .spacing import alpha_bars, final_grid, time_grid
 
 ORDERS = (1, 2, 3)
 
@@ -113,25 +113,25 @@ def sample_dpm_solver(model, x_T, schedule, steps, *, order=2, spacing="logsnr",
 
 @declare(evals_per_step=1)
 @torch.no_grad()
-def sample_dpm_solver_pp(model, x_T, schedule, steps, *, spacing="logsnr", generator=None,
+def sample_dpm_solver_pp(model, x_T, schedule, steps, *, spacing="logsnr", final="denoise", generator=None,
                          callback=None, progress=True):
     """DPM-Solver++(2M): second-order multistep in the data prediction, one evaluation per step.
 
     The first step (no history yet) and the last (to clean) are first order, as
-    in Lu et al. and diffusers' ``DPMSolverMultistepScheduler``.
+    in Lu et al. and diffusers' ``DPMSolverMultistepScheduler``. With ``final="sigma_min"`` the last
+    evaluation buys a second-order step to t = 0 instead (:func:`~ddlearn.samplers.spacing.final_grid`).
     ``generator`` is unused (deterministic) and kept for the common signature.
     Default grid: ``spacing="logsnr"``
     (chosen by measurement: ``benchmarks/samplers.py``, 10 evaluations, the smallest worst-case loss against this sampler's best grid over the panel; see :mod:`ddlearn.samplers.spacing`).
     """
     check_inputs(model, x_T, schedule, generator=generator, callback=callback)
-    ts = time_grid(schedule, steps, spacing)
-    ab = alpha_bars(schedule, ts)
+    ts, ab = final_grid(schedule, steps, spacing, final)
     lam = [_lam(a) for a in ab]
     x, x0_prev = x_T, None
     for i in progress_bar(range(steps), progress=progress, desc="DPM-Solver++(2M)"):
         eps = eval_eps(model, x, ts[i].item(), step=i)
         x0 = param.eps_to_x0(x, eps, ab[i])
-        if i == steps - 1:
+        if i == steps - 1 and final == "denoise":
             x = x0  # sigma_t = 0: the first-order step lands on the prediction
         else:
             h = lam[i + 1] - lam[i]
@@ -156,14 +156,15 @@ LOWER_ORDER_FINAL_BELOW = 15
 @declare(evals_per_step=1)
 @torch.no_grad()
 def sample_dpm_solver_multistep(model, x_T, schedule, steps, *, order=2, spacing="logsnr", lower_order_final=True,
-                                generator=None, callback=None, progress=True):
+                                final="denoise", generator=None, callback=None, progress=True):
     r"""Multistep DPM-Solver of ``order`` 2 or 3 in the noise-prediction form: one evaluation per step.
 
     The derivative terms of DPM-Solver-k come from the previous steps' :math:`\hat\epsilon`
     (backward differences in lambda, Lu et al. 2022b, Section 4.2; diffusers'
     ``DPMSolverMultistepScheduler(algorithm_type="dpmsolver")``), so each step costs one
     evaluation. The first steps (no history yet) use the orders the history allows; the last
-    step, to clean data, is first order (it returns :math:`\hat x_0`).
+    step, to clean data, is first order (it returns :math:`\hat x_0`), or with ``final="sigma_min"`` one more
+    solver step, to t = 0 (:func:`~ddlearn.samplers.spacing.final_grid`).
 
     Order 3 takes the quadratic through the last three :math:`\hat\epsilon` in lambda, with
     :math:`D_1 = h\hat\epsilon'` and :math:`D_2 = h^2\hat\epsilon''` at lambda_s, and integrates it exactly
@@ -177,8 +178,9 @@ def sample_dpm_solver_multistep(model, x_T, schedule, steps, *, order=2, spacing
     (Zhang & Chen 2023, log-rho: the same quadratic, integrated exactly), which the tests check against
     diffusers' ``DEISMultistepScheduler``.
 
-    ``lower_order_final`` (with fewer than :data:`LOWER_ORDER_FINAL_BELOW` steps): the step before the
-    last uses at most second order, as Lu et al.'s code and diffusers' option of the same name do.
+    ``lower_order_final`` (with fewer than :data:`LOWER_ORDER_FINAL_BELOW` steps): the last solver step
+    (the step before the denoising one; with ``final="sigma_min"`` the step to t = 0) uses at most second
+    order, as Lu et al.'s code and diffusers' option of the same name do for the step before the last.
     Its backward differences reach over the whole low-noise end of the grid, where
     :math:`\hat\epsilon` changes fastest for narrow modes, and at few steps the third-order
     extrapolation overshoots. Measured on ``benchmarks/samplers.py``'s problems and draws (10 evaluations,
@@ -193,21 +195,21 @@ def sample_dpm_solver_multistep(model, x_T, schedule, steps, *, order=2, spacing
     check_inputs(model, x_T, schedule, generator=generator, callback=callback)
     if isinstance(order, bool) or order not in (2, 3):
         raise ValueError(f"order must be 2 or 3 (multistep DPM-Solver), got {order!r}")
-    cap_second_last = _checks.boolean("lower_order_final", lower_order_final) and steps < LOWER_ORDER_FINAL_BELOW
-    ts = time_grid(schedule, steps, spacing)
-    ab = alpha_bars(schedule, ts)
+    cap_last = _checks.boolean("lower_order_final", lower_order_final) and steps < LOWER_ORDER_FINAL_BELOW
+    ts, ab = final_grid(schedule, steps, spacing, final)
+    last_solver_step = steps - 2 if final == "denoise" else steps - 1
     lam = [_lam(a) for a in ab]
     x, history = x_T, []  # the previous steps' eps, newest last
     for i in progress_bar(range(steps), progress=progress, desc=f"DPM-Solver-{order}M"):
         eps = eval_eps(model, x, ts[i].item(), step=i)
         x0 = param.eps_to_x0(x, eps, ab[i])
-        if i == steps - 1:
+        if i == steps - 1 and final == "denoise":
             x = x0  # sigma_t = 0: the first-order step lands on the prediction
         else:
             a_s, a_t, sig_t = math.sqrt(ab[i]), math.sqrt(ab[i + 1]), math.sqrt(1 - ab[i + 1])
             h = lam[i + 1] - lam[i]
             k = min(order, len(history) + 1)
-            if cap_second_last and i == steps - 2:
+            if cap_last and i == last_solver_step:
                 k = min(k, 2)
             x_new = (a_t / a_s) * x - sig_t * math.expm1(h) * eps  # DPM-Solver-1
             if k >= 2:

@@ -123,6 +123,52 @@ def time_grid(schedule: Schedule, steps: int, spacing="leading") -> torch.Tensor
     return t
 
 
+#: Where a multistep sampler ends (``final=``): ``"denoise"`` returns the model's x_0 prediction at its last
+#: timestep; ``"sigma_min"`` spends that evaluation on one more ODE step, to t = 0.
+FINALS = ("denoise", "sigma_min")
+
+
+def final_grid(schedule: Schedule, steps: int, spacing, final: str = "denoise") -> tuple[torch.Tensor, list[float]]:
+    r"""The ``steps`` timesteps a one-evaluation-a-step sampler evaluates at, and the alpha-bars of its states.
+
+    * ``final="denoise"`` (as every sampler here, and diffusers' ``final_sigmas_type="zero"``): the grid is
+      :func:`time_grid` of ``steps`` points, the last usually t = 0; the last step returns the model's
+      :math:`\hat x_0` there, a first-order step that uses the last evaluation only to denoise a state
+      that is already at the schedule's smallest noise level when the grid ends at t = 0.
+    * ``final="sigma_min"``: the grid is :func:`time_grid` of ``steps + 1`` points, which must end at
+      t = 0; the sampler evaluates at the first ``steps`` and takes ``steps`` ODE steps, the last to t = 0,
+      and returns the state there (noise level :math:`\sigma(0)`, 0.01 on the linear schedule). The same
+      evaluations buy one more solver step and no step of zero length (diffusers' ``final_sigmas_type=
+      "sigma_min"`` on a grid that already ends at sigma_min evaluates there and steps nowhere).
+      A tensor ``spacing`` then holds ``steps + 1`` timesteps ending at 0.
+
+    Returns (the float64 timesteps to evaluate at, the ``steps + 1`` alpha-bars of the states: those
+    timesteps', then 1.0 for "denoise" or alpha-bar(0) for "sigma_min").
+    """
+    if not isinstance(final, str):
+        raise TypeError(f"final must be one of {FINALS}, got {type(final).__name__}")
+    _checks.choice("final", final, FINALS)
+    if final == "denoise":
+        ts = time_grid(schedule, steps, spacing)
+        return ts, alpha_bars(schedule, ts)
+    check_steps(steps, schedule.T)
+    if steps >= schedule.T:
+        raise ValueError(f"steps must be below the schedule's T={schedule.T} with final='sigma_min' "
+                         f"(its grid has steps + 1 timesteps), got {steps}")
+    if isinstance(spacing, torch.Tensor) and spacing.numel() != steps + 1:
+        raise ValueError(f"spacing as a tensor must hold steps + 1 = {steps + 1} timesteps with final='sigma_min' "
+                         f"(the last, 0, is where the sampler ends), got {spacing.numel()}")
+    t = time_grid(schedule, steps + 1, spacing)
+    if t[-1].item() != 0.0:
+        raise ValueError(f"final='sigma_min' needs a grid that ends at t = 0; spacing={_label(spacing)} ends at "
+                         f"t = {t[-1].item():g} (use final='denoise', or another spacing)")
+    return t[:-1], schedule.alpha_bar(t).tolist()
+
+
+def _label(spacing) -> str:
+    return repr(spacing) if isinstance(spacing, str) else "(a tensor)"
+
+
 def alpha_bars(schedule: Schedule, t: torch.Tensor) -> list[float]:
     """alpha-bar at each timestep of ``t``, then 1.0 for the clean end: N + 1 Python floats."""
     return schedule.alpha_bar(t).tolist() + [1.0]
