@@ -92,7 +92,7 @@ from ddlearn import data, metrics
 from ddlearn.oracles import GaussianMixture, named_mixture
 from ddlearn.samplers import (SPACINGS, CountedModel, sample_ddim, sample_dpm_solver, sample_dpm_solver_multistep,
                               sample_dpm_solver_pp, sample_heun, steps_for)
-from ddlearn.samplers.spacing import t_from_sigma, time_grid
+from ddlearn.samplers.spacing import final_grid, t_from_sigma, time_grid
 from ddlearn.schedules import cosine, linear
 
 BUDGETS = (10,)
@@ -104,11 +104,16 @@ OURS = {
     "Heun": (sample_heun, {}),
     "DPM-Solver-2": (sample_dpm_solver, {"order": 2}),
     "DPM-Solver-3": (sample_dpm_solver, {"order": 3}),
-    "DPM-Solver++(2M)": (sample_dpm_solver_pp, {}),
-    "DPM-Solver-2M": (sample_dpm_solver_multistep, {"order": 2}),
-    "DPM-Solver-3M": (sample_dpm_solver_multistep, {"order": 3}),
-    # the same multistep solvers ending with one more ODE step to t = 0 instead of denoising at the last
-    # evaluation (final="sigma_min", ddlearn.samplers.spacing.final_grid); a grid must end at t = 0 for it
+    # the multistep solvers with each ending (ddlearn.samplers.spacing.final_grid): the names without a suffix
+    # denoise at the last evaluation (as every sampler did before final= existed, so earlier CSVs keep their
+    # meaning); "-trapezoid" takes the trapezoidal step to sigma = 0 from it; "-sigmamin" spends it on one more
+    # ODE step, to t = 0. The last two need a grid that ends at t = 0.
+    "DPM-Solver++(2M)": (sample_dpm_solver_pp, {"final": "denoise"}),
+    "DPM-Solver-2M": (sample_dpm_solver_multistep, {"order": 2, "final": "denoise"}),
+    "DPM-Solver-3M": (sample_dpm_solver_multistep, {"order": 3, "final": "denoise"}),
+    "DPM-Solver++(2M)-trapezoid": (sample_dpm_solver_pp, {"final": "trapezoid"}),
+    "DPM-Solver-2M-trapezoid": (sample_dpm_solver_multistep, {"order": 2, "final": "trapezoid"}),
+    "DPM-Solver-3M-trapezoid": (sample_dpm_solver_multistep, {"order": 3, "final": "trapezoid"}),
     "DPM-Solver++(2M)-sigmamin": (sample_dpm_solver_pp, {"final": "sigma_min"}),
     "DPM-Solver-2M-sigmamin": (sample_dpm_solver_multistep, {"order": 2, "final": "sigma_min"}),
     "DPM-Solver-3M-sigmamin": (sample_dpm_solver_multistep, {"order": 3, "final": "sigma_min"}),
@@ -130,11 +135,17 @@ def final_of(name: str):
     return opts.get("final", _default(fn, "final"))
 
 
+def _resolved(final, spacing: str, steps: int = 10):
+    """The ending ``final`` means on ``spacing`` ("auto" resolved on the linear schedule), None without one."""
+    return None if final is None else final_grid(linear(1000), steps, spacing, final)[2]
+
+
 def is_default(name: str, spacing: str) -> bool:
     """Whether ``name`` on ``spacing`` is what its sampler does with default arguments (``order`` is the
     method's name, not a tuning option: DPM-Solver-3M with its defaults is a sampler of its own)."""
     fn, _ = OURS[name]
-    return spacing == default_spacing(fn) and final_of(name) == _default(fn, "final")
+    return spacing == default_spacing(fn) and _resolved(final_of(name), spacing) == _resolved(
+        _default(fn, "final"), spacing)
 
 
 def family_of(name: str) -> set[str]:
@@ -474,8 +485,8 @@ class Result:
 def ours_configs():
     for name in OURS:
         for sp in SPACINGS:
-            if final_of(name) == "sigma_min" and not _grid_ends_at_zero(sp):
-                continue  # "trailing" stops at T/N - 1: final="sigma_min" refuses it
+            if final_of(name) in ("sigma_min", "trapezoid") and not _grid_ends_at_zero(sp):
+                continue  # "trailing" stops at T/N - 1: these endings refuse it
             yield name, sp, f"{name}[{sp}]" + (" (default)" if is_default(name, sp) else "")
 
 

@@ -122,15 +122,24 @@ def test_ours_filter_runs_only_the_named_sampler_and_a_later_csv_replaces_its_ro
         B.main(["--ours", "DPM-Solver-9M", "--problems", "ring8"])
 
 
-def test_sigma_min_configurations_skip_trailing_and_are_not_defaults():
-    """The final="sigma_min" twins run on every grid that ends at t = 0 (not "trailing"), each spends the budget
-    it is given, and "(default)" marks only what a sampler does with default arguments."""
+def test_ending_twins_skip_trailing_and_one_of_each_family_is_the_default():
+    """The final="trapezoid" and "sigma_min" twins run on every grid that ends at t = 0 (not "trailing"), each
+    spends the budget it is given, and "(default)" marks, among a sampler's endings, only the one its
+    signature's final= gives on its default grid."""
+    import inspect
     labels = {label for *_, label in B.ours_configs()}
-    assert "DPM-Solver-3M-sigmamin[trailing]" not in labels and "DPM-Solver-3M[trailing]" in labels
-    assert "DPM-Solver-3M-sigmamin[logsnr]" in labels  # no "(default)": final="denoise" is the default
-    assert "DPM-Solver-3M[logsnr] (default)" in labels
-    assert B.family_of("DPM-Solver-3M") == {"DPM-Solver-3M", "DPM-Solver-3M-sigmamin"}
-    assert B.family_of("DPM-Solver-2M-sigmamin") == {"DPM-Solver-2M", "DPM-Solver-2M-sigmamin"}
+    for suffix in ("-sigmamin", "-trapezoid"):
+        assert f"DPM-Solver-3M{suffix}[trailing]" not in labels
+    assert "DPM-Solver-3M[trailing]" in labels
+    assert B.family_of("DPM-Solver-3M") == {"DPM-Solver-3M", "DPM-Solver-3M-trapezoid", "DPM-Solver-3M-sigmamin"}
+    assert B.family_of("DPM-Solver-2M-sigmamin") == {"DPM-Solver-2M", "DPM-Solver-2M-trapezoid",
+                                                     "DPM-Solver-2M-sigmamin"}
+    for base in ("DPM-Solver++(2M)", "DPM-Solver-2M", "DPM-Solver-3M"):
+        fn = B.OURS[base][0]
+        grid = inspect.signature(fn).parameters["spacing"].default
+        want = B.final_grid(SCHEDULE, 10, grid, inspect.signature(fn).parameters["final"].default)[2]
+        marked = [n for n in B.family_of(base) if f"{n}[{grid}] (default)" in labels]
+        assert marked == [n for n in B.family_of(base) if B.final_of(n) == want], (base, marked, want)
     mix = named_mixture("ring8")
     for name in ("DPM-Solver-3M-sigmamin", "DPM-Solver++(2M)-sigmamin"):
         rec = Recording(mix.eps_model(SCHEDULE))

@@ -189,7 +189,7 @@ def test_final_sigma_min_ends_at_t0_and_caps_only_its_last_step():
     """The grid has steps + 1 timesteps ending at 0 (the log-SNR grid of steps + 1 points); lower_order_final
     (below 15 steps) changes only the last step, the one to t = 0, and the default final is unchanged."""
     from ddlearn.samplers.spacing import final_grid, time_grid
-    ts, ab = final_grid(SCHEDULE, 10, "logsnr", "sigma_min")
+    ts, ab, _ = final_grid(SCHEDULE, 10, "logsnr", "sigma_min")
     assert torch.equal(ts, time_grid(SCHEDULE, 11, "logsnr")[:-1]) and len(ab) == 11
     assert ab[-1] == pytest.approx(SCHEDULE.alpha_bar(torch.zeros(1, dtype=torch.float64)).item())
     x = torch.randn(32, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)

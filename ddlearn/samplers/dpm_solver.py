@@ -41,7 +41,7 @@ import torch
 
 from .. import _checks, param
 from .base import Step, check_inputs, declare, eval_eps, progress_bar
-from .spacing import alpha_bars, final_grid, time_grid
+from .spacing import alpha_bars, final_grid, final_step, time_grid
 
 ORDERS = (1, 2, 3)
 
@@ -125,14 +125,14 @@ def sample_dpm_solver_pp(model, x_T, schedule, steps, *, spacing="logsnr", final
     (chosen by measurement: ``benchmarks/samplers.py``, 10 evaluations, the smallest worst-case loss against this sampler's best grid over the panel; see :mod:`ddlearn.samplers.spacing`).
     """
     check_inputs(model, x_T, schedule, generator=generator, callback=callback)
-    ts, ab = final_grid(schedule, steps, spacing, final)
+    ts, ab, final = final_grid(schedule, steps, spacing, final)
     lam = [_lam(a) for a in ab]
     x, x0_prev = x_T, None
     for i in progress_bar(range(steps), progress=progress, desc="DPM-Solver++(2M)"):
         eps = eval_eps(model, x, ts[i].item(), step=i)
         x0 = param.eps_to_x0(x, eps, ab[i])
-        if i == steps - 1 and final == "denoise":
-            x = x0  # sigma_t = 0: the first-order step lands on the prediction
+        if i == steps - 1 and final != "sigma_min":
+            x = final_step(x, x0, ab[i], final)  # to sigma = 0: "denoise" lands on the prediction
         else:
             h = lam[i + 1] - lam[i]
             if x0_prev is None:
@@ -196,15 +196,15 @@ def sample_dpm_solver_multistep(model, x_T, schedule, steps, *, order=2, spacing
     if isinstance(order, bool) or order not in (2, 3):
         raise ValueError(f"order must be 2 or 3 (multistep DPM-Solver), got {order!r}")
     cap_last = _checks.boolean("lower_order_final", lower_order_final) and steps < LOWER_ORDER_FINAL_BELOW
-    ts, ab = final_grid(schedule, steps, spacing, final)
-    last_solver_step = steps - 2 if final == "denoise" else steps - 1
+    ts, ab, final = final_grid(schedule, steps, spacing, final)
+    last_solver_step = steps - 1 if final == "sigma_min" else steps - 2
     lam = [_lam(a) for a in ab]
     x, history = x_T, []  # the previous steps' eps, newest last
     for i in progress_bar(range(steps), progress=progress, desc=f"DPM-Solver-{order}M"):
         eps = eval_eps(model, x, ts[i].item(), step=i)
         x0 = param.eps_to_x0(x, eps, ab[i])
-        if i == steps - 1 and final == "denoise":
-            x = x0  # sigma_t = 0: the first-order step lands on the prediction
+        if i == steps - 1 and final != "sigma_min":
+            x = final_step(x, x0, ab[i], final)  # to sigma = 0: "denoise" lands on the prediction
         else:
             a_s, a_t, sig_t = math.sqrt(ab[i]), math.sqrt(ab[i + 1]), math.sqrt(1 - ab[i + 1])
             h = lam[i + 1] - lam[i]

@@ -123,12 +123,14 @@ def time_grid(schedule: Schedule, steps: int, spacing="leading") -> torch.Tensor
     return t
 
 
-#: Where a multistep sampler ends (``final=``): ``"denoise"`` returns the model's x_0 prediction at its last
-#: timestep; ``"sigma_min"`` spends that evaluation on one more ODE step, to t = 0.
-FINALS = ("denoise", "sigma_min")
+#: How a multistep sampler ends (``final=``, :func:`final_grid`): ``"denoise"`` returns the model's x_0
+#: prediction at its last timestep (an Euler step to sigma = 0); ``"trapezoid"`` the trapezoidal step to
+#: sigma = 0 from the same evaluation; ``"sigma_min"`` spends that evaluation on one more ODE step, to t = 0;
+#: ``"auto"``: "trapezoid" where the grid ends at t = 0, else "denoise".
+FINALS = ("auto", "denoise", "trapezoid", "sigma_min")
 
 
-def final_grid(schedule: Schedule, steps: int, spacing, final: str = "denoise") -> tuple[torch.Tensor, list[float]]:
+def final_grid(schedule: Schedule, steps: int, spacing, final: str = "auto") -> tuple[torch.Tensor, list[float], str]:
     r"""The ``steps`` timesteps a one-evaluation-a-step sampler evaluates at, and the alpha-bars of its states.
 
     * ``final="denoise"`` (as every sampler here, and diffusers' ``final_sigmas_type="zero"``): the grid is
@@ -141,16 +143,26 @@ def final_grid(schedule: Schedule, steps: int, spacing, final: str = "denoise") 
       evaluations buy one more solver step and no step of zero length (diffusers' ``final_sigmas_type=
       "sigma_min"`` on a grid that already ends at sigma_min evaluates there and steps nowhere).
       A tensor ``spacing`` then holds ``steps + 1`` timesteps ending at 0.
+    * ``final="trapezoid"``: the grid of "denoise", which must end at t = 0; the last step is the
+      trapezoidal rule for the probability-flow ODE from there to sigma = 0 (:func:`final_step`).
+    * ``final="auto"``: "trapezoid" where the grid of "denoise" ends at t = 0 (every named grid but
+      "trailing", from 2 steps), "denoise" where it does not (one step, at t = T-1, returns the prediction).
 
     Returns (the float64 timesteps to evaluate at, the ``steps + 1`` alpha-bars of the states: those
-    timesteps', then 1.0 for "denoise" or alpha-bar(0) for "sigma_min").
+    timesteps', then 1.0 or, for "sigma_min", alpha-bar(0); the ending used, "auto" resolved).
     """
     if not isinstance(final, str):
         raise TypeError(f"final must be one of {FINALS}, got {type(final).__name__}")
     _checks.choice("final", final, FINALS)
-    if final == "denoise":
+    if final != "sigma_min":
         ts = time_grid(schedule, steps, spacing)
-        return ts, alpha_bars(schedule, ts)
+        if final == "auto":
+            final = "trapezoid" if ts[-1].item() == 0.0 else "denoise"
+        if final == "trapezoid" and ts[-1].item() != 0.0:
+            raise ValueError(f"final='trapezoid' needs a grid that ends at t = 0 (where the model's eps is small "
+                             f"and shrinking to 0); spacing={_label(spacing)} with steps={steps} ends at "
+                             f"t = {ts[-1].item():g} (use final='denoise', or another spacing)")
+        return ts, alpha_bars(schedule, ts), final
     check_steps(steps, schedule.T)
     if steps >= schedule.T:
         raise ValueError(f"steps must be below the schedule's T={schedule.T} with final='sigma_min' "
@@ -162,7 +174,28 @@ def final_grid(schedule: Schedule, steps: int, spacing, final: str = "denoise") 
     if t[-1].item() != 0.0:
         raise ValueError(f"final='sigma_min' needs a grid that ends at t = 0; spacing={_label(spacing)} ends at "
                          f"t = {t[-1].item():g} (use final='denoise', or another spacing)")
-    return t[:-1], schedule.alpha_bar(t).tolist()
+    return t[:-1], schedule.alpha_bar(t).tolist(), final
+
+
+def final_step(x: torch.Tensor, x0: torch.Tensor, alpha_bar: float, final: str) -> torch.Tensor:
+    r"""The last step of a sampler, from x at its last timestep (alpha-bar ``alpha_bar``) to sigma = 0.
+
+    In the variance-exploding variables :math:`\bar x = x/\alpha`, :math:`\bar\sigma = \sigma/\alpha` the
+    probability-flow ODE is :math:`d\bar x/d\bar\sigma = \hat\epsilon(\bar x, \bar\sigma)`, so
+    :math:`\bar x(0) = \bar x - \int_0^{\bar\sigma}\hat\epsilon\,d\bar\sigma'`.
+
+    * ``"denoise"``: Euler, :math:`\bar x - \bar\sigma\hat\epsilon = \hat x_0` (Tweedie's posterior mean).
+    * ``"trapezoid"``: the trapezoidal rule with :math:`\hat\epsilon = 0` at :math:`\bar\sigma = 0`
+      (:math:`\hat\epsilon = -\bar\sigma\nabla\log p_{\bar\sigma}`, and the score of a density smooth at
+      scale :math:`\bar\sigma` stays bounded), :math:`\bar x - \bar\sigma\hat\epsilon/2 = (\bar x + \hat x_0)/2`.
+      For a Gaussian mode of sd s the exact map shrinks :math:`\bar x - m` by :math:`s/\sqrt{s^2+\bar\sigma^2}`,
+      Euler by :math:`s^2/(s^2+\bar\sigma^2)`, the trapezoid by :math:`1 - \bar\sigma^2/(2(s^2+\bar\sigma^2))`:
+      at s = sigma 0.71, 0.5 and 0.75. It is the closer of the two when s > 0.29 sigma, so it needs the last
+      timestep at small noise (:func:`final_grid` asks for t = 0, sigma = 0.01 on the linear schedule).
+    """
+    if final == "denoise":
+        return x0
+    return 0.5 * (x / alpha_bar ** 0.5 + x0)
 
 
 def _label(spacing) -> str:
