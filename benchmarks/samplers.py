@@ -633,7 +633,7 @@ def grid_table(all_results, budget):
         print(f"  robust choice (linear schedule): {pick[name]}; over both schedules: {min(score, key=score.get)}; "
               f"default now: {default_spacing(fn)}")
     print("\nOne grid a function (its orders together: the worst of their linear-schedule worst scores, then the "
-          "mean of their means; each grid scored against the best grid of the same sampler and final):")
+          "mean of their means; a sampler with final= takes a grid and an ending together):")
     for fn, scores in per_function.items():
         combined = {}
         for final in dict.fromkeys(f for f, _ in scores):

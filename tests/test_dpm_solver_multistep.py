@@ -144,7 +144,9 @@ def test_observed_order():
     ring = named_mixture("ring8").eps_model(SCHEDULE)
     x = torch.randn(64, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     ref = sample_dpm_solver(ring, x, SCHEDULE, 300, order=3, spacing="logsnr", progress=False)
-    err = {o: [(sample_dpm_solver_multistep(ring, x, SCHEDULE, n, order=o, spacing="logsnr", progress=False) - ref)
+    # both end with the Euler (denoising) step from t = 0, so the comparison measures the solver, not the ending
+    err = {o: [(sample_dpm_solver_multistep(ring, x, SCHEDULE, n, order=o, spacing="logsnr", final="denoise",
+                                            progress=False) - ref)
                .norm(dim=1).mean().item() for n in (80, 160)] for o in (2, 3)}
     assert 1.5 < math.log2(err[2][0] / err[2][1]) < 2.5, err
     assert 2.6 < math.log2(err[3][0] / err[3][1]) < 3.5, err
@@ -187,7 +189,8 @@ def test_final_sigma_min_matches_diffusers(algo, steps, lower_order_final):
 
 def test_final_sigma_min_ends_at_t0_and_caps_only_its_last_step():
     """The grid has steps + 1 timesteps ending at 0 (the log-SNR grid of steps + 1 points); lower_order_final
-    (below 15 steps) changes only the last step, the one to t = 0, and the default final is unchanged."""
+    (below 15 steps) changes only the last step, the one to t = 0; the default ending on this grid is the
+    trapezoid."""
     from ddlearn.samplers.spacing import final_grid, time_grid
     ts, ab, _ = final_grid(SCHEDULE, 10, "logsnr", "sigma_min")
     assert torch.equal(ts, time_grid(SCHEDULE, 11, "logsnr")[:-1]) and len(ab) == 11
@@ -202,7 +205,7 @@ def test_final_sigma_min_ends_at_t0_and_caps_only_its_last_step():
     assert all(torch.equal(runs[False][i], runs[True][i]) for i in range(9))
     assert not torch.allclose(runs[False][9], runs[True][9])
     default = sample_dpm_solver_multistep(model, x, SCHEDULE, 10, order=3, progress=False)
-    assert torch.equal(default, sample_dpm_solver_multistep(model, x, SCHEDULE, 10, order=3, final="denoise",
+    assert torch.equal(default, sample_dpm_solver_multistep(model, x, SCHEDULE, 10, order=3, final="trapezoid",
                                                             progress=False))
 
 
@@ -221,3 +224,45 @@ def test_final_bad_values():
                progress=False)
         with pytest.raises(ValueError, match="below the schedule's T"):
             fn(model, x, SCHEDULE, 1000, final="sigma_min", progress=False)
+
+
+def test_trapezoid_end_on_a_gaussian_mode():
+    """From a point of the exact t = 0 marginal of one Gaussian mode (sd s), the three endings shrink x - m (in
+    x / alpha) by: exact flow s / sqrt(s^2 + sigma^2), Euler ("denoise") s^2 / (s^2 + sigma^2), trapezoid
+    1 - sigma^2 / (2 (s^2 + sigma^2)) (sigma = sigma-bar at t = 0); the trapezoid is the closer for s > 0.29 sigma."""
+    import math
+
+    from ddlearn.oracles import GaussianMixture
+    from ddlearn.samplers.spacing import final_step
+    ab = SCHEDULE.alpha_bar(torch.zeros(1, dtype=torch.float64)).item()
+    sig = math.sqrt((1 - ab) / ab)
+    t0 = torch.zeros(1, dtype=torch.float64)
+    for s in (0.2 * sig, 0.5 * sig, sig, 3 * sig):
+        mix = GaussianMixture(torch.tensor([[0.3, -0.2]], dtype=torch.float64),
+                              torch.tensor([s * s], dtype=torch.float64), [1.0])
+        x = torch.tensor([[0.31, -0.21]], dtype=torch.float64)  # a point at t = 0 (VP scale)
+        eps = mix.eps_model(SCHEDULE)(x, t0)
+        x0 = (x - math.sqrt(1 - ab) * eps) / math.sqrt(ab)
+        dev = x / math.sqrt(ab) - mix.means
+        ratio = {f: ((final_step(x, x0, ab, f) - mix.means) / dev).mean().item() for f in ("denoise", "trapezoid")}
+        assert ratio["denoise"] == pytest.approx(s * s / (s * s + sig * sig), rel=1e-9)
+        assert ratio["trapezoid"] == pytest.approx(1 - sig * sig / (2 * (s * s + sig * sig)), rel=1e-9)
+        exact = s / math.sqrt(s * s + sig * sig)
+        closer = abs(ratio["trapezoid"] - exact) < abs(ratio["denoise"] - exact)
+        assert closer == (s > 0.293 * sig), (s / sig, ratio, exact)
+
+
+def test_auto_end_is_the_trapezoid_where_the_grid_ends_at_t0():
+    from ddlearn.samplers.spacing import final_grid
+    assert final_grid(SCHEDULE, 10, "logsnr", "auto")[2] == "trapezoid"
+    assert final_grid(SCHEDULE, 10, "trailing", "auto")[2] == "denoise"  # ends at t = 99
+    assert final_grid(SCHEDULE, 1, "logsnr", "auto")[2] == "denoise"  # one step, at t = T - 1
+    with pytest.raises(ValueError, match="ends at t = 0"):
+        final_grid(SCHEDULE, 10, "trailing", "trapezoid")
+    x = torch.randn(16, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    for fn, opts in ((sample_dpm_solver_multistep, {"order": 3}), (sample_dpm_solver_multistep, {"order": 2})):
+        a = fn(model, x, SCHEDULE, 8, final="auto", progress=False, **opts)
+        assert torch.equal(a, fn(model, x, SCHEDULE, 8, final="trapezoid", progress=False, **opts))
+        assert not torch.allclose(a, fn(model, x, SCHEDULE, 8, final="denoise", progress=False, **opts))
+        one = fn(model, x, SCHEDULE, 1, final="auto", progress=False, **opts)
+        assert torch.equal(one, fn(model, x, SCHEDULE, 1, final="denoise", progress=False, **opts))

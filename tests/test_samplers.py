@@ -87,7 +87,7 @@ METHODS = {  # name: (sampler, options, expected order, evaluations per step)
     "dpm_solver_1": (sample_dpm_solver, {"order": 1}, 1),
     "dpm_solver_2": (sample_dpm_solver, {"order": 2}, 2),
     "dpm_solver_3": (sample_dpm_solver, {"order": 3}, 3),
-    "dpm_solver_pp_2m": (sample_dpm_solver_pp, {}, 2),
+    "dpm_solver_pp_2m": (sample_dpm_solver_pp, {"final": "denoise"}, 2),  # the reference's ending: the solver's order
 }
 
 

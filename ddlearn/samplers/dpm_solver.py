@@ -29,9 +29,12 @@ the previous step's prediction instead of a new evaluation, so it is second
 order at one evaluation per step. :math:`\hat x_0` stays bounded as
 :math:`\sigma \to 0`, which makes it steadier than the noise form at few steps.
 
-As every sampler here, the final step to the clean data is first order (it
-returns :math:`\hat x_0`, see :mod:`ddlearn.samplers.spacing`): single-step
-DPM-Solver-k with N steps therefore costs k (N - 1) + 1 evaluations.
+As every sampler here, the final step to the clean data costs one evaluation, at the
+last timestep: single-step DPM-Solver-k with N steps therefore costs k (N - 1) + 1
+evaluations. It returns :math:`\hat x_0` (a first-order step, see
+:mod:`ddlearn.samplers.spacing`), except in the multistep solvers, whose ``final=``
+(default "auto") takes the trapezoidal step where the grid ends at t = 0
+(:func:`~ddlearn.samplers.spacing.final_step`).
 """
 from __future__ import annotations
 
@@ -113,16 +116,20 @@ def sample_dpm_solver(model, x_T, schedule, steps, *, order=2, spacing="logsnr",
 
 @declare(evals_per_step=1)
 @torch.no_grad()
-def sample_dpm_solver_pp(model, x_T, schedule, steps, *, spacing="logsnr", final="denoise", generator=None,
+def sample_dpm_solver_pp(model, x_T, schedule, steps, *, spacing="logsnr", final="auto", generator=None,
                          callback=None, progress=True):
     """DPM-Solver++(2M): second-order multistep in the data prediction, one evaluation per step.
 
-    The first step (no history yet) and the last (to clean) are first order, as
-    in Lu et al. and diffusers' ``DPMSolverMultistepScheduler``. With ``final="sigma_min"`` the last
-    evaluation buys a second-order step to t = 0 instead (:func:`~ddlearn.samplers.spacing.final_grid`).
+    The first step (no history yet) is first order, as in Lu et al. and diffusers'
+    ``DPMSolverMultistepScheduler``. The last, from the last timestep to clean data, is what ``final=``
+    says (:func:`~ddlearn.samplers.spacing.final_grid`): by default ("auto") the trapezoidal step to
+    sigma = 0 where the grid ends at t = 0, the prediction :math:`\hat x_0` ("denoise", Lu et al.'s and
+    diffusers' ``final_sigmas_type="zero"``) where it does not; ``final="sigma_min"`` spends the last
+    evaluation on a second-order step to t = 0 and returns the state there.
     ``generator`` is unused (deterministic) and kept for the common signature.
     Default grid: ``spacing="logsnr"``
     (chosen by measurement: ``benchmarks/samplers.py``, 10 evaluations, the smallest worst-case loss against this sampler's best grid over the panel; see :mod:`ddlearn.samplers.spacing`).
+    Default ending: ``final="auto"`` (chosen with the grid, by the same measurement).
     """
     check_inputs(model, x_T, schedule, generator=generator, callback=callback)
     ts, ab, final = final_grid(schedule, steps, spacing, final)
@@ -156,15 +163,17 @@ LOWER_ORDER_FINAL_BELOW = 15
 @declare(evals_per_step=1)
 @torch.no_grad()
 def sample_dpm_solver_multistep(model, x_T, schedule, steps, *, order=2, spacing="logsnr", lower_order_final=True,
-                                final="denoise", generator=None, callback=None, progress=True):
+                                final="auto", generator=None, callback=None, progress=True):
     r"""Multistep DPM-Solver of ``order`` 2 or 3 in the noise-prediction form: one evaluation per step.
 
     The derivative terms of DPM-Solver-k come from the previous steps' :math:`\hat\epsilon`
     (backward differences in lambda, Lu et al. 2022b, Section 4.2; diffusers'
     ``DPMSolverMultistepScheduler(algorithm_type="dpmsolver")``), so each step costs one
     evaluation. The first steps (no history yet) use the orders the history allows; the last
-    step, to clean data, is first order (it returns :math:`\hat x_0`), or with ``final="sigma_min"`` one more
-    solver step, to t = 0 (:func:`~ddlearn.samplers.spacing.final_grid`).
+    step, to clean data, is what ``final=`` says (:func:`~ddlearn.samplers.spacing.final_grid`): by default
+    ("auto") the trapezoidal step to sigma = 0 where the grid ends at t = 0, else the prediction
+    :math:`\hat x_0` ("denoise"); ``final="sigma_min"`` spends the last evaluation on one more solver
+    step, to t = 0, and returns the state there.
 
     Order 3 takes the quadratic through the last three :math:`\hat\epsilon` in lambda, with
     :math:`D_1 = h\hat\epsilon'` and :math:`D_2 = h^2\hat\epsilon''` at lambda_s, and integrates it exactly
@@ -191,6 +200,7 @@ def sample_dpm_solver_multistep(model, x_T, schedule, steps, *, order=2, spacing
     ``generator`` is unused (deterministic) and kept for the common signature.
     Default grid: ``spacing="logsnr"``, one for both orders
     (chosen by measurement: ``benchmarks/samplers.py``, 10 evaluations, the smallest worst-case loss against this sampler's best grid over the panel; see :mod:`ddlearn.samplers.spacing`).
+    Default ending: ``final="auto"`` (chosen with the grid, by the same measurement).
     """
     check_inputs(model, x_T, schedule, generator=generator, callback=callback)
     if isinstance(order, bool) or order not in (2, 3):

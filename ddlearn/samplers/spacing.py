@@ -3,10 +3,12 @@ r"""Which timesteps a fast sampler visits: one choice every sampler takes as ``s
 A sampler with ``steps`` steps evaluates the model at ``steps`` timesteps
 :math:`t_0 > t_1 > \dots > t_{N-1}` (float, in the schedule's units, see
 :mod:`ddlearn.schedules`) and then steps to the clean data (alpha-bar = 1,
-sigma = 0). The last step, from :math:`t_{N-1}` to clean, is always first
-order: it returns the model's prediction of x_0 (diffusers does the same
-with ``final_sigmas_type="zero"``). So ``x_T`` is taken to be the noisy
-sample at :math:`t_0`, and the output is a clean sample.
+sigma = 0). The last step, from :math:`t_{N-1}` to clean, returns the model's
+prediction of x_0, a first-order step (diffusers does the same with
+``final_sigmas_type="zero"``), except in the multistep DPM-Solvers, whose
+``final=`` (:func:`final_grid`) takes by default the trapezoidal step to sigma = 0
+where the grid ends at t = 0 (:func:`final_step`). So ``x_T`` is taken to be the
+noisy sample at :math:`t_0`, and the output is a clean sample.
 
 Spacings (T the schedule's number of steps, N = ``steps``):
 
@@ -48,16 +50,24 @@ schedule "logsnr" scores up to 3.7 (DPM-Solver++(2M)) and 4.4 (DPM-Solver-3) in 
 0.31 -> 3.98), so the defaults stay those of the linear schedule and the cosine schedule gets this
 sentence. No grid wins everywhere; Chapter 05's table says which grid to pass when.
 
-=================================  ===============
-sampler                            default grid
-=================================  ===============
-``sample_ddim``                    ``"quadratic"``
-``sample_euler``                   ``"quadratic"``
-``sample_heun``                    ``"trailing"``
-``sample_dpm_solver``              ``"logsnr"``
-``sample_dpm_solver_pp``           ``"logsnr"``
-``sample_dpm_solver_multistep``    ``"logsnr"``
-=================================  ===============
+=================================  ===============  ===========================
+sampler                            default grid     last step
+=================================  ===============  ===========================
+``sample_ddim``                    ``"quadratic"``  denoise
+``sample_euler``                   ``"quadratic"``  denoise
+``sample_heun``                    ``"trailing"``   denoise
+``sample_dpm_solver``              ``"logsnr"``     denoise
+``sample_dpm_solver_pp``           ``"logsnr"``     ``final="auto"``: trapezoid
+``sample_dpm_solver_multistep``    ``"logsnr"``     ``final="auto"``: trapezoid
+=================================  ===============  ===========================
+
+The multistep solvers' ending was chosen with their grid on 2026-12-08 (``benchmarks/samplers.py``, the
+same score and rule over grid and ending together): for both, the log-SNR grid with the trapezoidal
+end (worst score over the linear-schedule panel 1.03 for DPM-Solver++(2M), 1.80 for DPM-Solver-2M/3M,
+against 2.74 and 3.00 with the denoising end, whose worst problem is skewed16: its sd-0.01 mode is
+shrunk by the Euler step from sigma = 0.01, and even the converged ODE with that end scores MMD 83 there).
+Ending at t = 0 instead (``final="sigma_min"``) is the best on most problems whose modes are much wider
+than sigma(0) and the worst where they are not (very_unequal, skewed16), so it is an option, not the default.
 
 (:func:`ddlearn.samplers.ddim.ddim_loop`, the loop the posterior samplers hook
 into, keeps ``"leading"``; those samplers pass their own grid.)
