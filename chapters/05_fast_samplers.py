@@ -276,7 +276,7 @@ plt.show()
 # $1 - \bar\sigma^2/(2(s^2+\bar\sigma^2))$: at $s = \bar\sigma$ that is $0.71$, $0.50$
 # and $0.75$. The denoised end *halves the variance* of a mode as narrow as
 # $\sigma_{\min}$; the trapezoid is the closer of the two whenever
-# $s > (1 - 1/\sqrt2)\,\bar\sigma \approx 0.29\,\bar\sigma$.
+# $s > \bar\sigma/\sqrt8 \approx 0.35\,\bar\sigma$ (exercise 05.8).
 #
 # The multistep solvers take the ending as `final=`: "denoise", "trapezoid",
 # or "sigma_min" (stop at $t = 0$ and spend the evaluation there on one more
@@ -721,7 +721,36 @@ check("05.5", euler_in_sigma)
 # **05.7** (open) Add churn to Heun (`S_churn=10`, generator given) on the
 # swiss-roll model. Does the SW at 20 evaluations improve? Why might it on a
 # trained network but not on the exact oracle?
-#
+
+# %% [markdown]
+# **05.8** (derive) Section 4's last step: for one Gaussian mode of sd $s$ the
+# exact flow from $\bar\sigma$ to 0 shrinks $\bar x - m$ by $\sqrt u$, Euler (the
+# denoised end) by $u$ and the trapezoid by $(1 + u)/2$, with
+# $u = s^2/(s^2 + \bar\sigma^2)$. Derive the three factors, then find the ratio
+# $s/\bar\sigma$ above which the trapezoid lands closer to the exact flow than
+# Euler. Give it as `answer_05_8`.
+
+# %% [markdown] tags=["solution"]
+# *Solution.* For $x_0 \sim N(m, s^2)$, $\bar x = x_0 + \bar\sigma\epsilon$ is
+# $N(m, s^2 + \bar\sigma^2)$ and the posterior mean is
+# $\hat x_0 = m + u(\bar x - m)$ (Tweedie), so Euler's factor is $u$, and
+# $\hat\epsilon = (\bar x - \hat x_0)/\bar\sigma$ gives the trapezoid
+# $(\bar x + \hat x_0)/2$, factor $(1 + u)/2$. The probability-flow ODE moves
+# every point of a Gaussian in proportion to its sd, $\sqrt{s^2 + \bar\sigma^2}$,
+# so the exact factor is $s/\sqrt{s^2+\bar\sigma^2} = \sqrt u$. Since
+# $u \le \sqrt u \le (1+u)/2$, Euler falls short by $\sqrt u(1 - \sqrt u)$ and
+# the trapezoid overshoots by $(1 + u)/2 - \sqrt u = (1 - \sqrt u)^2/2$. The
+# trapezoid is closer when $(1 - \sqrt u)/2 < \sqrt u$, that is $\sqrt u > 1/3$,
+# $u > 1/9$, $8 s^2 > \bar\sigma^2$: $s/\bar\sigma > 1/\sqrt 8 \approx 0.354$.
+
+# %% tags=["solution"]
+answer_05_8 = 1 / math.sqrt(8)
+u = np.linspace(0.01, 0.99, 99)  # check the inequality numerically over the whole range
+trap_closer = np.abs((1 + u) / 2 - np.sqrt(u)) < np.abs(np.sqrt(u) - u)
+print(f"trapezoid closer from u = {u[trap_closer].min():.2f} (1/9 = {1 / 9:.3f}); s / sigma > {answer_05_8:.3f}")
+check("05.8", answer_05_8)
+
+# %% [markdown]
 # ## References
 #
 # * J. Song, C. Meng, S. Ermon. *Denoising Diffusion Implicit Models.* ICLR 2021.

@@ -229,7 +229,8 @@ def test_final_bad_values():
 def test_trapezoid_end_on_a_gaussian_mode():
     """From a point of the exact t = 0 marginal of one Gaussian mode (sd s), the three endings shrink x - m (in
     x / alpha) by: exact flow s / sqrt(s^2 + sigma^2), Euler ("denoise") s^2 / (s^2 + sigma^2), trapezoid
-    1 - sigma^2 / (2 (s^2 + sigma^2)) (sigma = sigma-bar at t = 0); the trapezoid is the closer for s > 0.29 sigma."""
+    1 - sigma^2 / (2 (s^2 + sigma^2)) (sigma = sigma-bar at t = 0); the trapezoid is the closer for
+    s > sigma / sqrt(8) (Chapter 05, exercise 05.8)."""
     import math
 
     from ddlearn.oracles import GaussianMixture
@@ -237,7 +238,7 @@ def test_trapezoid_end_on_a_gaussian_mode():
     ab = SCHEDULE.alpha_bar(torch.zeros(1, dtype=torch.float64)).item()
     sig = math.sqrt((1 - ab) / ab)
     t0 = torch.zeros(1, dtype=torch.float64)
-    for s in (0.2 * sig, 0.5 * sig, sig, 3 * sig):
+    for s in (0.2 * sig, 0.34 * sig, 0.37 * sig, 0.5 * sig, sig, 3 * sig):
         mix = GaussianMixture(torch.tensor([[0.3, -0.2]], dtype=torch.float64),
                               torch.tensor([s * s], dtype=torch.float64), [1.0])
         x = torch.tensor([[0.31, -0.21]], dtype=torch.float64)  # a point at t = 0 (VP scale)
@@ -249,7 +250,7 @@ def test_trapezoid_end_on_a_gaussian_mode():
         assert ratio["trapezoid"] == pytest.approx(1 - sig * sig / (2 * (s * s + sig * sig)), rel=1e-9)
         exact = s / math.sqrt(s * s + sig * sig)
         closer = abs(ratio["trapezoid"] - exact) < abs(ratio["denoise"] - exact)
-        assert closer == (s > 0.293 * sig), (s / sig, ratio, exact)
+        assert closer == (s > sig / math.sqrt(8)), (s / sig, ratio, exact)
 
 
 def test_auto_end_is_the_trapezoid_where_the_grid_ends_at_t0():

@@ -12,6 +12,8 @@ def test_chapter05_checkers_accept_right_and_reject_wrong():
     assert evaluate("05.3", lambda s, sig: float(t_from_sigma(s, sig))).ok
     assert not evaluate("05.3", lambda s, sig: 500.0).ok
     assert evaluate("05.4", 3.0).ok and not evaluate("05.4", 2.0).ok
+    # 05.8: s / sigma > 1 / sqrt(8); 1 - 1 / sqrt(2) is what the small-u approximation of the factors gives
+    assert evaluate("05.8", 0.3536).ok and not evaluate("05.8", 1 - 1 / math.sqrt(2)).ok
 
 
 def test_chapter05_euler_in_sigma_is_ddim_and_euler_in_t_is_not():

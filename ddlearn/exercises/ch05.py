@@ -72,3 +72,10 @@ def _(answer):
 def _(answer):
     # Euler in sigma from ab_t to ab_s is DDIM's step, exactly: the same map for every pair
     return _same_as_ddim(answer, "euler_in_sigma", 7, [(0.01, 0.2), (0.5, 0.9), (0.3, 0.31)])
+
+
+@exercise("05.8", "where the trapezoid beats Euler in the last step",
+          hint="write the three shrink factors with u = s^2 / (s^2 + sigma^2): sqrt(u), u and (1 + u) / 2; "
+               "which side of sqrt(u) is each, and when is the trapezoid's gap the smaller?")
+def _(answer):
+    return close(answer, 1 / math.sqrt(8), rtol=0, atol=2e-3, what="the ratio s / sigma")

@@ -200,7 +200,8 @@ def final_step(x: torch.Tensor, x0: torch.Tensor, alpha_bar: float, final: str) 
       scale :math:`\bar\sigma` stays bounded), :math:`\bar x - \bar\sigma\hat\epsilon/2 = (\bar x + \hat x_0)/2`.
       For a Gaussian mode of sd s the exact map shrinks :math:`\bar x - m` by :math:`s/\sqrt{s^2+\bar\sigma^2}`,
       Euler by :math:`s^2/(s^2+\bar\sigma^2)`, the trapezoid by :math:`1 - \bar\sigma^2/(2(s^2+\bar\sigma^2))`:
-      at s = sigma 0.71, 0.5 and 0.75. It is the closer of the two when s > 0.29 sigma, so it needs the last
+      at s = sigma 0.71, 0.5 and 0.75. It is the closer of the two when s > sigma / sqrt(8) = 0.35 sigma (with
+      u = s^2 / (s^2 + sigma^2): (1 - sqrt u)^2 / 2 < sqrt u (1 - sqrt u) exactly when u > 1/9), so it needs the last
       timestep at small noise (:func:`final_grid` asks for t = 0, sigma = 0.01 on the linear schedule).
     """
     if final == "denoise":
