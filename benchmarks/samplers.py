@@ -8,6 +8,9 @@
     python benchmarks/samplers.py --ours-only --ours DPM-Solver-3M --csv /tmp/3m.csv  # one sampler, every grid
     python benchmarks/samplers.py --report /tmp/runs.csv,/tmp/3m.csv                   # the later CSV's rows win
 
+The runs behind the stored defaults and the README's table are in ``benchmarks/results/samplers_panel10/``
+(its README gives the ``--report`` line).
+
 The panel (``PANEL``): exact Gaussian mixtures of :func:`ddlearn.oracles.named_mixture` with
 different weights, widths and separations (``ring8``, ``two``, ``grid9``, ``tight``: five modes of
 std 0.01-0.02 far apart; ``broad``: three overlapping modes of std 0.35-0.5; ``multiscale``: one
