@@ -384,7 +384,9 @@ class Problem:
 def _converged(quality, refs) -> dict:
     """The main measures of the high-accuracy ODE solutions themselves: what an exact solver of this schedule's
     probability-flow ODE (from t = T-1 to the clean data, the last step a denoise at t = 0) scores. A few-step
-    sampler scoring clearly below it has not solved the ODE better: its errors happen to cancel the ODE's own."""
+    sampler scoring clearly below it has not solved the ODE better: its errors happen to cancel the ODE's own,
+    unless its last step is better than that denoise (``final="trapezoid"``: on skewed16 the converged ODE
+    scores MMD 82.9, DPM-Solver-3M with the trapezoid 2.7, because the denoise shrinks the sd-0.01 mode)."""
     runs = [quality(r, k) for k, r in enumerate(refs)]
     return {m: statistics.mean(r[m] for r in runs) for m in runs[0] if m != "ODE"}
 
