@@ -211,7 +211,11 @@ def test_final_sigma_min_ends_at_t0_and_caps_only_its_last_step():
 
 def test_final_bad_values():
     from ddlearn.samplers.dpm_solver import sample_dpm_solver_pp
+    from ddlearn.samplers.spacing import final_step
     x = torch.zeros(4, 2, dtype=torch.float64)
+    for f in ("auto", "sigma_min"):
+        with pytest.raises(ValueError, match="final_step takes"):
+            final_step(x, x, 0.9999, f)
     for fn in (sample_dpm_solver_pp, sample_dpm_solver_multistep):
         with pytest.raises(ValueError, match="final"):
             fn(model, x, SCHEDULE, 5, final="zero", progress=False)

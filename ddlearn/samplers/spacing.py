@@ -206,6 +206,9 @@ def final_step(x: torch.Tensor, x0: torch.Tensor, alpha_bar: float, final: str) 
     """
     if final == "denoise":
         return x0
+    if final != "trapezoid":
+        raise ValueError(f"final_step takes final='denoise' or 'trapezoid' (final_grid resolves 'auto'; "
+                         f"'sigma_min' has no step to take), got {final!r}")
     return 0.5 * (x / alpha_bar ** 0.5 + x0)
 
 
