@@ -1066,6 +1066,7 @@ else:
 
 # %%
 SHAPE = {"twice the steps (3,000)": "video16s_motion_weight_4_x2", "four times (6,000)": "video16s_motion_weight_4_x4",
+         "eight times (12,000)": "video16s_motion_weight_4_x8",
          "attention at 16, 8, 4": "video16s_motion_weight_4_attn", "the change at scale 2": "video16s_motion_weight_4_s2"}
 shape_ref = results.get("heldout:video16s_motion_weight_4")
 shape_runs = {label: results[f"heldout:{name}"] for label, name in SHAPE.items() if f"heldout:{name}" in results}
