@@ -153,7 +153,11 @@ for _name, (_net, _loss, _cond) in SMALL_ABLATIONS.items():
 #: -0.48 px, se 0.06, over x2), sprite found in 96.9 / 97.1% of frames, frame-0 PSNR 35.3 dB, two or three
 #: sprites right 91.3 / 89.1% (seeds 0 / 1). Record heldout:video16s_motion_weight_4_x4.
 #: ``x8``: eight times the steps (12,000, about two hours on two cores: more than one session, so it is trained with
-#: ``--resume``), to test the extrapolation that IoU 0.65 is one doubling away. Not measured yet.
+#: ``--resume``), to test the extrapolation that IoU 0.65 is one doubling away. Measured (2026-12-08, finished
+#: across three pauses; paired over 288 clip-seed pairs): IoU 0.593 / 0.593 (seeds 0 / 1), +0.014 (se 0.006) over
+#: x4: the shape levels off (0.40 / 0.49 / 0.57 / 0.59 at 1500 / 3000 / 6000 / 12000 steps); displacement error
+#: 0.94 / 0.92 px, two or three sprites right 95.7 / 93.5%, sprite found 97.0 / 96.9%, frame-0 PSNR 39.5 dB.
+#: Not yet recorded in video_results.json (the record is in runs/shape/x8_video_results.json).
 SHAPE_QUESTIONS = {
     "x2": (2 * SMALL_STEPS, {}, {}),
     "x4": (4 * SMALL_STEPS, {}, {}),
