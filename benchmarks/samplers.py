@@ -642,9 +642,10 @@ def grid_table(all_results, budget):
     for fn, scores in per_function.items():
         combined = {}
         for final in dict.fromkeys(f for f, _ in scores):
-            mine = [sc for f, sc in scores if f == final]
-            for sp in mine[0]:
-                combined[final, sp] = (max(sc[sp][0] for sc in mine), statistics.mean(sc[sp][1] for sc in mine))
+            same_final = [sc for f, sc in scores if f == final]
+            for sp in same_final[0]:
+                combined[final, sp] = (max(sc[sp][0] for sc in same_final),
+                                       statistics.mean(sc[sp][1] for sc in same_final))
         (final, choice) = min(combined, key=combined.get)
         print(f"  {fn.__name__:30s} {choice:10s}" + (f" final={final}" if final else "")
               + f" (worst {combined[final, choice][0]:.2f}); default now: {default_spacing(fn)}"
